@@ -1,0 +1,3 @@
+"""The cosmo command-line tool."""
+
+__version__ = "0.2.0"

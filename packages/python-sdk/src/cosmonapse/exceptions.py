@@ -1,0 +1,172 @@
+"""Every exception Cosmonapse raises, in one place.
+
+The hierarchy::
+
+    CosmonapseError
+    ├── EnvelopeError (also ValueError)        a Signal that breaks PROTOCOL.md section 1
+    │   └── UnsupportedVersionError             a wrong major protocol version
+    ├── SubjectError (also ValueError)          an invalid namespace or subject token
+    ├── SynapseError                            a transport failed
+    │   ├── SynapseConnectError (ConnectionError)   nothing answered at the URL
+    │   ├── SynapseClosedError                  used after close()
+    │   ├── FrameTooLargeError                  a frame over the transport's limit
+    │   └── ServerError                         the broker answered ``err``
+    ├── PluginError                             entry-point discovery
+    │   ├── UnknownPluginError (also LookupError)   no such scheme, source or kind
+    │   └── PluginNotInstalledError (also ImportError) known, but its package is missing
+    ├── RoleError (also PermissionError)        a worker tried to send TASK or STOP
+    ├── DendriteStateError (also RuntimeError)  used before start() or after stop()
+    ├── DispatchTimeoutError (also TimeoutError) no reply before the deadline
+    ├── TraceStoppedError                       the trace was STOPped while waiting
+    ├── EngramError                             an Engram operation failed
+    │   ├── EngramTimeoutError (also TimeoutError)
+    │   └── UnknownEngramBindingError (also KeyError)
+    └── NeuronError                             a Neuron reports a failure as an ERROR Signal
+
+Each class's docstring says when it is raised. Messages name the field, limit or
+plugin involved, and never contain credentials.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CosmonapseError",
+    "DendriteStateError",
+    "DispatchTimeoutError",
+    "EngramError",
+    "EngramTimeoutError",
+    "EnvelopeError",
+    "FrameTooLargeError",
+    "NeuronError",
+    "PluginError",
+    "PluginNotInstalledError",
+    "RoleError",
+    "ServerError",
+    "SubjectError",
+    "SynapseClosedError",
+    "SynapseConnectError",
+    "SynapseError",
+    "TraceStoppedError",
+    "UnknownEngramBindingError",
+    "UnknownPluginError",
+    "UnsupportedVersionError",
+]
+
+
+class CosmonapseError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class EnvelopeError(CosmonapseError, ValueError):
+    """A Signal could not be decoded or validated.
+
+    ``field`` names the offending envelope field (``"trace_id"``, ``"payload"``...) or is
+    ``None`` when the frame as a whole is at fault (not JSON, not an object).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnsupportedVersionError(EnvelopeError):
+    """The Signal's ``v`` names a major protocol version other than 1."""
+
+
+class SubjectError(CosmonapseError, ValueError):
+    """A namespace or subject is empty, has whitespace or control characters, or a
+    namespace contains ``.``, ``*`` or ``>``."""
+
+
+class SynapseError(CosmonapseError):
+    """A transport failed."""
+
+
+class SynapseConnectError(SynapseError, ConnectionError):
+    """Nothing answered at the URL (refused, unreachable, or the handshake failed)."""
+
+
+class SynapseClosedError(SynapseError):
+    """The Synapse was used after :meth:`~cosmonapse.Synapse.close`."""
+
+
+class FrameTooLargeError(SynapseError):
+    """A frame is larger than the transport's limit; nothing was sent."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"frame of {size} bytes exceeds the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+class ServerError(SynapseError):
+    """The broker refused a request and said why (a dev-synapse ``err`` line)."""
+
+
+class PluginError(CosmonapseError):
+    """Entry-point discovery failed."""
+
+
+class UnknownPluginError(PluginError, LookupError):
+    """No installed plugin provides that URL scheme, Neuron source or Engram kind."""
+
+
+class PluginNotInstalledError(PluginError, ImportError):
+    """The plugin is known, but the package that provides it is not installed.
+
+    The message carries the ``pip install`` command that adds it.
+    """
+
+
+class RoleError(CosmonapseError, PermissionError):
+    """A Dendrite tried to send a Signal its role does not allow (only orchestrators send
+    TASK and STOP)."""
+
+
+class DendriteStateError(CosmonapseError, RuntimeError):
+    """A Dendrite was used before :meth:`start` or after :meth:`stop`."""
+
+
+class DispatchTimeoutError(CosmonapseError, TimeoutError):
+    """No terminal reply arrived before the deadline."""
+
+
+class TraceStoppedError(CosmonapseError):
+    """The trace being waited on was STOPped."""
+
+
+class EngramError(CosmonapseError):
+    """An Engram refused or failed an operation; the message is the Engram's reason."""
+
+
+class EngramTimeoutError(EngramError, TimeoutError):
+    """An IMPRINT or RECALL got no reply before its deadline."""
+
+
+class UnknownEngramBindingError(EngramError, KeyError):
+    """A Neuron used an Engram name its Axon does not bind."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class NeuronError(CosmonapseError):
+    """Raise from a Neuron to answer with a specific ERROR.
+
+    ``code`` and ``recoverable`` are copied to the ERROR payload; a recoverable ERROR is
+    retried by :class:`~cosmonapse.RetryStrategy`. ``retry_after_s`` (optional) is copied to
+    ``meta.retry_after_s`` as a hint for backoff.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "NEURON_ERROR",
+        recoverable: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.recoverable = recoverable
+        self.retry_after_s = retry_after_s

@@ -1,0 +1,333 @@
+"""The Signal envelope, version 1 (PROTOCOL.md section 1), and its codec.
+
+A Signal is one message on the bus. :meth:`Signal.encode` writes compact JSON with every
+field present; :meth:`Signal.decode` is strict: it rejects non-JSON, a non-object, a
+missing or wrong-typed field, a bad id prefix, an unknown type and a wrong major version,
+with an :class:`~cosmonapse.EnvelopeError` whose ``field`` names the culprit. Unknown keys
+inside ``payload`` and ``meta`` are kept and ignored, as the protocol requires.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import orjson
+
+from ._ids import new_event_id, new_trace_id
+from .exceptions import EnvelopeError, UnsupportedVersionError
+
+__all__ = ["PROTOCOL_VERSION", "Directed", "Signal", "SignalType"]
+
+PROTOCOL_VERSION = "1"
+
+
+class SignalType(str, Enum):
+    """The 31 Signal types of the published protocol, version 1."""
+
+    # lifecycle
+    TASK = "TASK"
+    AGENT_OUTPUT = "AGENT_OUTPUT"
+    FINAL = "FINAL"
+    ERROR = "ERROR"
+    # routing by offer
+    TASK_OFFER = "TASK_OFFER"
+    BID = "BID"
+    TASK_AWARDED = "TASK_AWARDED"
+    TASK_DECLINED = "TASK_DECLINED"
+    # cognition
+    THOUGHT_DELTA = "THOUGHT_DELTA"
+    PLAN = "PLAN"
+    TOOL_CALL = "TOOL_CALL"
+    TOOL_RESULT = "TOOL_RESULT"
+    MEMORY_APPEND = "MEMORY_APPEND"
+    ESCALATION = "ESCALATION"
+    # engrams
+    RECALL = "RECALL"
+    RECALLED = "RECALLED"
+    IMPRINT = "IMPRINT"
+    IMPRINTED = "IMPRINTED"
+    # coordination
+    CONSENSUS = "CONSENSUS"
+    CONTEXT_SYNC = "CONTEXT_SYNC"
+    CRITIQUE = "CRITIQUE"
+    CLARIFICATION = "CLARIFICATION"
+    CLARIFICATION_ANSWER = "CLARIFICATION_ANSWER"
+    PERMISSION = "PERMISSION"
+    PERMISSION_DECISION = "PERMISSION_DECISION"
+    # membership
+    REGISTER = "REGISTER"
+    DEREGISTER = "DEREGISTER"
+    HEARTBEAT = "HEARTBEAT"
+    DISCOVER = "DISCOVER"
+    # workflow control
+    STOP = "STOP"
+    STOPPED = "STOPPED"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_TYPES: dict[str, SignalType] = {t.value: t for t in SignalType}
+
+# Payload keys the protocol marks as required objects, per type.
+_REQUIRED_OBJECTS: dict[SignalType, str] = {
+    SignalType.TASK: "input",
+    SignalType.AGENT_OUTPUT: "output",
+    SignalType.FINAL: "result",
+}
+
+_ULID = "[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}"
+_EVENT_ID_RE = re.compile(rf"evt_{_ULID}\Z")
+_TRACE_ID_RE = re.compile(rf"trc_{_ULID}\Z")
+_TS_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]00:00)\Z")
+
+_ts_second = -1
+_ts_prefix = ""
+
+
+def now_ts() -> str:
+    """The current UTC time as RFC 3339 with microseconds and a ``Z``."""
+    global _ts_second, _ts_prefix
+    now = time.time()
+    second = int(now)
+    if second != _ts_second:  # strftime once a second, not once a Signal
+        _ts_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _ts_second = second
+    return f"{_ts_prefix}.{int((now - second) * 1_000_000):06d}Z"
+
+
+@dataclass(slots=True)
+class Directed:
+    """Addressing: a participant ``id``, a kind ``type``, or a set of ``capabilities``
+    the receiver must cover. On replies it carries the producer's identity."""
+
+    id: str | None = None
+    type: str | None = None
+    capabilities: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "capabilities": self.capabilities}
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Directed:
+        if type(raw) is not dict:
+            raise EnvelopeError("field 'directed' must be an object or null", field="directed")
+        ident = raw.get("id")
+        kind = raw.get("type")
+        caps = raw.get("capabilities")
+        if ident is not None and type(ident) is not str:
+            raise EnvelopeError("field 'directed.id' must be a string or null", field="directed.id")
+        if kind is not None and type(kind) is not str:
+            raise EnvelopeError(
+                "field 'directed.type' must be a string or null", field="directed.type"
+            )
+        if caps is None:
+            caps = []
+        elif type(caps) is not list or not all(type(c) is str for c in caps):
+            raise EnvelopeError(
+                "field 'directed.capabilities' must be a list of strings",
+                field="directed.capabilities",
+            )
+        return cls(ident, kind, caps)
+
+
+@dataclass(slots=True, kw_only=True)
+class Signal:
+    """One message on the bus.
+
+    Build one with keywords (``Signal(type=SignalType.TASK, payload={"input": {}})``) or
+    with the builders in :mod:`cosmonapse.builders`; ``id``, ``trace_id`` and ``ts`` are
+    filled in when omitted. Fields are plain attributes; treat a Signal that was
+    published as immutable.
+    """
+
+    v: str = PROTOCOL_VERSION
+    id: str = field(default_factory=new_event_id)
+    trace_id: str = field(default_factory=new_trace_id)
+    parent_id: str | None = None
+    type: SignalType
+    directed: Directed | None = None
+    ts: str = field(default_factory=now_ts)
+    payload: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def neuron(self) -> str | None:
+        """Who this Signal is addressed to or, on a reply, who produced it
+        (``directed.id``)."""
+        directed = self.directed
+        return directed.id if directed is not None else None
+
+    def reply(
+        self,
+        type: SignalType,
+        payload: dict[str, Any] | None = None,
+        *,
+        directed: Directed | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Signal:
+        """A new Signal on this one's trace, with ``parent_id`` set to this one's id."""
+        return Signal(
+            type=type,
+            payload=payload if payload is not None else {},
+            trace_id=self.trace_id,
+            parent_id=self.id,
+            directed=directed,
+            meta=meta if meta is not None else {},
+        )
+
+    # -- codec -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The envelope as a JSON-ready dict with every field, in protocol order."""
+        directed = self.directed
+        return {
+            "v": self.v,
+            "id": self.id,
+            "trace_id": self.trace_id,
+            "parent_id": self.parent_id,
+            "type": self.type.value,
+            "directed": None
+            if directed is None
+            else {"id": directed.id, "type": directed.type, "capabilities": directed.capabilities},
+            "ts": self.ts,
+            "payload": self.payload,
+            "meta": self.meta,
+        }
+
+    def encode(self) -> bytes:
+        """Compact UTF-8 JSON.
+
+        Raises :class:`~cosmonapse.EnvelopeError` when the payload or meta holds
+        something JSON cannot carry.
+        """
+        try:
+            return orjson.dumps(self.to_dict())
+        except TypeError as exc:
+            raise EnvelopeError(f"Signal cannot be encoded as JSON: {exc}") from None
+
+    @classmethod
+    def decode(cls, data: bytes | bytearray | memoryview | str) -> Signal:
+        """Parse and validate one Signal.
+
+        Raises :class:`~cosmonapse.EnvelopeError` (``field`` set) on any violation of
+        PROTOCOL.md section 1, :class:`~cosmonapse.UnsupportedVersionError` on a major
+        version other than 1.
+        """
+        try:
+            raw = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise EnvelopeError(f"Signal is not valid JSON: {exc}") from None
+        if type(raw) is not dict:
+            raise EnvelopeError(
+                f"a Signal must be a JSON object, got {_json_kind(raw)}", field=None
+            )
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Signal:
+        """Validate an already-parsed envelope (see :meth:`decode`)."""
+        get = raw.get
+        v = get("v")
+        if type(v) is not str:
+            raise _missing_or_wrong(raw, "v", "a string")
+        if v != "1" and not (v.startswith("1.") and len(v) > 2):
+            raise UnsupportedVersionError(
+                f"unsupported protocol version {v!r}: this library speaks version 1 "
+                "(accepts '1' and '1.x')",
+                field="v",
+            )
+        ident = get("id")
+        if type(ident) is not str:
+            raise _missing_or_wrong(raw, "id", "a string")
+        if _EVENT_ID_RE.match(ident) is None:
+            raise EnvelopeError(
+                f"field 'id' must be 'evt_' followed by a 26-character ULID, got {ident!r:.60}",
+                field="id",
+            )
+        trace_id = get("trace_id")
+        if type(trace_id) is not str:
+            raise _missing_or_wrong(raw, "trace_id", "a string")
+        if _TRACE_ID_RE.match(trace_id) is None:
+            raise EnvelopeError(
+                "field 'trace_id' must be 'trc_' followed by a 26-character ULID, "
+                f"got {trace_id!r:.60}",
+                field="trace_id",
+            )
+        parent_id = get("parent_id")
+        if parent_id is not None:
+            if type(parent_id) is not str:
+                raise EnvelopeError("field 'parent_id' must be a string or null", field="parent_id")
+            if _EVENT_ID_RE.match(parent_id) is None:
+                raise EnvelopeError(
+                    "field 'parent_id' must be 'evt_' followed by a 26-character ULID, "
+                    f"got {parent_id!r:.60}",
+                    field="parent_id",
+                )
+        type_name = get("type")
+        if type(type_name) is not str:
+            raise _missing_or_wrong(raw, "type", "a string")
+        signal_type = _TYPES.get(type_name)
+        if signal_type is None:
+            raise EnvelopeError(
+                f"field 'type' names an unknown Signal type {type_name!r:.40}", field="type"
+            )
+        directed_raw = get("directed")
+        directed = None if directed_raw is None else Directed.from_dict(directed_raw)
+        ts = get("ts")
+        if type(ts) is not str:
+            raise _missing_or_wrong(raw, "ts", "a string")
+        if _TS_RE.match(ts) is None:
+            raise EnvelopeError(
+                f"field 'ts' must be an RFC 3339 UTC time ending in 'Z', got {ts!r:.40}",
+                field="ts",
+            )
+        payload = get("payload")
+        if type(payload) is not dict:
+            raise _missing_or_wrong(raw, "payload", "an object")
+        meta = get("meta")
+        if meta is None:
+            meta = {}
+        elif type(meta) is not dict:
+            raise EnvelopeError("field 'meta' must be an object", field="meta")
+        required = _REQUIRED_OBJECTS.get(signal_type)
+        if required is not None and type(payload.get(required)) is not dict:
+            raise EnvelopeError(
+                f"a {type_name} needs an object in 'payload.{required}'",
+                field=f"payload.{required}",
+            )
+        return cls(
+            type=signal_type,
+            payload=payload,
+            trace_id=trace_id,
+            parent_id=parent_id,
+            directed=directed,
+            meta=meta,
+            id=ident,
+            ts=ts,
+            v=v,
+        )
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+def _missing_or_wrong(raw: dict[str, Any], name: str, expected: str) -> EnvelopeError:
+    if name not in raw:
+        return EnvelopeError(f"required field {name!r} is missing", field=name)
+    return EnvelopeError(
+        f"field {name!r} must be {expected}, got {_json_kind(raw[name])}", field=name
+    )

@@ -1,0 +1,117 @@
+"""The Synapse interface every transport implements.
+
+A Synapse moves opaque frames (the UTF-8 JSON of one Signal) between subjects. It knows
+nothing of Signals, Dendrites or traces; that keeps each transport small and lets the
+shared contract suite run unchanged against all of them.
+
+Delivery contract, for every transport:
+
+* ``handler(subject, data)`` is awaited for one message at a time per subscription, in
+  the order the transport received them. A handler must return promptly: the Dendrite
+  only schedules work there and never runs user code inline.
+* A handler that raises is logged and the subscription keeps going.
+* Each subscription buffers at most ``max_pending`` messages; past that the transport drops
+  new ones for that subscription only and counts them in ``stats["dropped"]``. Delivery is
+  at-most-once on every built-in transport.
+* ``close()`` stops every subscription and cancels the tasks the Synapse owns; it is
+  idempotent.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+__all__ = ["DEFAULT_MAX_PENDING", "MessageHandler", "Subscription", "Synapse"]
+
+MessageHandler = Callable[[str, bytes], Awaitable[None]]
+"""``async def handler(subject: str, data: bytes) -> None``."""
+
+DEFAULT_MAX_PENDING = 65_536
+"""Messages buffered per subscription before new ones are dropped."""
+
+log = logging.getLogger("cosmonapse.synapse")
+
+
+class Subscription(abc.ABC):
+    """A live subscription; :meth:`unsubscribe` ends it (idempotent)."""
+
+    subject: str
+    queue_group: str | None
+
+    @abc.abstractmethod
+    async def unsubscribe(self) -> None:
+        """Stop delivery to this subscription's handler."""
+
+
+class Synapse(abc.ABC):
+    """A message bus: publish frames on subjects, subscribe with wildcards and queue groups.
+
+    Use as an async context manager, or call :meth:`close` when done.
+    """
+
+    url: str = ""
+    """Where this Synapse is connected (credentials removed)."""
+
+    max_frame_bytes: int | None = None
+    """The largest frame the transport accepts, or ``None`` when it sets no limit."""
+
+    @abc.abstractmethod
+    async def publish(self, subject: str, data: bytes) -> None:
+        """Send one frame to ``subject`` (no wildcards).
+
+        Raises :class:`~cosmonapse.SubjectError` for an invalid subject,
+        :class:`~cosmonapse.FrameTooLargeError` past the frame limit,
+        :class:`~cosmonapse.SynapseClosedError` after close.
+        """
+
+    @abc.abstractmethod
+    async def subscribe(
+        self,
+        subject: str,
+        handler: MessageHandler,
+        *,
+        queue_group: str | None = None,
+    ) -> Subscription:
+        """Deliver every frame whose subject matches ``subject`` to ``handler``.
+
+        With a ``queue_group``, each frame goes to exactly one member of that group;
+        subscribers outside any group each receive every matching frame.
+        """
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """End every subscription and release the connection. Idempotent."""
+
+    @property
+    @abc.abstractmethod
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: at least ``published``, ``delivered`` and ``dropped``."""
+        return {}
+
+    async def __aenter__(self) -> Synapse:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<{type(self).__name__} {self.url!r} {state}>"
+
+
+def log_handler_error(subject: str, exc: BaseException, **extra: Any) -> None:
+    """Log a handler failure once, with its traceback, and carry on."""
+    log.error("handler for %s raised %s: %s", subject, type(exc).__name__, exc, exc_info=exc)
