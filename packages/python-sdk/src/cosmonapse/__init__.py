@@ -1,6 +1,17 @@
-"""Cosmonapse: multi-agent systems on an event bus."""
+"""Cosmonapse: multi-agent systems on an event bus.
 
+Agents are plain async functions (Neurons) wrapped by Axons; Dendrites are the participants
+on a bus (the Synapse) that exchange typed JSON Signals under a trace id. See the README
+of this package for a ten-line example.
+"""
+
+from . import builders
 from ._ids import new_event_id, new_trace_id
+from .axon import Axon, NeuronFn
+from .context import NeuronContext
+from .dendrite import Dendrite
+from .engram import Engram, Hit, ImprintResult, InMemoryEngram
+from .engram_binding import EngramBinding
 from .exceptions import (
     CosmonapseError,
     DendriteStateError,
@@ -23,7 +34,61 @@ from .exceptions import (
     UnknownPluginError,
     UnsupportedVersionError,
 )
+from .neuron import Neuron
+from .ownership import HashRing, owner_of
+from .registry import MemoryRegistryStore, Participant
+from .retry import RetryStrategy
 from .signal import PROTOCOL_VERSION, Directed, Signal, SignalType
 from .synapses import MemorySynapse, Subscription, Synapse, connect_synapse
 
 __version__ = "0.2.0"
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "Axon",
+    "CosmonapseError",
+    "Dendrite",
+    "DendriteStateError",
+    "Directed",
+    "DispatchTimeoutError",
+    "Engram",
+    "EngramBinding",
+    "EngramError",
+    "EngramTimeoutError",
+    "EnvelopeError",
+    "FrameTooLargeError",
+    "HashRing",
+    "Hit",
+    "ImprintResult",
+    "InMemoryEngram",
+    "MemoryRegistryStore",
+    "MemorySynapse",
+    "Neuron",
+    "NeuronContext",
+    "NeuronError",
+    "NeuronFn",
+    "Participant",
+    "PluginError",
+    "PluginNotInstalledError",
+    "RetryStrategy",
+    "RoleError",
+    "ServerError",
+    "Signal",
+    "SignalType",
+    "Subscription",
+    "SubjectError",
+    "Synapse",
+    "SynapseClosedError",
+    "SynapseConnectError",
+    "SynapseError",
+    "TraceStoppedError",
+    "UnknownEngramBindingError",
+    "UnknownPluginError",
+    "UnsupportedVersionError",
+    "__version__",
+    "builders",
+    "connect_synapse",
+    "new_event_id",
+    "new_trace_id",
+    "owner_of",
+]

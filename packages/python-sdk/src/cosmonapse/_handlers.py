@@ -1,0 +1,40 @@
+"""User handlers registered on a Dendrite, with their filters."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .signal import Signal
+
+SignalHandler = Callable[[Signal], Awaitable[None]]
+"""``async def handler(signal: Signal) -> None``"""
+
+
+@dataclass(slots=True, frozen=True)
+class HandlerSpec:
+    """A handler and the filters a Signal must pass to reach it.
+
+    ``neuron`` matches ``directed.id``; ``capability`` must be in ``directed.capabilities``
+    or ``payload.capabilities``; ``trace_id`` matches the trace.
+    """
+
+    fn: SignalHandler
+    neuron: str | None = None
+    capability: str | None = None
+    trace_id: str | None = None
+
+    def accepts(self, signal: Signal) -> bool:
+        if self.trace_id is not None and signal.trace_id != self.trace_id:
+            return False
+        if self.neuron is not None and signal.neuron != self.neuron:
+            return False
+        if self.capability is not None:
+            directed = signal.directed
+            caps = list(directed.capabilities) if directed is not None else []
+            extra = signal.payload.get("capabilities")
+            if isinstance(extra, list):
+                caps.extend(extra)
+            if self.capability not in caps:
+                return False
+        return True

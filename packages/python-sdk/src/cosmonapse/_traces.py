@@ -1,0 +1,105 @@
+"""Per-trace bookkeeping of one Dendrite: running work, stakes, peers and STOPs.
+
+Everything here is bounded: records of old traces are forgotten oldest-first once
+``max_traces`` is reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Any
+
+from .signal import Signal
+
+_UNBOUNDED = -1  # a STOP with no attempt bound stops every attempt
+
+
+def attempt_of(signal: Signal) -> int:
+    attempt = signal.meta.get("attempt", 1)
+    return attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 1
+
+
+class TraceBook:
+    """Which traces this Dendrite works on, which it has stopped, and who else took part."""
+
+    def __init__(self, *, max_traces: int = 10_000) -> None:
+        self.max_traces = max_traces
+        self._running: dict[str, set[asyncio.Task[Any]]] = {}
+        self._stakes: OrderedDict[str, set[str]] = OrderedDict()  # trace -> peer nodes
+        self._stopped: OrderedDict[str, int] = OrderedDict()  # trace -> highest stopped attempt
+
+    # -- running work --------------------------------------------------------------------
+
+    def track(self, trace_id: str, task: asyncio.Task[Any]) -> None:
+        """Record ``task`` as work of ``trace_id`` until it finishes."""
+        tasks = self._running.get(trace_id)
+        if tasks is None:
+            tasks = self._running[trace_id] = set()
+        tasks.add(task)
+        self.stake(trace_id)
+        task.add_done_callback(lambda t: self._untrack(trace_id, t))
+
+    def _untrack(self, trace_id: str, task: asyncio.Task[Any]) -> None:
+        tasks = self._running.get(trace_id)
+        if tasks is not None:
+            tasks.discard(task)
+            if not tasks:
+                del self._running[trace_id]
+
+    def cancel(self, trace_id: str) -> int:
+        """Cancel every running or queued task of ``trace_id``; return how many."""
+        tasks = self._running.pop(trace_id, set())
+        count = 0
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+                count += 1
+        return count
+
+    def running(self, trace_id: str) -> int:
+        return len(self._running.get(trace_id, ()))
+
+    # -- stakes and peers ----------------------------------------------------------------
+
+    def stake(self, trace_id: str, peer: str | None = None) -> None:
+        """Note that this Dendrite took part in ``trace_id`` (with ``peer``, if given)."""
+        peers = self._stakes.get(trace_id)
+        if peers is None:
+            peers = self._stakes[trace_id] = set()
+            if len(self._stakes) > self.max_traces:
+                self._stakes.popitem(last=False)
+        if peer is not None:
+            peers.add(peer)
+
+    def has_stake(self, trace_id: str) -> bool:
+        return trace_id in self._stakes or trace_id in self._running
+
+    def peers(self, trace_id: str) -> set[str]:
+        return set(self._stakes.get(trace_id, ()))
+
+    def release(self, trace_id: str) -> None:
+        """Forget the stake (after a STOP was acknowledged)."""
+        self._stakes.pop(trace_id, None)
+
+    # -- stops ---------------------------------------------------------------------------
+
+    def mark_stopped(self, trace_id: str, attempt: int | None) -> None:
+        bound = _UNBOUNDED if attempt is None else attempt
+        previous = self._stopped.get(trace_id)
+        if previous is not None and (previous == _UNBOUNDED or (bound != _UNBOUNDED and bound <= previous)):
+            return
+        self._stopped[trace_id] = bound
+        self._stopped.move_to_end(trace_id)
+        if len(self._stopped) > self.max_traces:
+            self._stopped.popitem(last=False)
+
+    def is_stopped(self, signal: Signal) -> bool:
+        """True when ``signal`` belongs to a stopped attempt of its trace."""
+        bound = self._stopped.get(signal.trace_id)
+        if bound is None:
+            return False
+        return bound == _UNBOUNDED or attempt_of(signal) <= bound
+
+    def stopped(self, trace_id: str) -> bool:
+        return trace_id in self._stopped

@@ -1,0 +1,147 @@
+"""The Axon: one Neuron, wrapped so that a TASK goes in and a reply Signal comes out."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from .builders import agent_output_signal, error_signal
+from .context import NeuronContext
+from .engram_binding import EngramBinding, EngramTransport, ImprintHelper, RecallHelper
+from .exceptions import NeuronError
+from .signal import Signal, SignalType
+
+__all__ = ["Axon", "NeuronFn"]
+
+log = logging.getLogger("cosmonapse.axon")
+
+NeuronFn = Callable[..., Awaitable[Mapping[str, Any]]]
+"""``async def neuron(input: dict, context: NeuronContext, *, imprint=..., recall=...) -> dict``"""
+
+_INJECTABLE = ("imprint", "recall")
+
+
+def _wanted_helpers(fn: Callable[..., Any]) -> frozenset[str]:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # builtins and some callables have no signature
+        return frozenset()
+    return frozenset(
+        name
+        for name in _INJECTABLE
+        if name in params and params[name].kind is inspect.Parameter.KEYWORD_ONLY
+    )
+
+
+class Axon:
+    """Wraps a Neuron ``neuron_fn`` under the id ``neuron_id``.
+
+    :meth:`handle_task` runs the Neuron on a TASK and returns the AGENT_OUTPUT, or an
+    ERROR when it raises (``NEURON_EXCEPTION``, or the code a
+    :class:`~cosmonapse.NeuronError` carries). Keyword-only parameters ``imprint`` and
+    ``recall`` of the Neuron are injected, bound to the TASK's trace, and reach only the
+    Engrams listed in ``engrams``.
+    """
+
+    def __init__(
+        self,
+        neuron_id: str,
+        neuron_fn: NeuronFn,
+        capabilities: Iterable[str] = (),
+        engrams: Iterable[EngramBinding] = (),
+        *,
+        version: str | None = None,
+    ) -> None:
+        if not neuron_id or not isinstance(neuron_id, str):
+            raise ValueError("neuron_id must be a non-empty string")
+        if not callable(neuron_fn):
+            raise TypeError(f"neuron_fn must be an async callable, got {type(neuron_fn).__name__}")
+        self.neuron_id = neuron_id
+        self.neuron_fn = neuron_fn
+        self.capabilities = sorted(set(capabilities))
+        self.version = version
+        bindings = list(engrams)
+        self.engrams: dict[str, EngramBinding] = {b.name: b for b in bindings}
+        if len(self.engrams) != len(bindings):
+            raise ValueError("two EngramBindings share a name")
+        self._helpers = _wanted_helpers(neuron_fn)
+        self._host: EngramTransport | None = None
+        self._host_id: str | None = None
+        self._namespace: str | None = None
+
+    def _bind_host(self, host: EngramTransport, node: str, namespace: str) -> None:
+        """Called by the Dendrite that attaches this Axon."""
+        self._host, self._host_id, self._namespace = host, node, namespace
+
+    def covers(self, capabilities: Iterable[str]) -> bool:
+        """True when this Axon offers every capability asked for."""
+        return set(capabilities).issubset(self.capabilities)
+
+    async def handle_task(self, task: Signal) -> Signal:
+        """Run the Neuron on ``task``; return its AGENT_OUTPUT or an ERROR Signal.
+
+        Never raises for a Neuron failure; cancellation propagates (a STOPped run
+        produces no reply).
+        """
+        if task.type is not SignalType.TASK:
+            raise ValueError(f"handle_task needs a TASK, got {task.type.value}")
+        started = time.perf_counter()
+        context = NeuronContext(task, self.neuron_id, self._host_id, self._namespace)
+        kwargs: dict[str, Any] = {}
+        if self._helpers:
+            if "imprint" in self._helpers:
+                kwargs["imprint"] = ImprintHelper(self._host, self.engrams, task)
+            if "recall" in self._helpers:
+                kwargs["recall"] = RecallHelper(self._host, self.engrams, task)
+        meta: dict[str, Any] = {}
+        attempt = task.meta.get("attempt")
+        if attempt is not None:
+            meta["attempt"] = attempt
+        if self._host_id is not None:
+            meta["node"] = self._host_id
+        try:
+            output = await self.neuron_fn(task.payload.get("input", {}), context, **kwargs)
+        except asyncio.CancelledError:
+            raise
+        except NeuronError as exc:
+            if exc.retry_after_s is not None:
+                meta["retry_after_s"] = exc.retry_after_s
+            return self._error(task, exc.code, str(exc), exc.recoverable, meta)
+        except Exception as exc:
+            log.warning("neuron %s raised %s: %s", self.neuron_id, type(exc).__name__, exc)
+            return self._error(
+                task, "NEURON_EXCEPTION", f"{type(exc).__name__}: {exc}",
+                isinstance(exc, TimeoutError), meta,
+            )
+        if not isinstance(output, Mapping):
+            return self._error(
+                task, "NEURON_BAD_OUTPUT",
+                f"neuron {self.neuron_id!r} returned {type(output).__name__}, expected a dict",
+                False, meta,
+            )
+        meta["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        reply = agent_output_signal(task, output=output, producer=self.neuron_id, meta=meta)
+        if reply.directed is not None:
+            reply.directed.capabilities = list(self.capabilities)
+        return reply
+
+    def _error(
+        self, task: Signal, code: str, message: str, recoverable: bool, meta: dict[str, Any]
+    ) -> Signal:
+        return error_signal(
+            trace_id=task.trace_id, parent_id=task.id, code=code, message=message,
+            recoverable=recoverable, producer=self.neuron_id, meta=meta,
+        )
+
+    async def aclose(self) -> None:
+        """Close the Neuron if it holds resources (calls its ``aclose()`` when it has one)."""
+        closer = getattr(self.neuron_fn, "aclose", None)
+        if closer is not None:
+            await closer()
+
+    def __repr__(self) -> str:
+        return f"<Axon {self.neuron_id!r} capabilities={self.capabilities}>"

@@ -1,0 +1,960 @@
+"""The Dendrite: a participant on the bus.
+
+A Dendrite hosts Axons and Engrams, subscribes, publishes, dispatches TASKs and waits
+for their answers, and carries out STOPs. Guarantees (PROTOCOL.md section 5):
+
+* The transport's read loop never runs user code: each TASK runs in its own task, at
+  most ``max_concurrency`` at once; other handlers run in their own tasks too. At most
+  ``max_queued`` deliveries wait at any time; past that a TASK is answered with a
+  recoverable ERROR ``OVERLOADED`` and other deliveries are dropped (counted, logged).
+* STOP cancels every running and queued Neuron run of the trace, drops its queued TASKs,
+  suppresses late replies, rolls back or discards hosted Engrams' journals and answers
+  one STOPPED when this Dendrite had a stake. Idempotent.
+* Only orchestrators send TASK and STOP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Literal, overload
+
+from . import subjects
+from ._handlers import HandlerSpec, SignalHandler
+from ._ids import new_ulid
+from ._traces import TraceBook, attempt_of
+from ._waiters import ParentWaiters, ReplyWaiters
+from .axon import Axon
+from .builders import (
+    deregister_signal,
+    error_signal,
+    final_signal,
+    heartbeat_signal,
+    imprinted_signal,
+    recalled_signal,
+    register_signal,
+    stop_signal,
+    stopped_signal,
+    task_signal,
+)
+from .engram import Engram
+from .exceptions import (
+    DendriteStateError,
+    DispatchTimeoutError,
+    EngramError,
+    EngramTimeoutError,
+    EnvelopeError,
+    RoleError,
+    TraceStoppedError,
+)
+from .registry import MemoryRegistryStore
+from .retry import RetryStrategy, run_with_retry
+from .signal import Directed, Signal, SignalType
+from .synapses.base import Subscription, Synapse
+
+__all__ = ["Dendrite"]
+
+log = logging.getLogger("cosmonapse.dendrite")
+
+Role = Literal["orchestrator", "worker"]
+
+_ROLE_GATED = frozenset({SignalType.TASK, SignalType.STOP})
+_REPLIES = frozenset({SignalType.AGENT_OUTPUT, SignalType.FINAL, SignalType.ERROR})
+# Signals of a stopped trace that are neither sent nor delivered.
+_SUPPRESSED = frozenset(
+    {SignalType.TASK, SignalType.AGENT_OUTPUT, SignalType.FINAL, SignalType.ERROR,
+     SignalType.IMPRINT}
+)
+_MEMBERSHIP = (SignalType.REGISTER, SignalType.DEREGISTER, SignalType.HEARTBEAT)
+
+
+class Dendrite:
+    """A participant on ``namespace`` of ``synapse``.
+
+    ``role`` is ``"orchestrator"`` (the default: may dispatch TASKs and STOP traces) or
+    ``"worker"``. ``heartbeat_s`` is the HEARTBEAT period of hosted participants (0
+    disables heartbeats; REGISTER and DEREGISTER are still sent). With a
+    ``registry_store`` the Dendrite keeps it current from REGISTER / DEREGISTER /
+    HEARTBEAT and asks peers to announce themselves when it starts.
+
+    Use ``async with dendrite:`` or ``await start()`` / ``await stop()``. ``stop()``
+    cancels this Dendrite's in-flight work and leaves the Synapse open (close it
+    yourself).
+    """
+
+    def __init__(
+        self,
+        *,
+        synapse: Synapse,
+        namespace: str,
+        dendrite_id: str | None = None,
+        role: Role = "orchestrator",
+        heartbeat_s: float = 30.0,
+        registry_store: MemoryRegistryStore | None = None,
+        max_concurrency: int = 256,
+        max_queued: int = 10_000,
+    ) -> None:
+        if role not in ("orchestrator", "worker"):
+            raise ValueError(f"role must be 'orchestrator' or 'worker', got {role!r}")
+        if heartbeat_s < 0:
+            raise ValueError("heartbeat_s must be >= 0 (0 disables heartbeats)")
+        if max_concurrency < 1 or max_queued < 1:
+            raise ValueError("max_concurrency and max_queued must be at least 1")
+        self.synapse = synapse
+        self.namespace = subjects.validate_namespace(namespace)
+        self.dendrite_id = dendrite_id or f"dendrite-{new_ulid()[-10:].lower()}"
+        self.role: Role = role
+        self.heartbeat_s = heartbeat_s
+        self.registry_store = registry_store
+        self.max_concurrency = max_concurrency
+        self.max_queued = max_queued
+
+        self._axons: dict[str, Axon] = {}
+        self._engrams: dict[str, Engram] = {}
+        self._handlers: dict[SignalType, list[HandlerSpec]] = {}
+        self._subs: dict[SignalType, Subscription] = {}
+        self._extra_subs: list[Subscription] = []
+        self._routed_sub: Subscription | None = None
+        self._sub_lock = asyncio.Lock()
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._traces = TraceBook()
+        self._replies = ReplyWaiters()
+        self._answers = ParentWaiters()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._state: Literal["new", "started", "stopped"] = "new"
+        self._subject_cache: dict[SignalType, str] = {}
+        self.counters: dict[str, int] = {
+            "published": 0, "received": 0, "bad_frames": 0, "suppressed": 0,
+            "overloaded": 0, "handler_errors": 0,
+        }
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Subscribe, announce hosted participants and start heartbeats. Idempotent."""
+        if self._state == "started":
+            return
+        if self._state == "stopped":
+            raise DendriteStateError(f"dendrite {self.dendrite_id!r} was stopped; make a new one")
+        self._state = "started"
+        await self._ensure(*self._wanted_types())
+        await self._ensure_routed()
+        for participant in self._participants():
+            await self._announce(participant)
+        if self.registry_store is not None:
+            await self._send(Signal(type=SignalType.DISCOVER, payload={}))
+        if self.heartbeat_s > 0 and (self._axons or self._engrams):
+            self._heartbeat = asyncio.get_running_loop().create_task(
+                self._heartbeat_loop(), name=f"cosmonapse-heartbeat:{self.dendrite_id}"
+            )
+
+    async def stop(self) -> None:
+        """Cancel in-flight work, DEREGISTER, unsubscribe and close hosted Neurons.
+        Idempotent; the Synapse stays open."""
+        if self._state != "started":
+            self._state = "stopped"
+            return
+        self._state = "stopped"
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        pending = [*tasks, *([self._heartbeat] if self._heartbeat else [])]
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
+        if not self.synapse.closed:
+            for participant in self._participants():
+                try:
+                    await self._send(deregister_signal(
+                        participant=participant[0], reason="stopped", node=self.dendrite_id
+                    ))
+                except Exception as exc:  # the bus may already be gone
+                    log.debug("deregister of %s failed: %s", participant[0], exc)
+            for sub in [*self._subs.values(), *self._extra_subs,
+                        *([self._routed_sub] if self._routed_sub else [])]:
+                try:
+                    await sub.unsubscribe()
+                except Exception as exc:
+                    log.debug("unsubscribe failed: %s", exc)
+        self._subs.clear()
+        self._extra_subs.clear()
+        self._routed_sub = None
+        for axon in self._axons.values():
+            try:
+                await axon.aclose()
+            except Exception as exc:
+                log.warning("closing neuron %s failed: %s", axon.neuron_id, exc)
+
+    async def __aenter__(self) -> Dendrite:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def started(self) -> bool:
+        return self._state == "started"
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters, plus ``in_flight`` (running or queued deliveries)."""
+        return {**self.counters, "in_flight": len(self._tasks)}
+
+    # -- hosting -------------------------------------------------------------------------
+
+    def attach_axon(self, axon: Axon) -> Axon:
+        """Host ``axon``: TASKs addressed to its ``neuron_id`` run here, and so do
+        capability-routed TASKs it covers (through the ``caps:`` queue group)."""
+        if axon.neuron_id in self._axons:
+            raise ValueError(f"an Axon {axon.neuron_id!r} is already attached")
+        self._axons[axon.neuron_id] = axon
+        axon._bind_host(self, self.dendrite_id, self.namespace)
+        if self.started:
+            self._spawn_control(self._after_attach((axon.neuron_id, "neuron", axon.capabilities,
+                                                     axon.version)))
+        return axon
+
+    def attach_engram(self, engram: Engram) -> Engram:
+        """Host ``engram``: IMPRINT and RECALL addressed to its id (or kind) run here,
+        FINAL commits its journals, STOP rolls them back or discards them."""
+        if engram.engram_id in self._engrams:
+            raise ValueError(f"an Engram {engram.engram_id!r} is already attached")
+        self._engrams[engram.engram_id] = engram
+        if self.started:
+            self._spawn_control(self._after_attach((engram.engram_id, "engram", [], None)))
+        return engram
+
+    def _participants(self) -> list[tuple[str, str, list[str], str | None]]:
+        found = [(a.neuron_id, "neuron", a.capabilities, a.version) for a in self._axons.values()]
+        found += [(e.engram_id, "engram", [], None) for e in self._engrams.values()]
+        return found
+
+    async def _after_attach(self, participant: tuple[str, str, list[str], str | None]) -> None:
+        await self._ensure(*self._wanted_types())
+        await self._ensure_routed()
+        await self._announce(participant)
+
+    async def _announce(
+        self, participant: tuple[str, str, list[str], str | None], parent: Signal | None = None
+    ) -> None:
+        ident, role, caps, version = participant
+        extra: dict[str, Any] = {}
+        if parent is not None:
+            extra = {"trace_id": parent.trace_id, "parent_id": parent.id}
+        signal = register_signal(
+            participant=ident, role=role, capabilities=caps, version=version,
+            node=self.dendrite_id, **extra,
+        )
+        if role == "engram":
+            engram = self._engrams[ident]
+            assert signal.directed is not None
+            signal.directed.type = engram.engram_kind
+        await self._send(signal)
+
+    # -- subscribing ---------------------------------------------------------------------
+
+    def _wanted_types(self) -> set[SignalType]:
+        wanted = set(self._handlers) | {SignalType.STOP}
+        if self._axons:
+            wanted |= {SignalType.TASK, SignalType.DISCOVER}
+        if self._engrams:
+            wanted |= {SignalType.IMPRINT, SignalType.RECALL, SignalType.FINAL,
+                       SignalType.DISCOVER}
+        if self.registry_store is not None:
+            wanted |= set(_MEMBERSHIP)
+        return wanted
+
+    async def _ensure(self, *types: SignalType) -> None:
+        missing = [t for t in types if t not in self._subs]
+        if not missing or self._state != "started":
+            return
+        async with self._sub_lock:
+            for signal_type in missing:
+                if signal_type in self._subs:
+                    continue
+                self._subs[signal_type] = await self.synapse.subscribe(
+                    self._subject(signal_type), self._on_frame
+                )
+
+    async def _ensure_routed(self) -> None:
+        caps = sorted({c for a in self._axons.values() for c in a.capabilities})
+        if not caps or self._state != "started":
+            return
+        group = subjects.capability_group(caps)
+        async with self._sub_lock:
+            current = self._routed_sub
+            if current is not None:
+                if current.queue_group == group:
+                    return
+                await current.unsubscribe()  # the capability profile changed
+            self._routed_sub = await self.synapse.subscribe(
+                subjects.routed_task_subject(self.namespace), self._on_frame, queue_group=group
+            )
+
+    def _subject(self, signal_type: SignalType) -> str:
+        subject = self._subject_cache.get(signal_type)
+        if subject is None:
+            subject = subjects.signal_subject(self.namespace, signal_type.value)
+            self._subject_cache[signal_type] = subject
+        return subject
+
+    async def subscribe(
+        self,
+        signal_type: SignalType | str,
+        handler: SignalHandler,
+        *,
+        queue_group: str | None = None,
+    ) -> Subscription | None:
+        """Call ``handler(signal)`` for every Signal of ``signal_type`` in the namespace.
+
+        With a ``queue_group`` the handler gets its own transport subscription in that
+        group, so each Signal goes to one member (broker-side balancing) and the returned
+        Subscription can be unsubscribed. Without one, the handler shares the Dendrite's
+        subscription for that type and None is returned.
+        """
+        signal_type = SignalType(signal_type)
+        if queue_group is None:
+            self._add_handler(signal_type, HandlerSpec(handler))
+            await self._ensure(signal_type)
+            return None
+        subjects.validate_queue_group(queue_group)
+        if self._state != "started":
+            raise DendriteStateError("start the Dendrite before a queue-group subscribe")
+        spec = HandlerSpec(handler)
+
+        async def deliver(subject: str, data: bytes) -> None:
+            signal = self._decode(data)
+            if signal is not None and not (
+                signal.type in _SUPPRESSED and self._traces.is_stopped(signal)
+            ):
+                self._run_handler(spec, signal)
+
+        sub = await self.synapse.subscribe(self._subject(signal_type), deliver,
+                                           queue_group=queue_group)
+        self._extra_subs.append(sub)
+        return sub
+
+    def _add_handler(self, signal_type: SignalType, spec: HandlerSpec) -> None:
+        self._handlers.setdefault(signal_type, []).append(spec)
+
+    # -- decorators ----------------------------------------------------------------------
+
+    def on_signal(
+        self,
+        signal_type: SignalType | str,
+        *,
+        neuron: str | None = None,
+        capability: str | None = None,
+        trace_id: str | None = None,
+    ) -> Callable[[SignalHandler], SignalHandler]:
+        """Decorator: run the handler for Signals of ``signal_type`` passing the filters."""
+        kind = SignalType(signal_type)
+
+        def register(fn: SignalHandler) -> SignalHandler:
+            self._add_handler(kind, HandlerSpec(fn, neuron, capability, trace_id))
+            if self.started:
+                self._spawn_control(self._ensure(kind))
+            return fn
+
+        return register
+
+    @overload
+    def on_agent_output(self, fn: SignalHandler, /) -> SignalHandler: ...
+    @overload
+    def on_agent_output(
+        self, *, neuron: str | None = None, capability: str | None = None,
+        trace_id: str | None = None,
+    ) -> Callable[[SignalHandler], SignalHandler]: ...
+    def on_agent_output(self, fn: SignalHandler | None = None, /, **filters: Any) -> Any:
+        """Decorator (bare or with ``neuron=``, ``capability=``, ``trace_id=``) for
+        AGENT_OUTPUT."""
+        return self._decorate(SignalType.AGENT_OUTPUT, fn, filters)
+
+    @overload
+    def on_final(self, fn: SignalHandler, /) -> SignalHandler: ...
+    @overload
+    def on_final(
+        self, *, neuron: str | None = None, capability: str | None = None,
+        trace_id: str | None = None,
+    ) -> Callable[[SignalHandler], SignalHandler]: ...
+    def on_final(self, fn: SignalHandler | None = None, /, **filters: Any) -> Any:
+        """Decorator (bare or with filters) for FINAL."""
+        return self._decorate(SignalType.FINAL, fn, filters)
+
+    @overload
+    def on_error_signal(self, fn: SignalHandler, /) -> SignalHandler: ...
+    @overload
+    def on_error_signal(
+        self, *, neuron: str | None = None, capability: str | None = None,
+        trace_id: str | None = None,
+    ) -> Callable[[SignalHandler], SignalHandler]: ...
+    def on_error_signal(self, fn: SignalHandler | None = None, /, **filters: Any) -> Any:
+        """Decorator (bare or with filters) for ERROR."""
+        return self._decorate(SignalType.ERROR, fn, filters)
+
+    def _decorate(
+        self, kind: SignalType, fn: SignalHandler | None, filters: dict[str, Any]
+    ) -> Any:
+        register = self.on_signal(kind, **filters)
+        return register if fn is None else register(fn)
+
+    # -- publishing ----------------------------------------------------------------------
+
+    async def publish(self, signal: Signal) -> None:
+        """Publish ``signal`` on its subject in this namespace.
+
+        Raises :class:`~cosmonapse.RoleError` when a worker sends TASK or STOP. A reply
+        on a trace this Dendrite has stopped is dropped, never published.
+        """
+        if signal.type in _ROLE_GATED and self.role != "orchestrator":
+            raise RoleError(
+                f"dendrite {self.dendrite_id!r} has role 'worker'; only orchestrators send "
+                f"{signal.type.value} (create it with role='orchestrator')"
+            )
+        if signal.type in _SUPPRESSED and self._traces.is_stopped(signal):
+            self.counters["suppressed"] += 1
+            log.debug("not publishing %s on stopped trace %s", signal.type.value, signal.trace_id)
+            return
+        await self._send(signal)
+
+    async def _send(self, signal: Signal) -> None:
+        if signal.type is SignalType.TASK and signal.directed is not None \
+                and signal.directed.id is None and signal.directed.capabilities:
+            subject = subjects.routed_task_subject(self.namespace)
+        else:
+            subject = self._subject(signal.type)
+        await self.synapse.publish(subject, signal.encode())
+        self.counters["published"] += 1
+
+    async def emit(
+        self,
+        signal_type: SignalType | str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        trace_id: str | None = None,
+        parent_id: str | None = None,
+        directed: Directed | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> Signal:
+        """Build a Signal of any type and publish it; returns it."""
+        extra: dict[str, Any] = {"trace_id": trace_id} if trace_id else {}
+        signal = Signal(type=SignalType(signal_type), payload=dict(payload or {}),
+                        parent_id=parent_id, directed=directed, meta=dict(meta or {}), **extra)
+        await self.publish(signal)
+        return signal
+
+    async def dispatch_task(
+        self,
+        *,
+        input: Mapping[str, Any],
+        neuron: str | None = None,
+        capabilities: Iterable[str] | None = None,
+        trace_id: str | None = None,
+        parent_id: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        finalize: bool = False,
+        context_ref: str | None = None,
+    ) -> Signal:
+        """Send a TASK to a ``neuron`` id (broadcast; its host runs it) or to whoever
+        covers ``capabilities`` (one host per capability profile). Returns the TASK."""
+        caps = list(capabilities or [])
+        if neuron is None and not caps:
+            raise ValueError("dispatch_task needs neuron= or capabilities=")
+        task = task_signal(input=input, neuron=neuron, capabilities=caps, trace_id=trace_id,
+                           parent_id=parent_id, meta=meta, finalize=finalize,
+                           context_ref=context_ref)
+        await self.publish(task)
+        return task
+
+    async def dispatch_and_wait(
+        self,
+        *,
+        input: Mapping[str, Any],
+        neuron: str | None = None,
+        capabilities: Iterable[str] | None = None,
+        timeout_s: float = 30.0,
+        trace_id: str | None = None,
+        parent_id: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        finalize: bool = False,
+        retry: RetryStrategy | None = None,
+    ) -> Signal:
+        """Dispatch a TASK and return the first reply on its trace: AGENT_OUTPUT, FINAL or
+        ERROR (with ``finalize=True``: the FINAL or ERROR that ends it).
+
+        Raises :class:`~cosmonapse.DispatchTimeoutError` (a TimeoutError) after
+        ``timeout_s`` with no reply. With ``retry`` it behaves as :meth:`run_with_retry`
+        (whose ``timeout_s`` applies per attempt).
+        """
+        caps = list(capabilities) if capabilities is not None else None
+        if retry is not None:
+            return await run_with_retry(
+                self, retry=retry, input=input, neuron=neuron, capabilities=caps,
+                trace_id=trace_id, parent_id=parent_id, meta=meta, finalize=finalize,
+            )
+        return await self._dispatch_and_wait_once(
+            input=input, neuron=neuron, capabilities=caps, timeout_s=timeout_s,
+            trace_id=trace_id, parent_id=parent_id, meta=meta, finalize=finalize,
+        )
+
+    async def _dispatch_and_wait_once(
+        self,
+        *,
+        input: Mapping[str, Any],
+        neuron: str | None,
+        capabilities: list[str] | None,
+        timeout_s: float,
+        trace_id: str | None,
+        parent_id: str | None,
+        meta: Mapping[str, Any] | None,
+        finalize: bool,
+    ) -> Signal:
+        self._require_started()
+        await self._ensure(*_REPLIES)
+        task = task_signal(input=input, neuron=neuron, capabilities=capabilities,
+                           trace_id=trace_id, parent_id=parent_id, meta=meta, finalize=finalize)
+        fut = self._replies.add(task.trace_id, want_final=finalize)
+        try:
+            await self.publish(task)
+            return await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            target = neuron or ",".join(capabilities or [])
+            raise DispatchTimeoutError(
+                f"no reply from {target!r} within {timeout_s:g} s (trace {task.trace_id})"
+            ) from None
+        finally:
+            self._replies.discard(task.trace_id, fut)
+
+    async def run_with_retry(
+        self,
+        *,
+        input: Mapping[str, Any],
+        retry: RetryStrategy | None = None,
+        neuron: str | None = None,
+        capabilities: Iterable[str] | None = None,
+        trace_id: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        finalize: bool = False,
+    ) -> Signal:
+        """Dispatch and wait, retrying a stuck (no reply within ``retry.timeout_s``) or
+        recoverably failed attempt: the abandoned attempt is STOPped first, then the TASK
+        is dispatched again (on a fresh trace by default, with ``meta.attempt``).
+
+        Returns the first successful reply, or a non-retryable ERROR. When every attempt
+        stalls raises :class:`~cosmonapse.DispatchTimeoutError` (a TimeoutError) after
+        about ``max_attempts * timeout_s``; when the last attempt failed with a
+        recoverable ERROR, returns that ERROR.
+        """
+        return await run_with_retry(
+            self, retry=retry or RetryStrategy(), input=input, neuron=neuron,
+            capabilities=list(capabilities) if capabilities is not None else None,
+            trace_id=trace_id, meta=meta, finalize=finalize,
+        )
+
+    async def emit_final(
+        self,
+        *,
+        trace_id: str,
+        result: Mapping[str, Any],
+        parent_id: str | None = None,
+        cost: Mapping[str, Any] | None = None,
+    ) -> Signal:
+        """Publish the FINAL that ends ``trace_id``; it commits every Engram journal of the
+        trace (its writes can no longer be rolled back)."""
+        signal = final_signal(trace_id=trace_id, parent_id=parent_id, result=result, cost=cost,
+                              producer=self.dendrite_id)
+        await self.publish(signal)
+        return signal
+
+    # -- stop ------------------------------------------------------------------------------
+
+    async def emit_stop(
+        self,
+        trace_id: str,
+        *,
+        rollback: bool = False,
+        reason: str | None = None,
+        attempt: int | None = None,
+    ) -> Signal:
+        """Publish a STOP of ``trace_id`` (``attempt``: stop only attempts up to that
+        number, so a retry on the same trace can go on). Returns it."""
+        stop = stop_signal(trace_id=trace_id, rollback=rollback, reason=reason,
+                           producer=self.dendrite_id)
+        if attempt is not None:
+            stop.meta["attempt"] = attempt
+        await self.publish(stop)
+        return stop
+
+    async def stop_trace(
+        self,
+        trace_id: str,
+        rollback: bool = False,
+        reason: str | None = None,
+        collect_acks: bool = False,
+        timeout_s: float = 1.0,
+        *,
+        attempt: int | None = None,
+    ) -> list[Signal]:
+        """STOP a whole trace everywhere; with ``rollback`` its Engram writes are undone.
+
+        With ``collect_acks`` waits up to ``timeout_s`` for the STOPPED acks and returns
+        them, returning early once every Dendrite known to have a stake in the trace (it
+        answered on the trace, or a Dendrite that answered names it as a peer) has acked.
+        Otherwise returns ``[]`` right after the STOP is published (this Dendrite's own
+        work on the trace is cancelled before it returns).
+        """
+        self._require_started()
+        if not collect_acks:
+            stop = stop_signal(trace_id=trace_id, rollback=rollback, reason=reason,
+                               producer=self.dendrite_id)
+            if attempt is not None:
+                stop.meta["attempt"] = attempt
+            self._apply_stop_locally(stop)
+            await self.publish(stop)
+            return []
+        await self._ensure(SignalType.STOPPED)
+        stop = stop_signal(trace_id=trace_id, rollback=rollback, reason=reason,
+                           producer=self.dendrite_id)
+        if attempt is not None:
+            stop.meta["attempt"] = attempt
+        expected = self._traces.peers(trace_id) - {self.dendrite_id}
+        acks, arrived = self._answers.collect(stop.id)
+        try:
+            self._apply_stop_locally(stop)
+            await self.publish(stop)
+            deadline = time.monotonic() + timeout_s
+            while True:
+                acked = {a.payload.get("node") for a in acks}
+                for ack in acks:
+                    peers = ack.meta.get("peers")
+                    if isinstance(peers, list):
+                        expected |= {p for p in peers if isinstance(p, str)}
+                expected.discard(self.dendrite_id)
+                if expected and expected <= acked:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                arrived.clear()
+                try:
+                    await asyncio.wait_for(arrived.wait(), left)
+                except TimeoutError:
+                    break
+            return list(acks)
+        finally:
+            self._answers.forget(stop.id)
+
+    def _apply_stop_locally(self, stop: Signal) -> None:
+        """The issuer's side of a STOP, before it is published: from here on late replies
+        are dropped, and a ``dispatch_and_wait`` still waiting on the trace ends with
+        TraceStoppedError. (Local work is cancelled when the STOP comes back.)"""
+        bound = stop.meta.get("attempt")
+        self._traces.mark_stopped(stop.trace_id, bound if isinstance(bound, int) else None)
+        trace_id = stop.trace_id
+        self._replies.fail_trace(
+            trace_id, lambda: TraceStoppedError(f"trace {trace_id} was stopped")
+        )
+
+    async def _on_stop(self, stop: Signal) -> None:
+        trace_id = stop.trace_id
+        bound = stop.meta.get("attempt")
+        had_stake = self._traces.has_stake(trace_id) or any(
+            e.has_stake(trace_id) for e in self._engrams.values()
+        )
+        self._traces.mark_stopped(trace_id, bound if isinstance(bound, int) else None)
+        cancelled = self._traces.cancel(trace_id)
+        rollback = bool(stop.payload.get("rollback", False))
+        compensated = 0
+        for engram in self._engrams.values():
+            if rollback:
+                compensated += engram.rollback(trace_id)
+            else:
+                engram.discard(trace_id)
+        peers = sorted(self._traces.peers(trace_id) - {self.dendrite_id})
+        self._traces.release(trace_id)
+        if not had_stake:
+            return
+        if cancelled or compensated:
+            log.info(
+                "STOP %s: cancelled %d, compensated %d (%s)",
+                trace_id, cancelled, compensated, stop.payload.get("reason") or "no reason given",
+            )
+        ack = stopped_signal(stop, node=self.dendrite_id, rolled_back=rollback,
+                             cancelled=cancelled, compensated=compensated)
+        if peers:
+            ack.meta["peers"] = peers
+        await self._send(ack)
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def _decode(self, data: bytes) -> Signal | None:
+        try:
+            return Signal.decode(data)
+        except EnvelopeError as exc:
+            self.counters["bad_frames"] += 1
+            if self.counters["bad_frames"] % 1000 == 1:
+                log.warning("dendrite %s: dropped an invalid Signal (%s); dropped so far: %d",
+                            self.dendrite_id, exc, self.counters["bad_frames"])
+            return None
+
+    async def _on_frame(self, subject: str, data: bytes) -> None:
+        signal = self._decode(data)
+        if signal is None:
+            return
+        self.counters["received"] += 1
+        kind = signal.type
+        if kind in _SUPPRESSED and self._traces.is_stopped(signal):
+            self.counters["suppressed"] += 1
+            return
+        if kind is SignalType.TASK:
+            self._on_task(signal, routed=subject.endswith(".TASK.routed"))
+            if subject.endswith(".routed"):
+                return  # user TASK handlers hear the broadcast subject only
+        elif kind in _REPLIES:
+            node = signal.meta.get("node")
+            if isinstance(node, str):
+                self._traces.stake(signal.trace_id, node)
+            self._replies.resolve(signal)
+            if kind is SignalType.FINAL:
+                for engram in self._engrams.values():
+                    engram.commit(signal.trace_id)
+        elif kind is SignalType.STOP:
+            await self._on_stop(signal)
+        elif kind in (SignalType.STOPPED, SignalType.IMPRINTED, SignalType.RECALLED):
+            self._answers.feed(signal)
+        elif kind is SignalType.IMPRINT:
+            await self._on_imprint(signal)
+        elif kind is SignalType.RECALL:
+            await self._on_recall(signal)
+        elif kind in _MEMBERSHIP:
+            if self.registry_store is not None:
+                self.registry_store.observe(signal)
+        elif kind is SignalType.DISCOVER:
+            await self._on_discover(signal)
+        for spec in self._handlers.get(kind, ()):
+            if spec.accepts(signal):
+                self._run_handler(spec, signal)
+
+    def _on_task(self, task: Signal, *, routed: bool) -> None:
+        directed = task.directed
+        axon: Axon | None = None
+        if directed is not None and directed.id is not None:
+            axon = self._axons.get(directed.id)
+        elif routed and directed is not None:
+            for candidate in self._axons.values():
+                if candidate.covers(directed.capabilities):
+                    axon = candidate
+                    break
+            if axon is None:
+                log.debug("routed TASK %s needs %s; nothing here covers it", task.id,
+                          directed.capabilities)
+        if axon is None:
+            return
+        if len(self._tasks) >= self.max_queued:
+            self.counters["overloaded"] += 1
+            log.warning("dendrite %s is overloaded (%d queued); refusing TASK %s",
+                        self.dendrite_id, len(self._tasks), task.id)
+            self._spawn_control(self.publish(error_signal(
+                trace_id=task.trace_id, parent_id=task.id, code="OVERLOADED",
+                message=f"dendrite {self.dendrite_id!r} has {self.max_queued} deliveries queued",
+                recoverable=True, producer=axon.neuron_id,
+                meta={"node": self.dendrite_id, "attempt": attempt_of(task)},
+            )))
+            return
+        self._spawn(self._run_axon(axon, task), task.trace_id)
+
+    async def _run_axon(self, axon: Axon, task: Signal) -> None:
+        async with self._slots:
+            if self._traces.is_stopped(task):  # queued behind the bound, then STOPped
+                return
+            reply = await axon.handle_task(task)
+        await self.publish(reply)
+        if task.payload.get("finalize") and reply.type is SignalType.AGENT_OUTPUT:
+            await self.publish(final_signal(
+                trace_id=task.trace_id, parent_id=reply.id, result=reply.payload["output"],
+                producer=axon.neuron_id, meta={"node": self.dendrite_id, **_attempt_meta(task)},
+            ))
+
+    def _run_handler(self, spec: HandlerSpec, signal: Signal) -> None:
+        if len(self._tasks) >= self.max_queued:
+            self.counters["overloaded"] += 1
+            log.warning("dendrite %s is overloaded; dropping a %s delivery",
+                        self.dendrite_id, signal.type.value)
+            return
+        if signal.type is SignalType.TASK:
+            self._spawn(self._bounded(spec.fn(signal)), signal.trace_id)
+        else:
+            self._spawn(spec.fn(signal), None)
+
+    async def _bounded(self, work: Awaitable[None]) -> None:
+        async with self._slots:
+            await work
+
+    def _spawn(self, work: Coroutine[Any, Any, None], trace_id: str | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._guard(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if trace_id is not None:
+            self._traces.track(trace_id, task)
+
+    def _spawn_control(self, work: Awaitable[Any]) -> None:
+        async def run() -> None:
+            await work
+
+        self._spawn(run(), None)
+
+    async def _guard(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.counters["handler_errors"] += 1
+            log.error("handler on dendrite %s raised %s: %s", self.dendrite_id,
+                      type(exc).__name__, exc, exc_info=exc)
+
+    # -- engrams ---------------------------------------------------------------------------
+
+    async def engram_request(
+        self, signal: Signal, *, deadline_s: float, await_reply: bool
+    ) -> Signal | None:
+        """Publish an IMPRINT or RECALL and, when ``await_reply``, return its answer.
+
+        Raises :class:`~cosmonapse.EngramTimeoutError` after ``deadline_s``.
+        """
+        self._require_started()
+        answer_type = (SignalType.IMPRINTED if signal.type is SignalType.IMPRINT
+                       else SignalType.RECALLED)
+        self._traces.stake(signal.trace_id)
+        if not await_reply:
+            await self.publish(signal)
+            return None
+        await self._ensure(answer_type)
+        fut = self._answers.expect(signal.id)
+        try:
+            await self.publish(signal)
+            reply = await asyncio.wait_for(fut, deadline_s)
+        except TimeoutError:
+            target = signal.neuron or (signal.directed.type if signal.directed else None)
+            raise EngramTimeoutError(
+                f"{signal.type.value} to engram {target!r} got no {answer_type.value} within "
+                f"{deadline_s * 1000:.0f} ms (is an Engram with that id attached to a running "
+                "Dendrite?)"
+            ) from None
+        finally:
+            self._answers.forget(signal.id)
+        node = reply.meta.get("node")
+        if isinstance(node, str):
+            self._traces.stake(signal.trace_id, node)
+        return reply
+
+    async def _on_imprint(self, imprint: Signal) -> None:
+        engram = self._engrams.get(imprint.neuron or "")
+        if engram is None:
+            return
+        started = time.perf_counter()
+        op = str(imprint.payload.get("op"))
+        entry_id: str | None = None
+        error: str | None = None
+        try:
+            entry = imprint.payload.get("entry")
+            merge_key = imprint.payload.get("merge_key")
+            if entry is not None and not isinstance(entry, dict):
+                raise EngramError("payload.entry must be an object")
+            if merge_key is not None and not isinstance(merge_key, str):
+                raise EngramError("payload.merge_key must be a string")
+            result = engram.imprint(op=op, entry=entry, merge_key=merge_key,
+                                    trace_id=imprint.trace_id, imprint_id=imprint.id)
+            entry_id = result.id
+        except Exception as exc:  # an Engram that raises answers with error, never silence
+            error = str(exc) or type(exc).__name__
+            if not isinstance(exc, EngramError):
+                log.error("engram %s raised on %s: %r", engram.engram_id, op, exc, exc_info=exc)
+        reply = imprinted_signal(
+            imprint, engram_id=engram.engram_id, op=op, entry_id=entry_id,
+            version=engram.version, took_ms=round((time.perf_counter() - started) * 1000, 3),
+            error=error,
+        )
+        reply.meta["node"] = self.dendrite_id
+        await self._send(reply)
+
+    async def _on_recall(self, recall: Signal) -> None:
+        directed = recall.directed
+        if directed is None:
+            return
+        if directed.id is not None:
+            found = self._engrams.get(directed.id)
+            engrams = [found] if found is not None else []
+        else:
+            engrams = [e for e in self._engrams.values() if e.engram_kind == directed.type]
+        for engram in engrams:
+            started = time.perf_counter()
+            hits: list[dict[str, Any]] = []
+            error: str | None = None
+            try:
+                query = recall.payload.get("query") or {}
+                filters = recall.payload.get("filters") or {}
+                if not isinstance(query, dict) or not isinstance(filters, dict):
+                    raise EngramError("payload.query and payload.filters must be objects")
+                min_conf = recall.payload.get("min_confidence")
+                hits = [h.to_dict() for h in engram.recall(
+                    query, filters=filters,
+                    min_confidence=float(min_conf) if isinstance(min_conf, (int, float)) else None,
+                )]
+            except Exception as exc:
+                error = str(exc) or type(exc).__name__
+            reply = recalled_signal(
+                recall, engram_id=engram.engram_id, hits=hits,
+                took_ms=round((time.perf_counter() - started) * 1000, 3), error=error,
+            )
+            reply.meta["node"] = self.dendrite_id
+            await self._send(reply)
+
+    async def _on_discover(self, discover: Signal) -> None:
+        wanted = discover.payload.get("capabilities")
+        for participant in self._participants():
+            if isinstance(wanted, list) and not set(wanted).issubset(participant[2]):
+                continue
+            await self._announce(participant, parent=discover)
+
+    # -- heartbeats ------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            in_flight = len(self._tasks)
+            for ident, _role, _caps, _version in self._participants():
+                try:
+                    await self._send(heartbeat_signal(participant=ident, in_flight=in_flight,
+                                                      node=self.dendrite_id))
+                except Exception as exc:  # keep beating through a transport hiccup
+                    log.warning("heartbeat of %s failed: %s", ident, exc)
+
+    # -- misc ------------------------------------------------------------------------------
+
+    def _require_started(self) -> None:
+        if self._state != "started":
+            raise DendriteStateError(
+                f"dendrite {self.dendrite_id!r} is not running; use 'async with dendrite:' or "
+                "'await dendrite.start()'"
+            )
+
+    def __repr__(self) -> str:
+        return (f"<Dendrite {self.dendrite_id!r} ns={self.namespace!r} role={self.role} "
+                f"{self._state} axons={list(self._axons)} engrams={list(self._engrams)}>")
+
+
+def _attempt_meta(task: Signal) -> dict[str, Any]:
+    attempt = task.meta.get("attempt")
+    return {"attempt": attempt} if attempt is not None else {}

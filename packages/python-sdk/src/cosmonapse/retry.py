@@ -1,0 +1,152 @@
+"""Retrying a stage that stalls or fails recoverably (PROTOCOL.md section 5, "Retry").
+
+A failed attempt is STOPped before the next one starts, so a stalled Neuron cannot keep
+running, or keep writing to an Engram, behind the retry. By default each retry runs on a
+fresh trace, and every attempt's TASK carries ``meta.attempt``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Union
+
+from ._ids import new_trace_id
+from .exceptions import DispatchTimeoutError
+from .signal import Signal, SignalType
+
+if TYPE_CHECKING:
+    from .dendrite import Dendrite
+
+__all__ = ["Outcome", "RetryStrategy"]
+
+log = logging.getLogger("cosmonapse.retry")
+
+Outcome = Union[Signal, TimeoutError]
+"""What ended a failed attempt: the ERROR Signal, or the TimeoutError of a stall."""
+
+
+@dataclass(frozen=True)
+class RetryStrategy:
+    """How to retry a dispatch.
+
+    - ``max_attempts``: attempts in total (the first one included).
+    - ``timeout_s``: an attempt with no reply within this is stuck.
+    - ``backoff``: seconds to wait before a retry: None (none), a number, or
+      ``f(attempt) -> seconds`` where ``attempt`` is the number of the failed attempt. A
+      ``meta.retry_after_s`` on a recoverable ERROR is honoured when it is longer.
+    - ``retry_on``: ``f(outcome) -> bool``; by default a timeout or a recoverable ERROR
+      is retried and any other ERROR is returned at once.
+    - ``new_trace``: run each retry on a fresh trace (default) or reuse the trace.
+    - ``rollback_on_retry``: STOP the failed attempt with ``rollback=True``.
+    - ``on_retry(attempt, outcome)``: called before each retry with the 1-based number of
+      the attempt that failed.
+    """
+
+    max_attempts: int = 3
+    timeout_s: float = 30.0
+    backoff: float | Callable[[int], float] | None = None
+    retry_on: Callable[[Outcome], bool] | None = None
+    new_trace: bool = True
+    rollback_on_retry: bool = False
+    on_retry: Callable[[int, Outcome], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+
+    def should_retry(self, outcome: Outcome) -> bool:
+        if self.retry_on is not None:
+            return bool(self.retry_on(outcome))
+        if isinstance(outcome, TimeoutError):
+            return True
+        return bool(outcome.payload.get("recoverable", False))
+
+    def delay(self, attempt: int, outcome: Outcome) -> float:
+        if self.backoff is None:
+            base = 0.0
+        elif callable(self.backoff):
+            base = float(self.backoff(attempt))
+        else:
+            base = float(self.backoff)
+        hint = outcome.meta.get("retry_after_s") if isinstance(outcome, Signal) else None
+        if isinstance(hint, (int, float)) and not isinstance(hint, bool):
+            base = max(base, min(float(hint), self.timeout_s * self.max_attempts))
+        return max(0.0, base)
+
+
+async def run_with_retry(
+    dendrite: Dendrite,
+    *,
+    retry: RetryStrategy,
+    input: Mapping[str, Any],
+    neuron: str | None = None,
+    capabilities: list[str] | None = None,
+    trace_id: str | None = None,
+    parent_id: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+    finalize: bool = False,
+) -> Signal:
+    """Dispatch with retries; see :meth:`Dendrite.run_with_retry`."""
+    trace = trace_id or new_trace_id()
+    traces: list[str] = []
+    outcome: Outcome | None = None
+    for attempt in range(1, retry.max_attempts + 1):
+        if attempt > 1 and retry.new_trace:
+            trace = new_trace_id()
+        traces.append(trace)
+        attempt_meta = {**(meta or {}), "attempt": attempt}
+        if attempt > 1:
+            attempt_meta["retry_of"] = traces[0]
+        try:
+            reply = await dendrite._dispatch_and_wait_once(
+                neuron=neuron, capabilities=capabilities, input=input, trace_id=trace,
+                parent_id=parent_id, meta=attempt_meta, finalize=finalize,
+                timeout_s=retry.timeout_s,
+            )
+        except DispatchTimeoutError as exc:
+            # Hand callbacks the plain TimeoutError: "attempt 1 stuck (TimeoutError)".
+            outcome = TimeoutError(str(exc))
+        else:
+            if reply.type is not SignalType.ERROR or not retry.should_retry(reply):
+                return reply
+            outcome = reply
+        if isinstance(outcome, TimeoutError) and not retry.should_retry(outcome):
+            raise outcome
+        # Stop the abandoned attempt before anything else runs, so it cannot keep going.
+        await dendrite.stop_trace(
+            trace,
+            rollback=retry.rollback_on_retry,
+            reason=f"retry: attempt {attempt} abandoned",
+            attempt=None if retry.new_trace else attempt,
+        )
+        if attempt == retry.max_attempts:
+            break
+        log.info(
+            "attempt %d of %s on %s failed (%s); retrying",
+            attempt, neuron or capabilities, trace, _describe(outcome),
+        )
+        if retry.on_retry is not None:
+            result = retry.on_retry(attempt, outcome)
+            if asyncio.iscoroutine(result):
+                await result
+        pause = retry.delay(attempt, outcome)
+        if pause:
+            await asyncio.sleep(pause)
+    if isinstance(outcome, Signal):
+        return outcome
+    target = neuron or ",".join(capabilities or [])
+    raise DispatchTimeoutError(
+        f"{target!r} gave no reply in {retry.max_attempts} attempts of {retry.timeout_s:g} s "
+        f"each (traces: {', '.join(traces)})"
+    )
+
+
+def _describe(outcome: Outcome) -> str:
+    if isinstance(outcome, Signal):
+        return f"ERROR {outcome.payload.get('code')}"
+    return type(outcome).__name__
