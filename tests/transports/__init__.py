@@ -7,7 +7,7 @@ from typing import Protocol
 from cosmonapse import Synapse
 
 # One module per name in this package. Add a transport by adding its module and name.
-TRANSPORTS = ["memory", "nats"]
+TRANSPORTS = ["memory", "dev", "nats"]
 
 
 class Transport(Protocol):

@@ -1,0 +1,30 @@
+"""Every exception the ``cosmo`` tool raises on purpose, in one place.
+
+The hierarchy::
+
+    CosmoError
+    ├── ProtocolError        a client line broke the dev-synapse wire (PROTOCOL.md section 4)
+    └── BrokerError          a broker the CLI was asked to start or reach is unavailable
+
+Messages are written for the person at the terminal: they name the field, limit or
+command involved.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BrokerError", "CosmoError", "ProtocolError"]
+
+
+class CosmoError(Exception):
+    """Base class of the CLI's own errors."""
+
+
+class ProtocolError(CosmoError):
+    """A client line broke the dev-synapse wire.
+
+    The message is sent back verbatim in an ``err`` line; the connection stays open.
+    """
+
+
+class BrokerError(CosmoError):
+    """A broker could not be started or reached (for instance ``nats-server`` is missing)."""

@@ -1,0 +1,194 @@
+"""One TCP client of the dev synapse: its read loop and its bounded outbound buffer.
+
+Reading: lines are read one at a time (the stream reader's limit is the line limit) and
+handed to the server, which handles each synchronously: nothing on this path waits on
+another client. A line over the limit gets an ``err`` and ends this connection only.
+
+Writing: lines go straight into the socket's transport buffer, never awaited, so a
+publisher is never held up by its receivers. The buffer is checked after each write; once
+it holds more than ``max_outbound_bytes`` the client is a slow consumer and is dropped:
+it gets an ``err`` and a grace period to read what is queued, then the socket is aborted.
+So no client can make the server's memory grow past its bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from .limits import ServerLimits
+from .protocol import encode_reply
+from .routing import Entry, OutboundFrame
+
+__all__ = ["Connection", "ConnectionHost"]
+
+log = logging.getLogger("cosmonapse.devsynapse")
+
+
+class ConnectionHost(Protocol):
+    """What a connection needs from its server."""
+
+    limits: ServerLimits
+
+    def handle_line(self, conn: Connection, line: bytes) -> None:
+        """Act on one line (newline included); must not block."""
+        ...
+
+    def connection_slow(self, conn: Connection) -> None:
+        """``conn`` is being dropped as a slow consumer: count it."""
+        ...
+
+    def connection_oversized(self, conn: Connection) -> None:
+        """``conn`` sent a line over the limit: count it."""
+        ...
+
+    def connection_closed(self, conn: Connection) -> None:
+        """``conn`` is gone: forget its subscriptions."""
+        ...
+
+
+class Connection:
+    """A connected client: a :class:`~cosmonapse_cli.server.routing.Sink` over TCP."""
+
+    __slots__ = (
+        "_abort_handle",
+        "_closing",
+        "_host",
+        "_max_out",
+        "_reader",
+        "_transport",
+        "_writer",
+        "peer",
+        "subs",
+    )
+
+    def __init__(
+        self, host: ConnectionHost, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self._host = host
+        self._reader = reader
+        self._writer = writer
+        self._transport = writer.transport
+        self._max_out = host.limits.max_outbound_bytes
+        self._closing = False
+        self._abort_handle: asyncio.TimerHandle | None = None
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.subs: dict[str, Entry] = {}
+        """This connection's subscriptions by ``sub_id``."""
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.peer} subs={len(self.subs)}>"
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    # -- writing -----------------------------------------------------------------------
+
+    def send(self, line: bytes) -> bool:
+        """Queue one line; False when the connection is closing or just got dropped."""
+        if self._closing:
+            return False
+        transport = self._transport
+        transport.write(line)
+        if transport.get_write_buffer_size() > self._max_out:
+            self._drop_slow()
+            return False
+        return True
+
+    def send_error(self, message: str) -> None:
+        self.send(encode_reply("err", message=message))
+
+    def deliver(self, entry: Entry, frame: OutboundFrame) -> bool:
+        return self.send(entry.head + frame.tail)
+
+    def subscription_ended(self, entry: Entry, reason: str) -> None:
+        self.subs.pop(entry.sub_id, None)
+        self.send_error(f"subscription {entry.sub_id!r} on {entry.subject!r} ended: {reason}")
+
+    def _drop_slow(self) -> None:
+        self._closing = True
+        pending = self._transport.get_write_buffer_size()
+        log.warning(
+            "dropping slow consumer %s: %d bytes unread, over the outbound limit of %d bytes",
+            self.peer,
+            pending,
+            self._max_out,
+        )
+        self._host.connection_slow(self)
+        self._transport.write(
+            encode_reply(
+                "err",
+                message=(
+                    f"slow consumer: more than {self._max_out} bytes queued for this client "
+                    "and not read; closing the connection"
+                ),
+            )
+        )
+        # close() flushes what is queued if the client starts reading; abort() frees the
+        # buffer if it never does.
+        self._transport.close()
+        loop = asyncio.get_running_loop()
+        self._abort_handle = loop.call_later(
+            self._host.limits.slow_consumer_grace_s, self._transport.abort
+        )
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Read and dispatch lines until the client leaves or is dropped."""
+        reader = self._reader
+        host = self._host
+        try:
+            while not self._closing:
+                try:
+                    line = await reader.readuntil(b"\n")
+                except asyncio.IncompleteReadError as exc:
+                    if exc.partial.strip() and not self._closing:  # a last line without \n
+                        host.handle_line(self, exc.partial)
+                    return
+                except asyncio.LimitOverrunError:
+                    host.connection_oversized(self)
+                    await self._refuse_oversized()
+                    return
+                if self._closing:
+                    return
+                host.handle_line(self, line)
+        except (ConnectionError, OSError) as exc:
+            log.debug("connection %s failed: %s", self.peer, exc)
+        finally:
+            self._closing = True
+            host.connection_closed(self)
+            self.subs.clear()
+            self._transport.close()
+            if self._abort_handle is not None and self._transport.get_write_buffer_size() == 0:
+                self._abort_handle.cancel()
+
+    async def _refuse_oversized(self) -> None:
+        limit = self._host.limits.max_line_bytes
+        log.warning("closing %s: it sent a line over the limit of %d bytes", self.peer, limit)
+        self.send_error(f"line too long: over the limit of {limit} bytes; closing this connection")
+        self._closing = True
+        transport = self._transport
+        if transport.can_write_eof():
+            transport.write_eof()
+        # Read and discard what the client is still sending, for a bounded time, so the
+        # close does not reset the connection before the client has read the err line.
+        try:
+            async with asyncio.timeout(self._host.limits.slow_consumer_grace_s):
+                while await self._reader.read(65_536):
+                    pass
+        except (TimeoutError, ConnectionError, OSError):
+            pass
+
+    def close(self) -> None:
+        """Stop reading and close once queued lines are flushed (server shutdown)."""
+        self._closing = True
+        self._transport.close()
+
+    def abort(self) -> None:
+        """Drop the socket at once, discarding anything queued."""
+        self._closing = True
+        self._transport.abort()
