@@ -8,6 +8,24 @@ from collections.abc import Callable
 from .signal import Signal, SignalType
 
 
+async def wait_future(fut: asyncio.Future[Signal], timeout_s: float) -> Signal:
+    """Await ``fut`` for at most ``timeout_s``; raise TimeoutError after that.
+
+    Cheaper than ``asyncio.wait_for`` on the hot path: no wrapper future and no extra
+    loop iteration when the answer arrives.
+    """
+
+    def expire() -> None:
+        if not fut.done():
+            fut.set_exception(TimeoutError())
+
+    handle = asyncio.get_running_loop().call_later(timeout_s, expire)
+    try:
+        return await fut
+    finally:
+        handle.cancel()
+
+
 class ReplyWaiters:
     """``dispatch_and_wait`` futures keyed by trace id.
 

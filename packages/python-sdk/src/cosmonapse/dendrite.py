@@ -26,7 +26,7 @@ from . import subjects
 from ._handlers import HandlerSpec, SignalHandler
 from ._ids import new_ulid
 from ._traces import TraceBook, attempt_of
-from ._waiters import ParentWaiters, ReplyWaiters
+from ._waiters import ParentWaiters, ReplyWaiters, wait_future
 from .axon import Axon
 from .builders import (
     deregister_signal,
@@ -527,7 +527,7 @@ class Dendrite:
         fut = self._replies.add(task.trace_id, want_final=finalize)
         try:
             await self.publish(task)
-            return await asyncio.wait_for(fut, timeout_s)
+            return await wait_future(fut, timeout_s)
         except TimeoutError:
             target = neuron or ",".join(capabilities or [])
             raise DispatchTimeoutError(
@@ -844,7 +844,7 @@ class Dendrite:
         fut = self._answers.expect(signal.id)
         try:
             await self.publish(signal)
-            reply = await asyncio.wait_for(fut, deadline_s)
+            reply = await wait_future(fut, deadline_s)
         except TimeoutError:
             target = signal.neuron or (signal.directed.type if signal.directed else None)
             raise EngramTimeoutError(
