@@ -1,7 +1,8 @@
 """Prefixed ULIDs: ``evt_`` for Signals, ``trc_`` for traces.
 
-A ULID is 48 bits of milliseconds since the epoch and 80 random bits, written as 26
-Crockford base32 characters, so ids sort by creation time. The random part is not meant to be secret.
+A ULID is 48 bits of milliseconds since the epoch and 80 random bits, written as
+26 Crockford base32 characters, so ids sort by creation time. The random part is not
+meant to be secret.
 """
 
 from __future__ import annotations

@@ -87,7 +87,9 @@ class TraceBook:
     def mark_stopped(self, trace_id: str, attempt: int | None) -> None:
         bound = _UNBOUNDED if attempt is None else attempt
         previous = self._stopped.get(trace_id)
-        if previous is not None and (previous == _UNBOUNDED or (bound != _UNBOUNDED and bound <= previous)):
+        if previous is not None and (
+            previous == _UNBOUNDED or (bound != _UNBOUNDED and bound <= previous)
+        ):
             return
         self._stopped[trace_id] = bound
         self._stopped.move_to_end(trace_id)

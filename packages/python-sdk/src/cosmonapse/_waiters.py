@@ -54,7 +54,7 @@ class ReplyWaiters:
         if not waiters:
             return
         terminal = signal.type is not SignalType.AGENT_OUTPUT
-        keep = []
+        keep: list[tuple[asyncio.Future[Signal], bool]] = []
         for fut, want_final in waiters:
             if fut.done():
                 continue

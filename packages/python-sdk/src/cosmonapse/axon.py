@@ -114,14 +114,19 @@ class Axon:
         except Exception as exc:
             log.warning("neuron %s raised %s: %s", self.neuron_id, type(exc).__name__, exc)
             return self._error(
-                task, "NEURON_EXCEPTION", f"{type(exc).__name__}: {exc}",
-                isinstance(exc, TimeoutError), meta,
+                task,
+                "NEURON_EXCEPTION",
+                f"{type(exc).__name__}: {exc}",
+                isinstance(exc, TimeoutError),
+                meta,
             )
         if not isinstance(output, Mapping):
             return self._error(
-                task, "NEURON_BAD_OUTPUT",
+                task,
+                "NEURON_BAD_OUTPUT",
                 f"neuron {self.neuron_id!r} returned {type(output).__name__}, expected a dict",
-                False, meta,
+                False,
+                meta,
             )
         meta["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
         reply = agent_output_signal(task, output=output, producer=self.neuron_id, meta=meta)
@@ -133,8 +138,13 @@ class Axon:
         self, task: Signal, code: str, message: str, recoverable: bool, meta: dict[str, Any]
     ) -> Signal:
         return error_signal(
-            trace_id=task.trace_id, parent_id=task.id, code=code, message=message,
-            recoverable=recoverable, producer=self.neuron_id, meta=meta,
+            trace_id=task.trace_id,
+            parent_id=task.id,
+            code=code,
+            message=message,
+            recoverable=recoverable,
+            producer=self.neuron_id,
+            meta=meta,
         )
 
     async def aclose(self) -> None:

@@ -57,12 +57,19 @@ def task_signal(
     directed = Directed(neuron, None, caps) if (neuron is not None or caps) else None
     if trace_id is None:
         return Signal(
-            type=SignalType.TASK, payload=payload, parent_id=parent_id, directed=directed,
+            type=SignalType.TASK,
+            payload=payload,
+            parent_id=parent_id,
+            directed=directed,
             meta=_meta(meta),
         )
     return Signal(
-        type=SignalType.TASK, payload=payload, trace_id=trace_id, parent_id=parent_id,
-        directed=directed, meta=_meta(meta),
+        type=SignalType.TASK,
+        payload=payload,
+        trace_id=trace_id,
+        parent_id=parent_id,
+        directed=directed,
+        meta=_meta(meta),
     )
 
 
@@ -71,7 +78,9 @@ def agent_output_signal(
 ) -> Signal:
     """The AGENT_OUTPUT answering ``task``; ``directed.id`` names the ``producer``."""
     return task.reply(
-        SignalType.AGENT_OUTPUT, {"output": dict(output)}, directed=Directed(producer),
+        SignalType.AGENT_OUTPUT,
+        {"output": dict(output)},
+        directed=Directed(producer),
         meta=_meta(meta),
     )
 
@@ -90,8 +99,12 @@ def final_signal(
     if cost is not None:
         payload["cost"] = dict(cost)
     return Signal(
-        type=SignalType.FINAL, payload=payload, trace_id=trace_id, parent_id=parent_id,
-        directed=Directed(producer) if producer else None, meta=_meta(meta),
+        type=SignalType.FINAL,
+        payload=payload,
+        trace_id=trace_id,
+        parent_id=parent_id,
+        directed=Directed(producer) if producer else None,
+        meta=_meta(meta),
     )
 
 
@@ -109,19 +122,27 @@ def error_signal(
     return Signal(
         type=SignalType.ERROR,
         payload={"code": code, "message": message, "recoverable": recoverable},
-        trace_id=trace_id, parent_id=parent_id,
-        directed=Directed(producer) if producer else None, meta=_meta(meta),
+        trace_id=trace_id,
+        parent_id=parent_id,
+        directed=Directed(producer) if producer else None,
+        meta=_meta(meta),
     )
 
 
 def stop_signal(
-    *, trace_id: str, rollback: bool = False, reason: str | None = None,
-    producer: str | None = None, parent_id: str | None = None,
+    *,
+    trace_id: str,
+    rollback: bool = False,
+    reason: str | None = None,
+    producer: str | None = None,
+    parent_id: str | None = None,
 ) -> Signal:
     """A STOP of a whole trace, optionally asking Engrams to roll it back."""
     return Signal(
-        type=SignalType.STOP, payload={"rollback": rollback, "reason": reason},
-        trace_id=trace_id, parent_id=parent_id,
+        type=SignalType.STOP,
+        payload={"rollback": rollback, "reason": reason},
+        trace_id=trace_id,
+        parent_id=parent_id,
         directed=Directed(producer) if producer else None,
     )
 
@@ -132,35 +153,63 @@ def stopped_signal(
     """One Dendrite's acknowledgement of ``stop``."""
     return stop.reply(
         SignalType.STOPPED,
-        {"node": node, "rolled_back": rolled_back, "cancelled": cancelled,
-         "compensated": compensated},
+        {
+            "node": node,
+            "rolled_back": rolled_back,
+            "cancelled": cancelled,
+            "compensated": compensated,
+        },
         directed=Directed(node),
     )
 
 
 def register_signal(
-    *, participant: str, role: str, capabilities: Iterable[str] = (), version: str | None = None,
-    node: str | None = None, trace_id: str | None = None, parent_id: str | None = None,
+    *,
+    participant: str,
+    role: str,
+    capabilities: Iterable[str] = (),
+    version: str | None = None,
+    node: str | None = None,
+    trace_id: str | None = None,
+    parent_id: str | None = None,
 ) -> Signal:
     """REGISTER of one hosted participant (an Axon's neuron or an Engram)."""
     caps = sorted(set(capabilities))
     payload: dict[str, Any] = {"role": role, "capabilities": caps, "version": version}
     meta = {"node": node} if node else {}
     if trace_id is None:
-        return Signal(type=SignalType.REGISTER, payload=payload, parent_id=parent_id,
-                      directed=Directed(participant, None, caps), meta=meta)
-    return Signal(type=SignalType.REGISTER, payload=payload, trace_id=trace_id,
-                  parent_id=parent_id, directed=Directed(participant, None, caps), meta=meta)
+        return Signal(
+            type=SignalType.REGISTER,
+            payload=payload,
+            parent_id=parent_id,
+            directed=Directed(participant, None, caps),
+            meta=meta,
+        )
+    return Signal(
+        type=SignalType.REGISTER,
+        payload=payload,
+        trace_id=trace_id,
+        parent_id=parent_id,
+        directed=Directed(participant, None, caps),
+        meta=meta,
+    )
 
 
 def deregister_signal(*, participant: str, reason: str, node: str | None = None) -> Signal:
     """DEREGISTER of one participant that is going away."""
-    return Signal(type=SignalType.DEREGISTER, payload={"reason": reason},
-                  directed=Directed(participant), meta={"node": node} if node else {})
+    return Signal(
+        type=SignalType.DEREGISTER,
+        payload={"reason": reason},
+        directed=Directed(participant),
+        meta={"node": node} if node else {},
+    )
 
 
 def heartbeat_signal(
-    *, participant: str, in_flight: int | None = None, load: float | None = None,
+    *,
+    participant: str,
+    in_flight: int | None = None,
+    load: float | None = None,
     node: str | None = None,
 ) -> Signal:
     """HEARTBEAT of one participant."""
@@ -169,8 +218,12 @@ def heartbeat_signal(
         payload["in_flight"] = in_flight
     if load is not None:
         payload["load"] = load
-    return Signal(type=SignalType.HEARTBEAT, payload=payload, directed=Directed(participant),
-                  meta={"node": node} if node else {})
+    return Signal(
+        type=SignalType.HEARTBEAT,
+        payload=payload,
+        directed=Directed(participant),
+        meta={"node": node} if node else {},
+    )
 
 
 def discover_signal(*, capabilities: Iterable[str] | None = None) -> Signal:
@@ -182,55 +235,105 @@ def discover_signal(*, capabilities: Iterable[str] | None = None) -> Signal:
 
 
 def imprint_signal(
-    *, engram_id: str, op: str, entry: Mapping[str, Any], trace_id: str, parent_id: str | None,
-    merge_key: str | None = None, meta: Mapping[str, Any] | None = None,
+    *,
+    engram_id: str,
+    op: str,
+    entry: Mapping[str, Any],
+    trace_id: str,
+    parent_id: str | None,
+    merge_key: str | None = None,
+    meta: Mapping[str, Any] | None = None,
 ) -> Signal:
     """IMPRINT: a write to the Engram ``engram_id`` under ``trace_id``."""
     payload: dict[str, Any] = {"op": op, "entry": dict(entry)}
     if merge_key is not None:
         payload["merge_key"] = merge_key
-    return Signal(type=SignalType.IMPRINT, payload=payload, trace_id=trace_id,
-                  parent_id=parent_id, directed=Directed(engram_id), meta=_meta(meta))
+    return Signal(
+        type=SignalType.IMPRINT,
+        payload=payload,
+        trace_id=trace_id,
+        parent_id=parent_id,
+        directed=Directed(engram_id),
+        meta=_meta(meta),
+    )
 
 
 def imprinted_signal(
-    imprint: Signal, *, engram_id: str, op: str, entry_id: str | None, version: int,
-    took_ms: float, error: str | None = None,
+    imprint: Signal,
+    *,
+    engram_id: str,
+    op: str,
+    entry_id: str | None,
+    version: int,
+    took_ms: float,
+    error: str | None = None,
 ) -> Signal:
     """IMPRINTED: the Engram host's answer to ``imprint``."""
     return imprint.reply(
         SignalType.IMPRINTED,
-        {"engram_id": engram_id, "op": op, "id": entry_id, "version": version,
-         "took_ms": took_ms, "error": error},
+        {
+            "engram_id": engram_id,
+            "op": op,
+            "id": entry_id,
+            "version": version,
+            "took_ms": took_ms,
+            "error": error,
+        },
         directed=Directed(engram_id),
     )
 
 
 def recall_signal(
-    *, query: Mapping[str, Any], trace_id: str, parent_id: str | None,
-    engram_id: str | None = None, engram_kind: str | None = None, recall_mode: str = "first",
-    filters: Mapping[str, Any] | None = None, deadline_ms: int | None = None,
-    min_confidence: float | None = None, meta: Mapping[str, Any] | None = None,
+    *,
+    query: Mapping[str, Any],
+    trace_id: str,
+    parent_id: str | None,
+    engram_id: str | None = None,
+    engram_kind: str | None = None,
+    recall_mode: str = "first",
+    filters: Mapping[str, Any] | None = None,
+    deadline_ms: int | None = None,
+    min_confidence: float | None = None,
+    meta: Mapping[str, Any] | None = None,
 ) -> Signal:
     """RECALL: a query to one Engram by id, or to Engrams of a kind."""
-    payload: dict[str, Any] = {"query": dict(query), "recall_mode": recall_mode,
-                               "filters": dict(filters) if filters else {}}
+    payload: dict[str, Any] = {
+        "query": dict(query),
+        "recall_mode": recall_mode,
+        "filters": dict(filters) if filters else {},
+    }
     if deadline_ms is not None:
         payload["deadline_ms"] = deadline_ms
     if min_confidence is not None:
         payload["min_confidence"] = min_confidence
-    return Signal(type=SignalType.RECALL, payload=payload, trace_id=trace_id, parent_id=parent_id,
-                  directed=Directed(engram_id, engram_kind), meta=_meta(meta))
+    return Signal(
+        type=SignalType.RECALL,
+        payload=payload,
+        trace_id=trace_id,
+        parent_id=parent_id,
+        directed=Directed(engram_id, engram_kind),
+        meta=_meta(meta),
+    )
 
 
 def recalled_signal(
-    recall: Signal, *, engram_id: str, hits: list[dict[str, Any]], took_ms: float,
-    truncated: bool = False, error: str | None = None,
+    recall: Signal,
+    *,
+    engram_id: str,
+    hits: list[dict[str, Any]],
+    took_ms: float,
+    truncated: bool = False,
+    error: str | None = None,
 ) -> Signal:
     """RECALLED: the Engram host's answer to ``recall``."""
     return recall.reply(
         SignalType.RECALLED,
-        {"engram_id": engram_id, "hits": hits, "truncated": truncated, "took_ms": took_ms,
-         "error": error},
+        {
+            "engram_id": engram_id,
+            "hits": hits,
+            "truncated": truncated,
+            "took_ms": took_ms,
+            "error": error,
+        },
         directed=Directed(engram_id),
     )

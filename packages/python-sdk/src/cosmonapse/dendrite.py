@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import Any, Literal
 
 from . import subjects
 from ._handlers import HandlerSpec, SignalHandler
@@ -65,8 +65,13 @@ _ROLE_GATED = frozenset({SignalType.TASK, SignalType.STOP})
 _REPLIES = frozenset({SignalType.AGENT_OUTPUT, SignalType.FINAL, SignalType.ERROR})
 # Signals of a stopped trace that are neither sent nor delivered.
 _SUPPRESSED = frozenset(
-    {SignalType.TASK, SignalType.AGENT_OUTPUT, SignalType.FINAL, SignalType.ERROR,
-     SignalType.IMPRINT}
+    {
+        SignalType.TASK,
+        SignalType.AGENT_OUTPUT,
+        SignalType.FINAL,
+        SignalType.ERROR,
+        SignalType.IMPRINT,
+    }
 )
 _MEMBERSHIP = (SignalType.REGISTER, SignalType.DEREGISTER, SignalType.HEARTBEAT)
 
@@ -128,8 +133,12 @@ class Dendrite:
         self._state: Literal["new", "started", "stopped"] = "new"
         self._subject_cache: dict[SignalType, str] = {}
         self.counters: dict[str, int] = {
-            "published": 0, "received": 0, "bad_frames": 0, "suppressed": 0,
-            "overloaded": 0, "handler_errors": 0,
+            "published": 0,
+            "received": 0,
+            "bad_frames": 0,
+            "suppressed": 0,
+            "overloaded": 0,
+            "handler_errors": 0,
         }
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -170,13 +179,18 @@ class Dendrite:
         if not self.synapse.closed:
             for participant in self._participants():
                 try:
-                    await self._send(deregister_signal(
-                        participant=participant[0], reason="stopped", node=self.dendrite_id
-                    ))
+                    await self._send(
+                        deregister_signal(
+                            participant=participant[0], reason="stopped", node=self.dendrite_id
+                        )
+                    )
                 except Exception as exc:  # the bus may already be gone
                     log.debug("deregister of %s failed: %s", participant[0], exc)
-            for sub in [*self._subs.values(), *self._extra_subs,
-                        *([self._routed_sub] if self._routed_sub else [])]:
+            for sub in [
+                *self._subs.values(),
+                *self._extra_subs,
+                *([self._routed_sub] if self._routed_sub else []),
+            ]:
                 try:
                     await sub.unsubscribe()
                 except Exception as exc:
@@ -221,8 +235,9 @@ class Dendrite:
         self._axons[axon.neuron_id] = axon
         axon._bind_host(self, self.dendrite_id, self.namespace)
         if self.started:
-            self._spawn_control(self._after_attach((axon.neuron_id, "neuron", axon.capabilities,
-                                                     axon.version)))
+            self._spawn_control(
+                self._after_attach((axon.neuron_id, "neuron", axon.capabilities, axon.version))
+            )
         return axon
 
     def attach_engram(self, engram: Engram) -> Engram:
@@ -253,8 +268,12 @@ class Dendrite:
         if parent is not None:
             extra = {"trace_id": parent.trace_id, "parent_id": parent.id}
         signal = register_signal(
-            participant=ident, role=role, capabilities=caps, version=version,
-            node=self.dendrite_id, **extra,
+            participant=ident,
+            role=role,
+            capabilities=caps,
+            version=version,
+            node=self.dendrite_id,
+            **extra,
         )
         if role == "engram":
             engram = self._engrams[ident]
@@ -269,8 +288,7 @@ class Dendrite:
         if self._axons:
             wanted |= {SignalType.TASK, SignalType.DISCOVER}
         if self._engrams:
-            wanted |= {SignalType.IMPRINT, SignalType.RECALL, SignalType.FINAL,
-                       SignalType.DISCOVER}
+            wanted |= {SignalType.IMPRINT, SignalType.RECALL, SignalType.FINAL, SignalType.DISCOVER}
         if self.registry_store is not None:
             wanted |= set(_MEMBERSHIP)
         return wanted
@@ -340,8 +358,9 @@ class Dendrite:
             ):
                 self._run_handler(spec, signal)
 
-        sub = await self.synapse.subscribe(self._subject(signal_type), deliver,
-                                           queue_group=queue_group)
+        sub = await self.synapse.subscribe(
+            self._subject(signal_type), deliver, queue_group=queue_group
+        )
         self._extra_subs.append(sub)
         return sub
 
@@ -369,44 +388,52 @@ class Dendrite:
 
         return register
 
-    @overload
-    def on_agent_output(self, fn: SignalHandler, /) -> SignalHandler: ...
-    @overload
     def on_agent_output(
-        self, *, neuron: str | None = None, capability: str | None = None,
+        self,
+        fn: SignalHandler | None = None,
+        /,
+        *,
+        neuron: str | None = None,
+        capability: str | None = None,
         trace_id: str | None = None,
-    ) -> Callable[[SignalHandler], SignalHandler]: ...
-    def on_agent_output(self, fn: SignalHandler | None = None, /, **filters: Any) -> Any:
+    ) -> Any:
         """Decorator (bare or with ``neuron=``, ``capability=``, ``trace_id=``) for
         AGENT_OUTPUT."""
-        return self._decorate(SignalType.AGENT_OUTPUT, fn, filters)
+        return self._decorate(SignalType.AGENT_OUTPUT, fn, neuron, capability, trace_id)
 
-    @overload
-    def on_final(self, fn: SignalHandler, /) -> SignalHandler: ...
-    @overload
     def on_final(
-        self, *, neuron: str | None = None, capability: str | None = None,
+        self,
+        fn: SignalHandler | None = None,
+        /,
+        *,
+        neuron: str | None = None,
+        capability: str | None = None,
         trace_id: str | None = None,
-    ) -> Callable[[SignalHandler], SignalHandler]: ...
-    def on_final(self, fn: SignalHandler | None = None, /, **filters: Any) -> Any:
+    ) -> Any:
         """Decorator (bare or with filters) for FINAL."""
-        return self._decorate(SignalType.FINAL, fn, filters)
+        return self._decorate(SignalType.FINAL, fn, neuron, capability, trace_id)
 
-    @overload
-    def on_error_signal(self, fn: SignalHandler, /) -> SignalHandler: ...
-    @overload
     def on_error_signal(
-        self, *, neuron: str | None = None, capability: str | None = None,
+        self,
+        fn: SignalHandler | None = None,
+        /,
+        *,
+        neuron: str | None = None,
+        capability: str | None = None,
         trace_id: str | None = None,
-    ) -> Callable[[SignalHandler], SignalHandler]: ...
-    def on_error_signal(self, fn: SignalHandler | None = None, /, **filters: Any) -> Any:
+    ) -> Any:
         """Decorator (bare or with filters) for ERROR."""
-        return self._decorate(SignalType.ERROR, fn, filters)
+        return self._decorate(SignalType.ERROR, fn, neuron, capability, trace_id)
 
     def _decorate(
-        self, kind: SignalType, fn: SignalHandler | None, filters: dict[str, Any]
+        self,
+        kind: SignalType,
+        fn: SignalHandler | None,
+        neuron: str | None,
+        capability: str | None,
+        trace_id: str | None,
     ) -> Any:
-        register = self.on_signal(kind, **filters)
+        register = self.on_signal(kind, neuron=neuron, capability=capability, trace_id=trace_id)
         return register if fn is None else register(fn)
 
     # -- publishing ----------------------------------------------------------------------
@@ -429,8 +456,12 @@ class Dendrite:
         await self._send(signal)
 
     async def _send(self, signal: Signal) -> None:
-        if signal.type is SignalType.TASK and signal.directed is not None \
-                and signal.directed.id is None and signal.directed.capabilities:
+        if (
+            signal.type is SignalType.TASK
+            and signal.directed is not None
+            and signal.directed.id is None
+            and signal.directed.capabilities
+        ):
             subject = subjects.routed_task_subject(self.namespace)
         else:
             subject = self._subject(signal.type)
@@ -449,8 +480,14 @@ class Dendrite:
     ) -> Signal:
         """Build a Signal of any type and publish it; returns it."""
         extra: dict[str, Any] = {"trace_id": trace_id} if trace_id else {}
-        signal = Signal(type=SignalType(signal_type), payload=dict(payload or {}),
-                        parent_id=parent_id, directed=directed, meta=dict(meta or {}), **extra)
+        signal = Signal(
+            type=SignalType(signal_type),
+            payload=dict(payload or {}),
+            parent_id=parent_id,
+            directed=directed,
+            meta=dict(meta or {}),
+            **extra,
+        )
         await self.publish(signal)
         return signal
 
@@ -471,9 +508,16 @@ class Dendrite:
         caps = list(capabilities or [])
         if neuron is None and not caps:
             raise ValueError("dispatch_task needs neuron= or capabilities=")
-        task = task_signal(input=input, neuron=neuron, capabilities=caps, trace_id=trace_id,
-                           parent_id=parent_id, meta=meta, finalize=finalize,
-                           context_ref=context_ref)
+        task = task_signal(
+            input=input,
+            neuron=neuron,
+            capabilities=caps,
+            trace_id=trace_id,
+            parent_id=parent_id,
+            meta=meta,
+            finalize=finalize,
+            context_ref=context_ref,
+        )
         await self.publish(task)
         return task
 
@@ -500,12 +544,25 @@ class Dendrite:
         caps = list(capabilities) if capabilities is not None else None
         if retry is not None:
             return await run_with_retry(
-                self, retry=retry, input=input, neuron=neuron, capabilities=caps,
-                trace_id=trace_id, parent_id=parent_id, meta=meta, finalize=finalize,
+                self,
+                retry=retry,
+                input=input,
+                neuron=neuron,
+                capabilities=caps,
+                trace_id=trace_id,
+                parent_id=parent_id,
+                meta=meta,
+                finalize=finalize,
             )
         return await self._dispatch_and_wait_once(
-            input=input, neuron=neuron, capabilities=caps, timeout_s=timeout_s,
-            trace_id=trace_id, parent_id=parent_id, meta=meta, finalize=finalize,
+            input=input,
+            neuron=neuron,
+            capabilities=caps,
+            timeout_s=timeout_s,
+            trace_id=trace_id,
+            parent_id=parent_id,
+            meta=meta,
+            finalize=finalize,
         )
 
     async def _dispatch_and_wait_once(
@@ -522,8 +579,15 @@ class Dendrite:
     ) -> Signal:
         self._require_started()
         await self._ensure(*_REPLIES)
-        task = task_signal(input=input, neuron=neuron, capabilities=capabilities,
-                           trace_id=trace_id, parent_id=parent_id, meta=meta, finalize=finalize)
+        task = task_signal(
+            input=input,
+            neuron=neuron,
+            capabilities=capabilities,
+            trace_id=trace_id,
+            parent_id=parent_id,
+            meta=meta,
+            finalize=finalize,
+        )
         fut = self._replies.add(task.trace_id, want_final=finalize)
         try:
             await self.publish(task)
@@ -557,9 +621,14 @@ class Dendrite:
         recoverable ERROR, returns that ERROR.
         """
         return await run_with_retry(
-            self, retry=retry or RetryStrategy(), input=input, neuron=neuron,
+            self,
+            retry=retry or RetryStrategy(),
+            input=input,
+            neuron=neuron,
             capabilities=list(capabilities) if capabilities is not None else None,
-            trace_id=trace_id, meta=meta, finalize=finalize,
+            trace_id=trace_id,
+            meta=meta,
+            finalize=finalize,
         )
 
     async def emit_final(
@@ -572,8 +641,13 @@ class Dendrite:
     ) -> Signal:
         """Publish the FINAL that ends ``trace_id``; it commits every Engram journal of the
         trace (its writes can no longer be rolled back)."""
-        signal = final_signal(trace_id=trace_id, parent_id=parent_id, result=result, cost=cost,
-                              producer=self.dendrite_id)
+        signal = final_signal(
+            trace_id=trace_id,
+            parent_id=parent_id,
+            result=result,
+            cost=cost,
+            producer=self.dendrite_id,
+        )
         await self.publish(signal)
         return signal
 
@@ -589,8 +663,9 @@ class Dendrite:
     ) -> Signal:
         """Publish a STOP of ``trace_id`` (``attempt``: stop only attempts up to that
         number, so a retry on the same trace can go on). Returns it."""
-        stop = stop_signal(trace_id=trace_id, rollback=rollback, reason=reason,
-                           producer=self.dendrite_id)
+        stop = stop_signal(
+            trace_id=trace_id, rollback=rollback, reason=reason, producer=self.dendrite_id
+        )
         if attempt is not None:
             stop.meta["attempt"] = attempt
         await self.publish(stop)
@@ -616,16 +691,18 @@ class Dendrite:
         """
         self._require_started()
         if not collect_acks:
-            stop = stop_signal(trace_id=trace_id, rollback=rollback, reason=reason,
-                               producer=self.dendrite_id)
+            stop = stop_signal(
+                trace_id=trace_id, rollback=rollback, reason=reason, producer=self.dendrite_id
+            )
             if attempt is not None:
                 stop.meta["attempt"] = attempt
             self._apply_stop_locally(stop)
             await self.publish(stop)
             return []
         await self._ensure(SignalType.STOPPED)
-        stop = stop_signal(trace_id=trace_id, rollback=rollback, reason=reason,
-                           producer=self.dendrite_id)
+        stop = stop_signal(
+            trace_id=trace_id, rollback=rollback, reason=reason, producer=self.dendrite_id
+        )
         if attempt is not None:
             stop.meta["attempt"] = attempt
         expected = self._traces.peers(trace_id) - {self.dendrite_id}
@@ -688,10 +765,18 @@ class Dendrite:
         if cancelled or compensated:
             log.info(
                 "STOP %s: cancelled %d, compensated %d (%s)",
-                trace_id, cancelled, compensated, stop.payload.get("reason") or "no reason given",
+                trace_id,
+                cancelled,
+                compensated,
+                stop.payload.get("reason") or "no reason given",
             )
-        ack = stopped_signal(stop, node=self.dendrite_id, rolled_back=rollback,
-                             cancelled=cancelled, compensated=compensated)
+        ack = stopped_signal(
+            stop,
+            node=self.dendrite_id,
+            rolled_back=rollback,
+            cancelled=cancelled,
+            compensated=compensated,
+        )
         if peers:
             ack.meta["peers"] = peers
         await self._send(ack)
@@ -704,8 +789,12 @@ class Dendrite:
         except EnvelopeError as exc:
             self.counters["bad_frames"] += 1
             if self.counters["bad_frames"] % 1000 == 1:
-                log.warning("dendrite %s: dropped an invalid Signal (%s); dropped so far: %d",
-                            self.dendrite_id, exc, self.counters["bad_frames"])
+                log.warning(
+                    "dendrite %s: dropped an invalid Signal (%s); dropped so far: %d",
+                    self.dendrite_id,
+                    exc,
+                    self.counters["bad_frames"],
+                )
             return None
 
     async def _on_frame(self, subject: str, data: bytes) -> None:
@@ -757,20 +846,36 @@ class Dendrite:
                     axon = candidate
                     break
             if axon is None:
-                log.debug("routed TASK %s needs %s; nothing here covers it", task.id,
-                          directed.capabilities)
+                log.debug(
+                    "routed TASK %s needs %s; nothing here covers it",
+                    task.id,
+                    directed.capabilities,
+                )
         if axon is None:
             return
         if len(self._tasks) >= self.max_queued:
             self.counters["overloaded"] += 1
-            log.warning("dendrite %s is overloaded (%d queued); refusing TASK %s",
-                        self.dendrite_id, len(self._tasks), task.id)
-            self._spawn_control(self.publish(error_signal(
-                trace_id=task.trace_id, parent_id=task.id, code="OVERLOADED",
-                message=f"dendrite {self.dendrite_id!r} has {self.max_queued} deliveries queued",
-                recoverable=True, producer=axon.neuron_id,
-                meta={"node": self.dendrite_id, "attempt": attempt_of(task)},
-            )))
+            log.warning(
+                "dendrite %s is overloaded (%d queued); refusing TASK %s",
+                self.dendrite_id,
+                len(self._tasks),
+                task.id,
+            )
+            self._spawn_control(
+                self.publish(
+                    error_signal(
+                        trace_id=task.trace_id,
+                        parent_id=task.id,
+                        code="OVERLOADED",
+                        message=(
+                            f"dendrite {self.dendrite_id!r} has {self.max_queued} deliveries queued"
+                        ),
+                        recoverable=True,
+                        producer=axon.neuron_id,
+                        meta={"node": self.dendrite_id, "attempt": attempt_of(task)},
+                    )
+                )
+            )
             return
         self._spawn(self._run_axon(axon, task), task.trace_id)
 
@@ -781,16 +886,24 @@ class Dendrite:
             reply = await axon.handle_task(task)
         await self.publish(reply)
         if task.payload.get("finalize") and reply.type is SignalType.AGENT_OUTPUT:
-            await self.publish(final_signal(
-                trace_id=task.trace_id, parent_id=reply.id, result=reply.payload["output"],
-                producer=axon.neuron_id, meta={"node": self.dendrite_id, **_attempt_meta(task)},
-            ))
+            await self.publish(
+                final_signal(
+                    trace_id=task.trace_id,
+                    parent_id=reply.id,
+                    result=reply.payload["output"],
+                    producer=axon.neuron_id,
+                    meta={"node": self.dendrite_id, **_attempt_meta(task)},
+                )
+            )
 
     def _run_handler(self, spec: HandlerSpec, signal: Signal) -> None:
         if len(self._tasks) >= self.max_queued:
             self.counters["overloaded"] += 1
-            log.warning("dendrite %s is overloaded; dropping a %s delivery",
-                        self.dendrite_id, signal.type.value)
+            log.warning(
+                "dendrite %s is overloaded; dropping a %s delivery",
+                self.dendrite_id,
+                signal.type.value,
+            )
             return
         if signal.type is SignalType.TASK:
             self._spawn(self._bounded(spec.fn(signal)), signal.trace_id)
@@ -801,7 +914,7 @@ class Dendrite:
         async with self._slots:
             await work
 
-    def _spawn(self, work: Coroutine[Any, Any, None], trace_id: str | None) -> None:
+    def _spawn(self, work: Awaitable[None], trace_id: str | None) -> None:
         task = asyncio.get_running_loop().create_task(self._guard(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -814,15 +927,20 @@ class Dendrite:
 
         self._spawn(run(), None)
 
-    async def _guard(self, work: Coroutine[Any, Any, None]) -> None:
+    async def _guard(self, work: Awaitable[None]) -> None:
         try:
             await work
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self.counters["handler_errors"] += 1
-            log.error("handler on dendrite %s raised %s: %s", self.dendrite_id,
-                      type(exc).__name__, exc, exc_info=exc)
+            log.error(
+                "handler on dendrite %s raised %s: %s",
+                self.dendrite_id,
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
 
     # -- engrams ---------------------------------------------------------------------------
 
@@ -834,8 +952,9 @@ class Dendrite:
         Raises :class:`~cosmonapse.EngramTimeoutError` after ``deadline_s``.
         """
         self._require_started()
-        answer_type = (SignalType.IMPRINTED if signal.type is SignalType.IMPRINT
-                       else SignalType.RECALLED)
+        answer_type = (
+            SignalType.IMPRINTED if signal.type is SignalType.IMPRINT else SignalType.RECALLED
+        )
         self._traces.stake(signal.trace_id)
         if not await_reply:
             await self.publish(signal)
@@ -874,16 +993,25 @@ class Dendrite:
                 raise EngramError("payload.entry must be an object")
             if merge_key is not None and not isinstance(merge_key, str):
                 raise EngramError("payload.merge_key must be a string")
-            result = engram.imprint(op=op, entry=entry, merge_key=merge_key,
-                                    trace_id=imprint.trace_id, imprint_id=imprint.id)
+            result = engram.imprint(
+                op=op,
+                entry=entry,
+                merge_key=merge_key,
+                trace_id=imprint.trace_id,
+                imprint_id=imprint.id,
+            )
             entry_id = result.id
         except Exception as exc:  # an Engram that raises answers with error, never silence
             error = str(exc) or type(exc).__name__
             if not isinstance(exc, EngramError):
                 log.error("engram %s raised on %s: %r", engram.engram_id, op, exc, exc_info=exc)
         reply = imprinted_signal(
-            imprint, engram_id=engram.engram_id, op=op, entry_id=entry_id,
-            version=engram.version, took_ms=round((time.perf_counter() - started) * 1000, 3),
+            imprint,
+            engram_id=engram.engram_id,
+            op=op,
+            entry_id=entry_id,
+            version=engram.version,
+            took_ms=round((time.perf_counter() - started) * 1000, 3),
             error=error,
         )
         reply.meta["node"] = self.dendrite_id
@@ -908,15 +1036,24 @@ class Dendrite:
                 if not isinstance(query, dict) or not isinstance(filters, dict):
                     raise EngramError("payload.query and payload.filters must be objects")
                 min_conf = recall.payload.get("min_confidence")
-                hits = [h.to_dict() for h in engram.recall(
-                    query, filters=filters,
-                    min_confidence=float(min_conf) if isinstance(min_conf, (int, float)) else None,
-                )]
+                hits = [
+                    h.to_dict()
+                    for h in engram.recall(
+                        query,
+                        filters=filters,
+                        min_confidence=float(min_conf)
+                        if isinstance(min_conf, (int, float))
+                        else None,
+                    )
+                ]
             except Exception as exc:
                 error = str(exc) or type(exc).__name__
             reply = recalled_signal(
-                recall, engram_id=engram.engram_id, hits=hits,
-                took_ms=round((time.perf_counter() - started) * 1000, 3), error=error,
+                recall,
+                engram_id=engram.engram_id,
+                hits=hits,
+                took_ms=round((time.perf_counter() - started) * 1000, 3),
+                error=error,
             )
             reply.meta["node"] = self.dendrite_id
             await self._send(reply)
@@ -936,8 +1073,11 @@ class Dendrite:
             in_flight = len(self._tasks)
             for ident, _role, _caps, _version in self._participants():
                 try:
-                    await self._send(heartbeat_signal(participant=ident, in_flight=in_flight,
-                                                      node=self.dendrite_id))
+                    await self._send(
+                        heartbeat_signal(
+                            participant=ident, in_flight=in_flight, node=self.dendrite_id
+                        )
+                    )
                 except Exception as exc:  # keep beating through a transport hiccup
                     log.warning("heartbeat of %s failed: %s", ident, exc)
 
@@ -951,8 +1091,10 @@ class Dendrite:
             )
 
     def __repr__(self) -> str:
-        return (f"<Dendrite {self.dendrite_id!r} ns={self.namespace!r} role={self.role} "
-                f"{self._state} axons={list(self._axons)} engrams={list(self._engrams)}>")
+        return (
+            f"<Dendrite {self.dendrite_id!r} ns={self.namespace!r} role={self.role} "
+            f"{self._state} axons={list(self._axons)} engrams={list(self._engrams)}>"
+        )
 
 
 def _attempt_meta(task: Signal) -> dict[str, Any]:

@@ -307,7 +307,10 @@ class Engram(abc.ABC):
                 log.warning(
                     "engram %s: dropping the saga journal of %s (%d ops) to stay under "
                     "max_journals=%d; that trace can no longer be rolled back",
-                    self.engram_id, old, len(dropped.steps), self.max_journals,
+                    self.engram_id,
+                    old,
+                    len(dropped.steps),
+                    self.max_journals,
                 )
         return journal
 
@@ -324,7 +327,10 @@ class Engram(abc.ABC):
             log.warning(
                 "engram %s: saga journal of %s expired after %.0f s with %d ops; that trace "
                 "can no longer be rolled back",
-                self.engram_id, trace_id, self.journal_ttl_s, len(journal.steps),
+                self.engram_id,
+                trace_id,
+                self.journal_ttl_s,
+                len(journal.steps),
             )
 
     def _remember(self, imprint_id: str | None, result: ImprintResult) -> None:

@@ -101,8 +101,12 @@ class ImprintHelper:
             )
         transport = _require(self._transport)
         signal = imprint_signal(
-            engram_id=binding.directed_id, op=op, entry=entry or {}, merge_key=merge_key,
-            trace_id=self._trace, parent_id=self._parent,
+            engram_id=binding.directed_id,
+            op=op,
+            entry=entry or {},
+            merge_key=merge_key,
+            trace_id=self._trace,
+            parent_id=self._parent,
         )
         deadline = (deadline_ms or binding.default_deadline_ms) / 1000
         reply = await transport.engram_request(signal, deadline_s=deadline, await_reply=await_ack)
@@ -150,9 +154,14 @@ class RecallHelper:
             body["top_k"] = top_k
         deadline_ms = deadline_ms or binding.default_deadline_ms
         signal = recall_signal(
-            query=body, trace_id=self._trace, parent_id=self._parent,
-            engram_id=binding.directed_id, engram_kind=binding.directed_type,
-            recall_mode=recall_mode, filters=filters, deadline_ms=deadline_ms,
+            query=body,
+            trace_id=self._trace,
+            parent_id=self._parent,
+            engram_id=binding.directed_id,
+            engram_kind=binding.directed_type,
+            recall_mode=recall_mode,
+            filters=filters,
+            deadline_ms=deadline_ms,
             min_confidence=min_confidence,
         )
         reply = await transport.engram_request(
@@ -173,5 +182,3 @@ def _require(transport: EngramTransport | None) -> EngramTransport:
             "use dendrite.attach_axon(axon)"
         )
     return transport
-
-

@@ -10,7 +10,7 @@ from .axon import NeuronFn
 __all__ = ["Neuron"]
 
 
-def Neuron(source: str, **options: Any) -> NeuronFn:  # noqa: N802 - reads as a constructor
+def Neuron(source: str, **options: Any) -> NeuronFn:
     """Build a Neuron from the plugin registered for ``source``.
 
     ``Neuron(source="huggingface", endpoint=..., model=...)`` loads the

@@ -83,10 +83,10 @@ class MemoryRegistryStore:
             if gone is not None:
                 self._notify("leave", gone)
         elif signal.type is SignalType.HEARTBEAT:
-            member = self._members.get(ident)
-            if member is not None:
-                member.last_seen = now
-                member.status = str(signal.payload.get("status", "ok"))
+            beating = self._members.get(ident)
+            if beating is not None:
+                beating.last_seen = now
+                beating.status = str(signal.payload.get("status", "ok"))
 
     def on_change(self, listener: Callable[[str, Participant], None]) -> None:
         """Call ``listener("join" | "leave", participant)`` on every membership change."""

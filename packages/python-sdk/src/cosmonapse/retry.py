@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from ._ids import new_trace_id
 from .exceptions import DispatchTimeoutError
@@ -24,7 +24,7 @@ __all__ = ["Outcome", "RetryStrategy"]
 
 log = logging.getLogger("cosmonapse.retry")
 
-Outcome = Union[Signal, TimeoutError]
+Outcome = Signal | TimeoutError
 """What ended a failed attempt: the ERROR Signal, or the TimeoutError of a stall."""
 
 
@@ -104,8 +104,13 @@ async def run_with_retry(
             attempt_meta["retry_of"] = traces[0]
         try:
             reply = await dendrite._dispatch_and_wait_once(
-                neuron=neuron, capabilities=capabilities, input=input, trace_id=trace,
-                parent_id=parent_id, meta=attempt_meta, finalize=finalize,
+                neuron=neuron,
+                capabilities=capabilities,
+                input=input,
+                trace_id=trace,
+                parent_id=parent_id,
+                meta=attempt_meta,
+                finalize=finalize,
                 timeout_s=retry.timeout_s,
             )
         except DispatchTimeoutError as exc:
@@ -128,7 +133,10 @@ async def run_with_retry(
             break
         log.info(
             "attempt %d of %s on %s failed (%s); retrying",
-            attempt, neuron or capabilities, trace, _describe(outcome),
+            attempt,
+            neuron or capabilities,
+            trace,
+            _describe(outcome),
         )
         if retry.on_retry is not None:
             result = retry.on_retry(attempt, outcome)

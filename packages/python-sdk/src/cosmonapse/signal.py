@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -25,7 +25,7 @@ __all__ = ["PROTOCOL_VERSION", "Directed", "Signal", "SignalType"]
 PROTOCOL_VERSION = "1"
 
 
-class SignalType(str, Enum):
+class SignalType(StrEnum):
     """The 31 Signal types of the published protocol, version 1."""
 
     # lifecycle
@@ -66,9 +66,6 @@ class SignalType(str, Enum):
     # workflow control
     STOP = "STOP"
     STOPPED = "STOPPED"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _TYPES: dict[str, SignalType] = {t.value: t for t in SignalType}

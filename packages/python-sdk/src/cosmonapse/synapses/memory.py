@@ -145,14 +145,16 @@ class MemorySynapse(Synapse):
             await sub.inbox.aclose()
 
 
-async def connect(url: str = "memory://", **options: int) -> MemorySynapse:
+async def connect(
+    url: str = "memory://", *, max_pending: int = DEFAULT_MAX_PENDING
+) -> MemorySynapse:
     """Entry point for the ``memory`` scheme: ``memory://`` is a fresh bus,
     ``memory://NAME`` the process-wide bus of that name (created on first use)."""
     name = urlsplit(url).netloc or None
     if name is None:
-        return MemorySynapse(**options)
+        return MemorySynapse(max_pending=max_pending)
     synapse = _named.get(name)
     if synapse is None or synapse.closed:
-        synapse = MemorySynapse(name=name, **options)
+        synapse = MemorySynapse(name=name, max_pending=max_pending)
         _named[name] = synapse
     return synapse
