@@ -1,0 +1,3 @@
+"""The package version, kept in one place."""
+
+__version__ = "0.2.0"

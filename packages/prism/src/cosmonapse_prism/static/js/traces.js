@@ -1,0 +1,195 @@
+// Traces: Signals grouped by trace_id and nested by parent_id, with timings.
+//
+// The store keeps the newest `maxTraces` traces and at most `maxPerTrace` Signals each
+// (the rest are counted). The view lists recent traces and draws the selected one as a
+// tree: each row shows when the Signal happened relative to the trace's first Signal and
+// how long its first reply took, plus a waterfall bar on the trace's time axis.
+
+import { fmtMs, h, setText, shortId } from "./dom.js";
+import { REPLY_TYPES, summary } from "./model.js";
+
+const MAX_TREE_ROWS = 400;
+const MAX_DEPTH = 32;
+const RECENT = 14;
+
+export class TraceStore {
+  constructor({ maxTraces = 500, maxPerTrace = 1000 } = {}) {
+    this.maxTraces = maxTraces;
+    this.maxPerTrace = maxPerTrace;
+    this.clear();
+  }
+
+  clear() {
+    this.traces = new Map();
+    this.latest = null;
+    this.version = 0;
+  }
+
+  add(e) {
+    if (e.type === "HEARTBEAT") return; // membership chatter is not workflow
+    let t = this.traces.get(e.trace);
+    if (!t) {
+      t = { id: e.trace, entries: [], ids: new Set(), first: e.tms, last: e.tms,
+        status: null, dropped: 0, version: 0, label: null, workflow: false };
+      this.traces.set(e.trace, t);
+      if (this.traces.size > this.maxTraces) {
+        this.traces.delete(this.traces.keys().next().value);
+      }
+    }
+    if (t.entries.length >= this.maxPerTrace) {
+      t.dropped++;
+    } else {
+      t.entries.push(e);
+      t.ids.add(e.id);
+    }
+    if (e.tms < t.first) t.first = e.tms;
+    if (e.tms > t.last) t.last = e.tms;
+    if (t.label === null && e.type === "TASK") t.label = e.to;
+    if (e.type === "TASK") t.workflow = true;
+    if (e.type === "FINAL") t.status = "final";
+    else if (e.type === "ERROR" && t.status !== "final") t.status = "error";
+    else if (e.type === "STOP" || e.type === "STOPPED") t.status = t.status === "final" ? t.status : "stopped";
+    else if (e.type === "AGENT_OUTPUT" && t.status === null) t.status = "output";
+    t.version++;
+    if (t.workflow && !e.replay) this.latest = t.id;
+    else if (t.workflow && this.latest === null) this.latest = t.id;
+    this.version++;
+  }
+}
+
+export class TraceView {
+  constructor({ list, tree, title, summary: summaryEl, count, follow }, store, { onSelectSignal }) {
+    this.els = { list, tree, title, summary: summaryEl, count, follow };
+    this.store = store;
+    this.onSelectSignal = onSelectSignal;
+    this.selected = null; // null: follow the latest trace
+    this.drawn = { id: null, version: -1, listVersion: -1 };
+    list.addEventListener("click", (ev) => {
+      const item = ev.target.closest("[data-trace]");
+      if (item) this.show(item.dataset.trace);
+    });
+    tree.addEventListener("click", (ev) => {
+      const row = ev.target.closest(".trow");
+      if (row && row.entry) this.onSelectSignal(row.entry);
+    });
+    follow.addEventListener("click", () => this.show(null));
+  }
+
+  /** Show trace `id`, or follow the latest one when null. */
+  show(id) {
+    this.selected = id;
+    this.els.follow.setAttribute("aria-pressed", String(id === null));
+    this.drawn.version = -1;
+    this.drawn.listVersion = -1;
+    this.render();
+  }
+
+  get current() {
+    return this.selected ?? this.store.latest;
+  }
+
+  render() {
+    const store = this.store;
+    if (this.drawn.listVersion !== store.version) {
+      this.drawn.listVersion = store.version;
+      this._renderList();
+    }
+    const id = this.current;
+    const t = id ? store.traces.get(id) : null;
+    if (!t) {
+      if (this.drawn.id !== null || this.drawn.version !== 0) {
+        this.els.tree.replaceChildren(h("p", { class: "empty", text: id ? "This trace was cleared." : "No trace yet." }));
+        setText(this.els.title, id ? shortId(id) : "none yet");
+        setText(this.els.summary, "");
+        this.drawn.id = null;
+        this.drawn.version = 0;
+      }
+      return;
+    }
+    if (this.drawn.id === t.id && this.drawn.version === t.version) return;
+    this.drawn.id = t.id;
+    this.drawn.version = t.version;
+    this._renderTree(t);
+  }
+
+  _renderList() {
+    const store = this.store;
+    setText(this.els.count, `${store.traces.size} kept`);
+    const recent = [];
+    const all = Array.from(store.traces.values());
+    for (let i = all.length - 1; i >= 0 && recent.length < RECENT; i--) {
+      if (all[i].workflow) recent.push(all[i]);
+    }
+    const current = this.current;
+    const items = recent.map((t) => h("button", {
+      class: `trace-item${t.id === current ? " selected" : ""}`,
+      data: { trace: t.id, status: t.status ?? "open" },
+      attrs: { type: "button", role: "option", "aria-selected": String(t.id === current) },
+      title: t.id,
+    },
+    h("code", { text: shortId(t.id) }),
+    h("span", { class: "t-label", text: t.label ?? "?" }),
+    h("span", { class: "t-n", text: `${t.entries.length + t.dropped}` }),
+    h("span", { class: "t-dur", text: fmtMs(t.last - t.first) }),
+    h("span", { class: "t-status", text: t.status ?? "open" })));
+    this.els.list.replaceChildren(...items);
+  }
+
+  _renderTree(t) {
+    setText(this.els.title, t.id);
+    const span = Math.max(t.last - t.first, 0.001);
+    setText(this.els.summary,
+      `${t.entries.length} signals · ${fmtMs(t.last - t.first)}${t.status ? ` · ${t.status}` : ""}` +
+      (t.dropped ? ` · ${t.dropped} not kept` : ""));
+    const children = new Map();
+    const roots = [];
+    for (const e of t.entries) {
+      if (e.parent && t.ids.has(e.parent)) {
+        let list = children.get(e.parent);
+        if (!list) children.set(e.parent, (list = []));
+        list.push(e);
+      } else {
+        roots.push(e);
+      }
+    }
+    const byTime = (a, b) => a.tms - b.tms;
+    roots.sort(byTime);
+    for (const list of children.values()) list.sort(byTime);
+    const rows = [];
+    const stack = roots.slice().reverse().map((e) => [e, 0]);
+    while (stack.length && rows.length < MAX_TREE_ROWS) {
+      const [e, depth] = stack.pop();
+      const kids = children.get(e.id) ?? [];
+      rows.push(this._row(e, depth, kids, t.first, span));
+      for (let i = kids.length - 1; i >= 0; i--) stack.push([kids[i], Math.min(depth + 1, MAX_DEPTH)]);
+    }
+    if (rows.length >= MAX_TREE_ROWS) {
+      rows.push(h("p", { class: "muted", text: `… only the first ${MAX_TREE_ROWS} rows are drawn` }));
+    }
+    this.els.tree.replaceChildren(...rows);
+  }
+
+  _row(e, depth, kids, t0, span) {
+    const offset = e.tms - t0;
+    const reply = kids.find((k) => REPLY_TYPES.has(k.type)) ?? kids[0];
+    const took = reply ? reply.tms - e.tms : null;
+    const bar = h("span", { class: "bar" });
+    bar.style.left = `${(offset / span) * 100}%`;
+    bar.style.width = took !== null ? `${Math.max((took / span) * 100, 0.6)}%` : "0.6%";
+    const row = h("div", {
+      class: "trow",
+      data: { type: e.type, id: e.id, depth },
+      attrs: { role: "treeitem", "aria-level": String(depth + 1) },
+      title: `${e.id}\n${summary(e)}`,
+    },
+    h("span", { class: "t-indent" }),
+    h("span", { class: "badge", data: { type: e.type }, text: e.type }),
+    h("span", { class: "t-who", text: e.to ? `${e.from ?? "?"} → ${e.to}` : (e.from ?? e.who ?? "") }),
+    h("span", { class: "t-at", text: `+${fmtMs(offset)}` }),
+    h("span", { class: "t-took", text: took !== null ? `↳ ${fmtMs(took)}` : "" }),
+    h("span", { class: "waterfall" }, bar));
+    row.style.setProperty("--depth", String(depth));
+    row.entry = e;
+    return row;
+  }
+}
