@@ -8,6 +8,7 @@ and the expected dimension when the size is wrong.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 
@@ -20,6 +21,9 @@ __all__ = ["FloatRow", "to_unit"]
 FloatRow = npt.NDArray[np.float32]
 
 _PREVIEW = 40  # characters of a bad element's repr quoted in an error
+# Sums of squares inside this range need no rescaling before the square root.
+_SAFE_LOW = 1e-250
+_SAFE_HIGH = 1e250
 
 
 def _preview(value: object) -> str:
@@ -37,7 +41,9 @@ def _as_float64(value: object, what: str) -> npt.NDArray[np.float64]:
         if value.dtype.kind not in "iuf":
             raise EngramError(f"{what} must hold numbers, got an array of dtype {value.dtype}")
         return value.astype(np.float64)
-    if isinstance(value, (str, bytes, bytearray)) or not isinstance(value, Sequence):
+    if type(value) is not list and (
+        isinstance(value, (str, bytes, bytearray)) or not isinstance(value, Sequence)
+    ):
         raise EngramError(f"{what} must be a list of numbers, got {type(value).__name__}")
     # One pass over the distinct element types is far cheaper than one per element, and
     # catches what numpy would silently coerce: bools, numeric strings, None.
@@ -74,16 +80,26 @@ def to_unit(value: object, *, what: str, dim: int | None) -> FloatRow:
         raise EngramError(f"{what} is empty; it needs at least one number")
     if dim is not None and raw.size != dim:
         raise EngramError(f"{what} has {raw.size} dimensions, expected {dim}")
+    # The common case in one dot product: a finite, comfortably scaled vector. NaN, infinity,
+    # zero, and magnitudes whose squares overflow or underflow take the careful path.
+    with np.errstate(over="ignore", invalid="ignore"):
+        squares = float(np.dot(raw, raw))
+    if not _SAFE_LOW < squares < _SAFE_HIGH:
+        raw = _rescaled(raw, what)
+        squares = float(np.dot(raw, raw))
+    raw *= 1.0 / math.sqrt(squares)
+    return raw.astype(np.float32)
+
+
+def _rescaled(raw: npt.NDArray[np.float64], what: str) -> npt.NDArray[np.float64]:
+    """``raw`` divided by its largest magnitude, or EngramError for NaN, inf, all zeros."""
     finite = np.isfinite(raw)
     if not finite.all():
         index = int(np.argmin(finite))
         name = "NaN" if np.isnan(raw[index]) else "infinity"
         raise EngramError(f"{what} contains {name} at index {index}")
-    # Scaling by the largest magnitude first keeps the norm computation clear of overflow
-    # (1e200 squared) and underflow (1e-200 squared).
     peak = float(np.max(np.abs(raw)))
     if peak == 0.0:
         raise EngramError(f"{what} is all zeros; cosine similarity needs a non-zero vector")
     raw /= peak
-    raw /= np.sqrt(np.dot(raw, raw))
-    return raw.astype(np.float32)
+    return raw
