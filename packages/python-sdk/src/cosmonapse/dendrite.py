@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from . import subjects
+from ._engram_host import answer_imprint, answer_recall, recall_targets
 from ._handlers import HandlerSpec, SignalHandler
 from ._ids import new_ulid
 from ._traces import TraceBook, attempt_of
@@ -33,8 +34,6 @@ from .builders import (
     error_signal,
     final_signal,
     heartbeat_signal,
-    imprinted_signal,
-    recalled_signal,
     register_signal,
     stop_signal,
     stopped_signal,
@@ -44,7 +43,6 @@ from .engram import Engram
 from .exceptions import (
     DendriteStateError,
     DispatchTimeoutError,
-    EngramError,
     EngramTimeoutError,
     EnvelopeError,
     RoleError,
@@ -980,82 +978,12 @@ class Dendrite:
 
     async def _on_imprint(self, imprint: Signal) -> None:
         engram = self._engrams.get(imprint.neuron or "")
-        if engram is None:
-            return
-        started = time.perf_counter()
-        op = str(imprint.payload.get("op"))
-        entry_id: str | None = None
-        error: str | None = None
-        try:
-            entry = imprint.payload.get("entry")
-            merge_key = imprint.payload.get("merge_key")
-            if entry is not None and not isinstance(entry, dict):
-                raise EngramError("payload.entry must be an object")
-            if merge_key is not None and not isinstance(merge_key, str):
-                raise EngramError("payload.merge_key must be a string")
-            result = engram.imprint(
-                op=op,
-                entry=entry,
-                merge_key=merge_key,
-                trace_id=imprint.trace_id,
-                imprint_id=imprint.id,
-            )
-            entry_id = result.id
-        except Exception as exc:  # an Engram that raises answers with error, never silence
-            error = str(exc) or type(exc).__name__
-            if not isinstance(exc, EngramError):
-                log.error("engram %s raised on %s: %r", engram.engram_id, op, exc, exc_info=exc)
-        reply = imprinted_signal(
-            imprint,
-            engram_id=engram.engram_id,
-            op=op,
-            entry_id=entry_id,
-            version=engram.version,
-            took_ms=round((time.perf_counter() - started) * 1000, 3),
-            error=error,
-        )
-        reply.meta["node"] = self.dendrite_id
-        await self._send(reply)
+        if engram is not None:
+            await self._send(answer_imprint(engram, imprint, self.dendrite_id))
 
     async def _on_recall(self, recall: Signal) -> None:
-        directed = recall.directed
-        if directed is None:
-            return
-        if directed.id is not None:
-            found = self._engrams.get(directed.id)
-            engrams = [found] if found is not None else []
-        else:
-            engrams = [e for e in self._engrams.values() if e.engram_kind == directed.type]
-        for engram in engrams:
-            started = time.perf_counter()
-            hits: list[dict[str, Any]] = []
-            error: str | None = None
-            try:
-                query = recall.payload.get("query") or {}
-                filters = recall.payload.get("filters") or {}
-                if not isinstance(query, dict) or not isinstance(filters, dict):
-                    raise EngramError("payload.query and payload.filters must be objects")
-                min_conf = recall.payload.get("min_confidence")
-                hits = [
-                    h.to_dict()
-                    for h in engram.recall(
-                        query,
-                        filters=filters,
-                        min_confidence=float(min_conf)
-                        if isinstance(min_conf, (int, float))
-                        else None,
-                    )
-                ]
-            except Exception as exc:
-                error = str(exc) or type(exc).__name__
-            reply = recalled_signal(
-                recall,
-                engram_id=engram.engram_id,
-                hits=hits,
-                took_ms=round((time.perf_counter() - started) * 1000, 3),
-                error=error,
-            )
-            reply.meta["node"] = self.dendrite_id
+        targets = recall_targets(self._engrams, recall)
+        for reply in answer_recall(targets, recall, self.dendrite_id):
             await self._send(reply)
 
     async def _on_discover(self, discover: Signal) -> None:
