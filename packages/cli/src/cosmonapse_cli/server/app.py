@@ -189,6 +189,14 @@ class DevSynapseServer:
         return self._port
 
     @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """Every ``(address, port)`` the server listens on (empty before start)."""
+        server = self._server
+        if server is None:
+            return []
+        return [tuple(sock.getsockname()[:2]) for sock in server.sockets]
+
+    @property
     def url(self) -> str:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"cosmo://{host}:{self._port}"
