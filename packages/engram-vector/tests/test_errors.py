@@ -26,7 +26,7 @@ BAD_ENTRIES: list[tuple[dict[str, Any], str]] = [
     ({"embedding": 0.5}, "must be a list of numbers, got float"),
     ({"embedding": {"x": 1}}, "must be a list of numbers, got dict"),
     ({"embedding": [1.0, "2"]}, "index 1 is a str ('2')"),
-    ({"embedding": [1.0, None]}, "index 1 is a NoneType"),
+    ({"embedding": [1.0, None]}, "index 1 is null (a NaN or infinity becomes null"),
     ({"embedding": [1.0, True]}, "index 1 is a bool"),
     ({"embedding": [[1.0, 2.0], [3.0, 4.0]]}, "index 0 is a list"),
     ({"embedding": [1.0, 2j]}, "index 1 is a complex"),
@@ -96,6 +96,7 @@ def test_embed_failures_become_engram_errors() -> None:
         ([], "embed() result for the entry text is empty"),
         ("vector", "embed() result for the entry text must be a list of numbers, got str"),
         (None, "must be a list of numbers, got NoneType"),
+        ([0.5, None], "embed() result for the entry text must hold only numbers; index 1 is null"),
     ],
 )
 def test_bad_embed_results_are_refused(returned: Any, message: str) -> None:

@@ -50,6 +50,12 @@ def _as_float64(value: object, what: str) -> npt.NDArray[np.float64]:
     for kind in set(map(type, value)):
         if kind is bool or not issubclass(kind, numbers.Real):
             index = next(i for i, v in enumerate(value) if type(v) is kind)
+            if value[index] is None:
+                # JSON has no NaN or infinity: the codec sends them as null.
+                raise EngramError(
+                    f"{what} must hold only numbers; index {index} is null (a NaN or "
+                    "infinity becomes null when sent as JSON)"
+                )
             raise EngramError(
                 f"{what} must hold only numbers; index {index} is a {kind.__name__} "
                 f"({_preview(value[index])})"
