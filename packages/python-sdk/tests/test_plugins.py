@@ -1,0 +1,300 @@
+"""Plugin discovery by entry points, and a core that needs no plugin.
+
+"Not installed" is simulated for real: a subprocess runs the SDK from its source tree
+with no site-packages, so no plugin distribution is discoverable and nats-py cannot be
+imported. Registering a plugin is real too: a tiny distribution (a ``.dist-info`` with
+an ``entry_points.txt``) is put on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from cosmonapse import (
+    MemorySynapse,
+    Neuron,
+    PluginError,
+    PluginNotInstalledError,
+    UnknownPluginError,
+    connect_synapse,
+)
+from cosmonapse import _plugins
+
+SDK_SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def run_python(code: str, *, isolated: Path | None = None, timeout: float = 60) -> str:
+    """Run ``code`` in a fresh interpreter and return its stdout (fails on error).
+
+    With ``isolated`` the interpreter gets no site-packages: only the SDK sources and
+    the directory ``isolated`` (holding its one dependency) are importable.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    args = [sys.executable]
+    if isolated is not None:
+        args.append("-S")
+        env["PYTHONPATH"] = os.pathsep.join([str(SDK_SRC), str(isolated)])
+    proc = subprocess.run(
+        [*args, "-c", textwrap.dedent(code)],
+        capture_output=True, text=True, timeout=timeout, env=env, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture
+def bare_env(tmp_path: Path) -> Path:
+    """A directory holding only orjson, the SDK's one import-time dependency."""
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    (deps / "orjson").symlink_to(Path(orjson.__file__).parent, target_is_directory=True)
+    return deps
+
+
+# -- unknown names -----------------------------------------------------------------------
+
+
+async def test_unknown_scheme_lists_the_installed_ones() -> None:
+    with pytest.raises(UnknownPluginError) as info:
+        await connect_synapse("bogus://127.0.0.1:1")
+    message = str(info.value)
+    assert "'bogus'" in message
+    for scheme in ("memory", "cosmo", "nats"):
+        assert scheme in message
+    assert isinstance(info.value, LookupError) and isinstance(info.value, PluginError)
+
+
+@pytest.mark.parametrize("url", ["", "127.0.0.1:7070", "memory", None])
+async def test_not_a_url_is_an_unknown_plugin(url: str) -> None:
+    with pytest.raises(UnknownPluginError, match="not a synapse URL"):
+        await connect_synapse(url)
+
+
+def test_unknown_neuron_source_lists_the_installed_sources() -> None:
+    with pytest.raises(UnknownPluginError) as info:
+        Neuron(source="nope")
+    message = str(info.value)
+    assert "'nope'" in message and "Neuron source" in message
+    for source in _plugins.available(_plugins.NEURONS):
+        assert source in message
+    assert "installed:" in message
+
+
+def test_unknown_engram_kind_lists_the_installed_kinds() -> None:
+    with pytest.raises(UnknownPluginError, match=r"installed: .*") as info:
+        _plugins.load(_plugins.ENGRAMS, "nope")
+    for kind in _plugins.available(_plugins.ENGRAMS):
+        assert kind in str(info.value)
+
+
+async def test_memory_scheme_resolves_by_url() -> None:
+    synapse = await connect_synapse("memory://")
+    try:
+        assert isinstance(synapse, MemorySynapse)
+    finally:
+        await synapse.close()
+
+
+# -- known but not installed -------------------------------------------------------------
+
+
+def test_known_plugins_say_how_to_install_them() -> None:
+    # Every (group, name) this project publishes has a hint; the isolated runs below
+    # check that the hint reaches the user.
+    for (group, name), package in _plugins._KNOWN.items():
+        assert _plugins.install_hint(group, name) == f'pip install "{package}"'
+    assert _plugins.install_hint(_plugins.NEURONS, "nope") is None
+
+
+def test_missing_plugins_give_the_pip_command(bare_env: Path) -> None:
+    out = run_python(
+        """
+        import asyncio, json
+        from cosmonapse import Neuron, PluginNotInstalledError, connect_synapse
+        from cosmonapse import _plugins
+
+        results = {}
+        for source in ("huggingface", "hf"):
+            try:
+                Neuron(source=source, model="m")
+            except PluginNotInstalledError as exc:
+                results[source] = str(exc)
+        try:
+            _plugins.load(_plugins.ENGRAMS, "vector")
+        except PluginNotInstalledError as exc:
+            results["vector"] = str(exc)
+        try:
+            asyncio.run(connect_synapse("nats://127.0.0.1:1"))
+        except PluginNotInstalledError as exc:
+            results["nats"] = str(exc)
+        try:
+            import nats  # noqa: F401
+            results["nats_importable"] = True
+        except ImportError:
+            results["nats_importable"] = False
+        print(json.dumps(results))
+        """,
+        isolated=bare_env,
+    )
+    results = orjson.loads(out)
+    assert results["nats_importable"] is False  # the simulation is real
+    assert results["huggingface"].endswith('pip install "cosmonapse-neuron-hf"')
+    assert "not installed" in results["huggingface"]
+    assert results["hf"].endswith('pip install "cosmonapse-neuron-hf"')
+    assert results["vector"].endswith('pip install "cosmonapse-engram-vector"')
+    # nats is a scheme of the SDK itself whose dependency is missing.
+    assert "nats" in results["nats"] and results["nats"].endswith('pip install "cosmonapse[nats]"')
+
+
+def test_isolated_core_still_runs_on_the_memory_synapse(bare_env: Path) -> None:
+    out = run_python(
+        """
+        import asyncio, sys
+        from cosmonapse import Axon, Dendrite, connect_synapse
+
+        async def double(input, context):
+            return {"n": input["n"] * 2}
+
+        async def main():
+            synapse = await connect_synapse("memory://")  # no entry points at all here
+            worker = Dendrite(synapse=synapse, namespace="iso", role="worker", heartbeat_s=0)
+            worker.attach_axon(Axon(neuron_id="double", neuron_fn=double))
+            boss = Dendrite(synapse=synapse, namespace="iso", heartbeat_s=0)
+            async with worker, boss:
+                reply = await boss.dispatch_and_wait(neuron="double", input={"n": 21},
+                                                     timeout_s=10)
+            await synapse.close()
+            print(reply.payload["output"]["n"])
+
+        asyncio.run(main())
+        """,
+        isolated=bare_env,
+    )
+    assert out.strip() == "42"
+
+
+# -- the core imports without the heavy plugin dependencies ------------------------------
+
+
+def test_core_imports_and_runs_without_numpy_or_httpx() -> None:
+    out = run_python(
+        """
+        import asyncio, sys
+
+        class Blocker:
+            blocked = ("numpy", "httpx")
+
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in self.blocked:
+                    raise ImportError(f"{name} is blocked for this test", name=name)
+                return None
+
+        sys.meta_path.insert(0, Blocker())
+        try:
+            import numpy  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            raise SystemExit("the blocker does not work")
+
+        import cosmonapse
+        from cosmonapse import Axon, Dendrite, MemorySynapse, SignalType
+
+        async def echo(input, context):
+            return {"echo": input["text"]}
+
+        async def main():
+            synapse = MemorySynapse()
+            worker = Dendrite(synapse=synapse, namespace="core", role="worker", heartbeat_s=0)
+            worker.attach_axon(Axon(neuron_id="echo", neuron_fn=echo, capabilities=["say"]))
+            boss = Dendrite(synapse=synapse, namespace="core", heartbeat_s=0)
+            async with worker, boss:
+                a = await boss.dispatch_and_wait(neuron="echo", input={"text": "a"}, timeout_s=10)
+                b = await boss.dispatch_and_wait(capabilities=["say"], input={"text": "b"},
+                                                 timeout_s=10)
+            await synapse.close()
+            return a, b
+
+        a, b = asyncio.run(main())
+        assert a.type is SignalType.AGENT_OUTPUT and b.type is SignalType.AGENT_OUTPUT
+        print(a.payload["output"]["echo"], b.payload["output"]["echo"])
+        print("loaded:", ",".join(m for m in sys.modules if m.split(".")[0] in Blocker.blocked))
+        """
+    )
+    lines = out.splitlines()
+    assert lines[0] == "a b"
+    assert lines[1].strip() == "loaded:"
+
+
+# -- a plugin registered by a real distribution ------------------------------------------
+
+
+@pytest.fixture
+def plugin_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Install (on sys.path) a distribution offering a Neuron source and a synapse scheme."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "cosmo_test_plugins.py").write_text(textwrap.dedent(
+        """
+        from cosmonapse import MemorySynapse
+
+        def make_neuron(**options):
+            async def neuron(input, context):
+                return {"options": options, "input": input}
+            return neuron
+
+        async def connect(url, **options):
+            return MemorySynapse(**options)
+
+        async def connect_wrong(url, **options):
+            return "not a synapse"
+        """
+    ))
+    info = site / "cosmo_test_plugins-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cosmo-test-plugins\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(textwrap.dedent(
+        """
+        [cosmonapse.neurons]
+        echo-options = cosmo_test_plugins:make_neuron
+
+        [cosmonapse.synapses]
+        loopback = cosmo_test_plugins:connect
+        wrongtype = cosmo_test_plugins:connect_wrong
+        """
+    ))
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    sys.modules.pop("cosmo_test_plugins", None)
+
+
+async def test_neuron_factory_gets_the_keyword_options(plugin_distribution: Path) -> None:
+    neuron = Neuron(source="echo-options", model="m", max_new_tokens=5)
+    assert await neuron({"p": 1}, None) == {"options": {"model": "m", "max_new_tokens": 5},
+                                            "input": {"p": 1}}
+    with pytest.raises(UnknownPluginError, match="echo-options"):
+        Neuron(source="nope")
+
+
+async def test_a_plugin_scheme_resolves_through_its_entry_point(plugin_distribution: Path) -> None:
+    synapse = await connect_synapse("loopback://anything", max_pending=3)
+    try:
+        assert isinstance(synapse, MemorySynapse)
+    finally:
+        await synapse.close()
+    with pytest.raises(TypeError, match="wrongtype"):
+        await connect_synapse("wrongtype://x")
+    with pytest.raises(UnknownPluginError, match="loopback"):
+        await connect_synapse("bogus://x")
+
+
+def test_plugin_errors_are_import_and_lookup_errors() -> None:
+    assert issubclass(PluginNotInstalledError, ImportError)
+    assert issubclass(UnknownPluginError, LookupError)
