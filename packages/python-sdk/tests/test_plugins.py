@@ -23,9 +23,9 @@ from cosmonapse import (
     PluginError,
     PluginNotInstalledError,
     UnknownPluginError,
+    _plugins,
     connect_synapse,
 )
-from cosmonapse import _plugins
 
 SDK_SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -43,7 +43,11 @@ def run_python(code: str, *, isolated: Path | None = None, timeout: float = 60) 
         env["PYTHONPATH"] = os.pathsep.join([str(SDK_SRC), str(isolated)])
     proc = subprocess.run(
         [*args, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=timeout, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
@@ -241,8 +245,9 @@ def plugin_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     """Install (on sys.path) a distribution offering a Neuron source and a synapse scheme."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "cosmo_test_plugins.py").write_text(textwrap.dedent(
-        """
+    (site / "cosmo_test_plugins.py").write_text(
+        textwrap.dedent(
+            """
         from cosmonapse import MemorySynapse
 
         def make_neuron(**options):
@@ -256,12 +261,16 @@ def plugin_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
         async def connect_wrong(url, **options):
             return "not a synapse"
         """
-    ))
+        )
+    )
     info = site / "cosmo_test_plugins-0.1.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cosmo-test-plugins\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(textwrap.dedent(
-        """
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: cosmo-test-plugins\nVersion: 0.1\n"
+    )
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent(
+            """
         [cosmonapse.neurons]
         echo-options = cosmo_test_plugins:make_neuron
 
@@ -269,7 +278,8 @@ def plugin_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
         loopback = cosmo_test_plugins:connect
         wrongtype = cosmo_test_plugins:connect_wrong
         """
-    ))
+        )
+    )
     monkeypatch.syspath_prepend(str(site))
     yield site
     sys.modules.pop("cosmo_test_plugins", None)
@@ -277,8 +287,10 @@ def plugin_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 async def test_neuron_factory_gets_the_keyword_options(plugin_distribution: Path) -> None:
     neuron = Neuron(source="echo-options", model="m", max_new_tokens=5)
-    assert await neuron({"p": 1}, None) == {"options": {"model": "m", "max_new_tokens": 5},
-                                            "input": {"p": 1}}
+    assert await neuron({"p": 1}, None) == {
+        "options": {"model": "m", "max_new_tokens": 5},
+        "input": {"p": 1},
+    }
     with pytest.raises(UnknownPluginError, match="echo-options"):
         Neuron(source="nope")
 

@@ -60,7 +60,7 @@ PUBLIC_API = [
 
 
 def test_public_api_is_pinned() -> None:
-    assert PUBLIC_API == sorted(PUBLIC_API)
+    assert sorted(PUBLIC_API) == PUBLIC_API
     assert len(set(cosmonapse.__all__)) == len(cosmonapse.__all__), "duplicate names"
     assert sorted(cosmonapse.__all__) == PUBLIC_API
 
@@ -75,9 +75,7 @@ def test_every_public_name_is_importable() -> None:
 
 
 def test_every_exception_is_public_and_derives_from_the_base() -> None:
-    assert sorted(exceptions.__all__) == sorted(
-        n for n in PUBLIC_API if n.endswith("Error")
-    )
+    assert sorted(exceptions.__all__) == sorted(n for n in PUBLIC_API if n.endswith("Error"))
     for name in exceptions.__all__:
         cls = getattr(cosmonapse, name)
         assert cls is getattr(exceptions, name)

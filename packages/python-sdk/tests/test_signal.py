@@ -159,8 +159,15 @@ def test_decode_rejects_invalid_utf8() -> None:
 
 @pytest.mark.parametrize(
     ("data", "kind"),
-    [(b"[]", "an array"), (b'[{"v":"1"}]', "an array"), (b'"TASK"', "a string"),
-     (b"42", "a number"), (b"1.5", "a number"), (b"null", "null"), (b"true", "a boolean")],
+    [
+        (b"[]", "an array"),
+        (b'[{"v":"1"}]', "an array"),
+        (b'"TASK"', "a string"),
+        (b"42", "a number"),
+        (b"1.5", "a number"),
+        (b"null", "null"),
+        (b"true", "a boolean"),
+    ],
 )
 def test_decode_rejects_non_objects(data: bytes, kind: str) -> None:
     error = decode_error(data)
@@ -192,8 +199,7 @@ WRONG_TYPES: list[tuple[str, Any, str]] = [
     ("directed", {"id": 5, "type": None, "capabilities": []}, "directed.id"),
     ("directed", {"id": None, "type": 5, "capabilities": []}, "directed.type"),
     ("directed", {"id": None, "type": None, "capabilities": "chat"}, "directed.capabilities"),
-    ("directed", {"id": None, "type": None, "capabilities": ["chat", 1]},
-     "directed.capabilities"),
+    ("directed", {"id": None, "type": None, "capabilities": ["chat", 1]}, "directed.capabilities"),
     ("ts", 1700000000, "ts"),
     ("ts", None, "ts"),
     ("payload", [], "payload"),
@@ -277,8 +283,14 @@ def test_decode_accepts_ms_and_us_timestamps(ts: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "ts", ["2025-01-02 03:04:05Z", "2025-01-02T03:04:05", "2025-01-02T03:04:05+02:00",
-           "yesterday", "2025-01-02"],
+    "ts",
+    [
+        "2025-01-02 03:04:05Z",
+        "2025-01-02T03:04:05",
+        "2025-01-02T03:04:05+02:00",
+        "yesterday",
+        "2025-01-02",
+    ],
 )
 def test_decode_rejects_malformed_timestamps(ts: str) -> None:
     assert decode_error(orjson.dumps(envelope(ts=ts))).field == "ts"
@@ -343,8 +355,11 @@ def test_error_messages_truncate_huge_values() -> None:
 
 
 def test_neuron_is_directed_id() -> None:
-    signal = Signal(type=SignalType.AGENT_OUTPUT, payload={"output": {}},
-                    directed=Directed("worker-a", None, ["chat"]))
+    signal = Signal(
+        type=SignalType.AGENT_OUTPUT,
+        payload={"output": {}},
+        directed=Directed("worker-a", None, ["chat"]),
+    )
     assert signal.neuron == "worker-a"
     assert Signal(type=SignalType.AGENT_OUTPUT, payload={"output": {}}).neuron is None
     assert Signal(type=SignalType.REGISTER, directed=Directed(type="semantic")).neuron is None
@@ -354,8 +369,9 @@ def test_neuron_is_directed_id() -> None:
 
 def test_reply_keeps_the_trace_and_points_at_its_parent() -> None:
     task = Signal(type=SignalType.TASK, payload={"input": {}})
-    reply = task.reply(SignalType.AGENT_OUTPUT, {"output": {"a": 1}}, directed=Directed("w"),
-                       meta={"attempt": 1})
+    reply = task.reply(
+        SignalType.AGENT_OUTPUT, {"output": {"a": 1}}, directed=Directed("w"), meta={"attempt": 1}
+    )
     assert reply.trace_id == task.trace_id
     assert reply.parent_id == task.id
     assert reply.id != task.id
@@ -371,4 +387,3 @@ def test_fresh_ids_are_unique_and_sortable() -> None:
     assert len(set(traces)) == len(traces)
     for ident in ids[:50]:
         Signal.decode(orjson.dumps(envelope(id=ident)))
-

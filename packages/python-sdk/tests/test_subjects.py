@@ -29,10 +29,42 @@ def test_valid_namespaces(namespace: str) -> None:
 
 @pytest.mark.parametrize(
     "namespace",
-    ["", "a.b", ".", "a*", "*", ">", "ns>", "a b", " a", "a\t", "a\n", "a\r", "a\x00",
-     "a\x1b", "a\x7f", "\u2003"],
-    ids=["empty", "dot", "only-dot", "star-inside", "star", "gt", "gt-inside", "space",
-         "leading-space", "tab", "newline", "cr", "nul", "escape", "del", "em-space"],
+    [
+        "",
+        "a.b",
+        ".",
+        "a*",
+        "*",
+        ">",
+        "ns>",
+        "a b",
+        " a",
+        "a\t",
+        "a\n",
+        "a\r",
+        "a\x00",
+        "a\x1b",
+        "a\x7f",
+        "\u2003",
+    ],
+    ids=[
+        "empty",
+        "dot",
+        "only-dot",
+        "star-inside",
+        "star",
+        "gt",
+        "gt-inside",
+        "space",
+        "leading-space",
+        "tab",
+        "newline",
+        "cr",
+        "nul",
+        "escape",
+        "del",
+        "em-space",
+    ],
 )
 def test_invalid_namespaces(namespace: str) -> None:
     with pytest.raises(SubjectError):
@@ -62,8 +94,16 @@ def test_the_namespace_error_names_the_culprit() -> None:
 
 @pytest.mark.parametrize(
     "subject",
-    ["cosmonapse.ns.TASK", "cosmonapse.ns.TASK.routed", "a", "cosmonapse.*.TASK",
-     "cosmonapse.ns.>", ">", "*", "*.*"],
+    [
+        "cosmonapse.ns.TASK",
+        "cosmonapse.ns.TASK.routed",
+        "a",
+        "cosmonapse.*.TASK",
+        "cosmonapse.ns.>",
+        ">",
+        "*",
+        "*.*",
+    ],
 )
 def test_valid_subscription_subjects(subject: str) -> None:
     assert validate_subject(subject) == subject
@@ -71,8 +111,23 @@ def test_valid_subscription_subjects(subject: str) -> None:
 
 @pytest.mark.parametrize(
     "subject",
-    ["", ".", "a.", ".a", "a..b", "a b", "a.b c", "a\n", "a.\x00", "a.\x7f",
-     "a.>.b", "a.b*", "a.*b", "a.>b", "a.b>"],
+    [
+        "",
+        ".",
+        "a.",
+        ".a",
+        "a..b",
+        "a b",
+        "a.b c",
+        "a\n",
+        "a.\x00",
+        "a.\x7f",
+        "a.>.b",
+        "a.b*",
+        "a.*b",
+        "a.>b",
+        "a.b>",
+    ],
 )
 def test_invalid_subjects(subject: str) -> None:
     with pytest.raises(SubjectError):
