@@ -112,7 +112,10 @@ def _check_messages(value: object) -> list[dict[str, Any]]:
         elif isinstance(content, str):
             pass
         elif isinstance(content, list) and all(isinstance(p, Mapping) for p in content):
-            pass  # content parts ({"type": "text", "text": ...}, images...)
+            # Content parts ({"type": "text", "text": ...}, images...): text must be text.
+            for j, part in enumerate(content):
+                if part.get("type", "text") == "text" and not isinstance(part.get("text"), str):
+                    raise TypeError(f"messages[{i}]['content'][{j}]['text'] must be a string")
         else:
             raise TypeError(f"messages[{i}]['content'] must be a string or a list of parts")
         checked.append(dict(message))

@@ -56,8 +56,8 @@ class StandInServer:
     ``POST /generate``, ``GET /health`` and ``GET /info`` with deterministic answers, and
     the test-only faults listed in :data:`cosmonapse_neuron_hf.standin.FAULTS`.
 
-    Guarantees: request bodies over ``max_body_bytes`` get 413 and headers over 16 KiB get
-    400 (neither is buffered further); at most ``max_connections`` connections are served at
+    Guarantees: request bodies over ``max_body_bytes`` get 413 and unfinished headers past 16 KiB
+    get 431 (neither is buffered further); at most ``max_connections`` connections are served at
     once (more get 503); every read and write has a deadline; an idle keep-alive connection
     is closed after ``idle_timeout_s``; a malformed request only ends its own connection.
     :meth:`aclose` stops listening, cancels every connection (slow faults included) and
@@ -87,7 +87,13 @@ class StandInServer:
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[Any]] = set()
         self._closing = False
-        self._counts = {"connections": 0, "requests": 0, "refused": 0, "bad_requests": 0}
+        self._counts = {
+            "connections": 0,
+            "peak_open": 0,
+            "requests": 0,
+            "refused": 0,
+            "bad_requests": 0,
+        }
 
     @property
     def url(self) -> str:
@@ -109,8 +115,9 @@ class StandInServer:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters: ``connections`` accepted, ``open`` now, ``requests`` answered,
-        ``refused`` (over ``max_connections``), ``bad_requests`` (unparseable HTTP)."""
+        """Counters: ``connections`` accepted, ``open`` now and ``peak_open`` at most,
+        ``requests`` answered, ``refused`` (over ``max_connections``), ``bad_requests``
+        (unparseable HTTP)."""
         return {**self._counts, "open": len(self._connections)}
 
     def fault_url(self, fault: str) -> str:
@@ -164,6 +171,7 @@ class StandInServer:
         self._counts["connections"] += 1
         task = asyncio.create_task(self._connection(reader, writer))
         self._connections.add(task)
+        self._counts["peak_open"] = max(self._counts["peak_open"], len(self._connections))
         task.add_done_callback(self._connections.discard)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
