@@ -217,7 +217,10 @@ class DevSynapse(Synapse):
                 f"no answer from {self.url} within {self._connect_timeout:g} s"
             ) from None
         except OSError as exc:
-            reason = exc.strerror or str(exc) or type(exc).__name__
+            if isinstance(exc, ConnectionRefusedError):
+                reason = "connection refused"
+            else:
+                reason = exc.strerror or str(exc) or type(exc).__name__
             raise SynapseConnectError(
                 f"nothing is listening at {self.url} ({reason}); start a dev synapse with: "
                 "cosmo synapse start memory --namespace=NAME"
@@ -420,8 +423,8 @@ class DevSynapse(Synapse):
         if len(data) > self._max_frame:
             raise FrameTooLargeError(len(data), self._max_frame)
         line = _ndjson.pub_line(subject, data)
-        if len(line) > self._max_frame:
-            raise FrameTooLargeError(len(line), self._max_frame)
+        if len(line) - 1 > self._max_frame:  # the server does not count the newline
+            raise FrameTooLargeError(len(line) - 1, self._max_frame)
         writer = self._writer
         if writer is None:
             writer = await self._wait_connected()
