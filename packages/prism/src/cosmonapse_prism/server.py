@@ -86,6 +86,7 @@ class PrismServer:
             stats_interval_s=stats_interval_s,
         )
         self._socket: socket.socket | None = None
+        self._bound_port: int | None = None
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -98,9 +99,9 @@ class PrismServer:
 
         Raises RuntimeError before :meth:`start`.
         """
-        if self._socket is None:
+        port = self._bound_port
+        if port is None:
             raise RuntimeError("PrismServer.url is known once the server has started")
-        port = self._socket.getsockname()[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{port}/"
 
@@ -120,6 +121,7 @@ class PrismServer:
         await self.hub.start()
         try:
             self._socket = _bind(self.host, self.port)
+            self._bound_port = int(self._socket.getsockname()[1])
             config = uvicorn.Config(
                 self._app,
                 lifespan="off",
@@ -197,7 +199,7 @@ class PrismServer:
         await self.aclose()
 
     def __repr__(self) -> str:
-        where = self.url if self._socket is not None else f"{self.host}:{self.port}"
+        where = self.url if self._bound_port is not None else f"{self.host}:{self.port}"
         state = "running" if self.running else "stopped"
         return f"<PrismServer {self.hub.subject!r} at {where} {state}>"
 

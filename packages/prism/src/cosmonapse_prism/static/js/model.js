@@ -140,7 +140,7 @@ export function route(e, parent) {
       e.to = parent ? parent.from : null;
       break;
     case "FINAL":
-      e.from = sender || (parent ? parent.to || parent.from : null) || "client";
+      e.from = e.who || sender || (parent ? parent.from : null) || "client";
       e.to = null;
       break;
     case "IMPRINT":

@@ -1,0 +1,102 @@
+"""``cosmo prism`` / ``cosmo doppler --prism``: the command as typer mounts it, as the
+Doppler calls it, and as a real process serving a real dev synapse."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import re
+import signal
+import socket
+import sys
+
+import httpx
+import pytest
+import typer
+from cosmonapse import Signal, SignalType, connect_synapse
+from cosmonapse.subjects import signal_subject
+from cosmonapse_cli.server import DevSynapseServer
+from typer.testing import CliRunner
+
+from cosmonapse_prism.cli import command
+
+DEADLINE_S = 20.0  # a hang guard for a process start on a busy machine
+
+
+def test_command_takes_the_doppler_keywords():
+    params = inspect.signature(command).parameters
+    assert set(params) == {"namespace", "url", "port", "no_browser"}
+    assert params["port"].default == 7071
+    assert params["no_browser"].default is False
+    assert params["namespace"].default is inspect.Parameter.empty
+
+
+def test_typer_mounts_it_with_the_documented_options():
+    app = typer.Typer()
+    app.command("prism")(command)
+    app.command("other")(lambda: None)  # two commands, so "prism" is a subcommand
+    result = CliRunner().invoke(app, ["prism", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for option in ("--url", "--namespace", "-n", "--port", "--no-browser"):
+        assert option in result.output
+    missing = CliRunner().invoke(app, ["prism"])
+    assert missing.exit_code != 0
+    assert "namespace" in missing.output.lower()
+
+
+def test_unreachable_synapse_exits_1_with_one_line(capsys):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again before use: nothing listens
+    with pytest.raises(SystemExit) as exit_info:
+        command(namespace="demo", url=f"cosmo://127.0.0.1:{port}", port=0, no_browser=True)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("prism: ")
+
+
+async def test_a_real_process_serves_a_dev_synapse_until_interrupted():
+    async with DevSynapseServer("127.0.0.1", port=0) as bus:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cosmonapse_prism",
+            "-n", "cli-demo", "--url", bus.url, "--port", "0", "--no-browser",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            async with asyncio.timeout(DEADLINE_S):
+                line = (await proc.stdout.readline()).decode()
+            match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+            assert match, line
+            url = match.group(1)
+            publisher = await connect_synapse(bus.url)
+            try:
+                async with httpx.AsyncClient(timeout=DEADLINE_S) as http:
+                    info = (await http.get(url + "api/info")).json()
+                    assert info["namespace"] == "cli-demo"
+                    assert info["synapse"] == bus.url
+                    async with http.stream("GET", url + "events") as response:
+                        lines = response.aiter_lines()
+                        sent = Signal(type=SignalType.TASK, payload={"input": {"via": "cli"}})
+                        seen = False
+                        async with asyncio.timeout(DEADLINE_S):
+                            async for text in lines:
+                                if text == "event: stats" and not seen:
+                                    seen = True
+                                    await publisher.publish(
+                                        signal_subject("cli-demo", "TASK"), sent.encode()
+                                    )
+                                if sent.id in text:
+                                    break
+            finally:
+                await publisher.close()
+            proc.send_signal(signal.SIGINT)
+            async with asyncio.timeout(DEADLINE_S):
+                code = await proc.wait()
+            assert code == 0, (await proc.stderr.read()).decode()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
