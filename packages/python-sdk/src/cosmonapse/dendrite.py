@@ -688,6 +688,11 @@ class Dendrite:
         work on the trace is cancelled before it returns).
         """
         self._require_started()
+        if self.role != "orchestrator":  # refuse before touching any local state
+            raise RoleError(
+                f"dendrite {self.dendrite_id!r} has role 'worker'; only orchestrators send "
+                "STOP (create it with role='orchestrator')"
+            )
         if not collect_acks:
             stop = stop_signal(
                 trace_id=trace_id, rollback=rollback, reason=reason, producer=self.dendrite_id
