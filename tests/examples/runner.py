@@ -33,6 +33,7 @@ __all__ = [
     "Finished",
     "Proc",
     "example_env",
+    "cosmo_executable",
     "free_port",
     "run_example",
 ]
@@ -122,6 +123,12 @@ def _text(data: bytes | str | None) -> str:
     return data.decode(errors="replace") if isinstance(data, bytes) else data
 
 
+def _interruptible() -> None:
+    # A shell's background job ignores SIGINT and children inherit that; stop() relies on
+    # SIGINT acting as Ctrl-C does, so put the default back before the program starts.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Proc:
     """A background process whose stdout (and stderr, merged) is collected line by line."""
 
@@ -141,6 +148,7 @@ class Proc:
             encoding="utf-8",
             errors="replace",
             start_new_session=True,  # so a stop reaches the children it may start
+            preexec_fn=_interruptible,
         )
         self._reader = threading.Thread(target=self._read, name=f"read-{name}", daemon=True)
         self._reader.start()
@@ -166,7 +174,9 @@ class Proc:
     def running(self) -> bool:
         return self.popen.poll() is None
 
-    def wait_for(self, pattern: str, *, count: int = 1, timeout_s: float = LINE_TIMEOUT_S) -> list[re.Match[str]]:
+    def wait_for(
+        self, pattern: str, *, count: int = 1, timeout_s: float = LINE_TIMEOUT_S
+    ) -> list[re.Match[str]]:
         """Block until ``count`` lines match ``pattern`` (re.search); return the matches.
 
         Raises AssertionError with everything printed so far when the process exits
@@ -254,7 +264,11 @@ class ExampleProcesses:
         )
 
     def command(
-        self, name: str, argv: list[str], *, cwd: Path = EXAMPLES,
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        cwd: Path = EXAMPLES,
         env: Mapping[str, str] | None = None,
     ) -> Proc:
         """Start any command (``cosmo ...``, ``python -m ...``)."""
@@ -264,7 +278,7 @@ class ExampleProcesses:
 
     def dev_synapse(self, namespace: str | None = None) -> str:
         """Start ``cosmo synapse start memory`` on a free port; return its cosmo:// URL."""
-        argv = [_cosmo(), "synapse", "start", "memory", "--port", "0"]
+        argv = [cosmo_executable(), "synapse", "start", "memory", "--port", "0"]
         if namespace is not None:
             argv.append(f"--namespace={namespace}")
         proc = self.command("cosmo synapse", argv)
@@ -272,14 +286,12 @@ class ExampleProcesses:
         return match.group(1)
 
     def standin(self) -> str:
-        """Start the Hugging Face stand-in server on a free port; return its base URL."""
-        port = free_port()
+        """Start the Hugging Face stand-in server on a free port; return its base URL
+        (the first line it prints)."""
         proc = self.command(
-            "hf stand-in",
-            [sys.executable, "-m", "cosmonapse_neuron_hf.standin", "--port", str(port)],
+            "hf stand-in", [sys.executable, "-m", "cosmonapse_neuron_hf.standin", "--port", "0"]
         )
-        proc.wait_for(rf"127\.0\.0\.1:{port}")
-        return f"http://127.0.0.1:{port}"
+        return proc.wait_for(r"^(http://127\.0\.0\.1:\d+)$")[0].group(1)
 
     def nats_server(self) -> str:
         """Start a real nats-server on a free port; return its nats:// URL."""
@@ -293,7 +305,7 @@ class ExampleProcesses:
         return list(self._procs)
 
 
-def _cosmo() -> str:
+def cosmo_executable() -> str:
     """The ``cosmo`` console script of this interpreter's environment."""
     beside = Path(sys.executable).with_name("cosmo")
     return str(beside) if beside.exists() else "cosmo"
