@@ -1,0 +1,1 @@
+"""The built-in ``cosmo`` commands, one module each."""

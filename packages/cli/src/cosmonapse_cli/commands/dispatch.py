@@ -1,0 +1,130 @@
+"""``cosmo dispatch``: send one TASK and print the reply.
+
+Exit status: 0 for AGENT_OUTPUT or FINAL, 1 for an ERROR reply (or when the synapse
+cannot be reached), 2 when no reply came in time (2 is also what a usage error gives).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+import typer
+from cosmonapse import (
+    CosmonapseError,
+    Dendrite,
+    DispatchTimeoutError,
+    Signal,
+    SignalType,
+    connect_synapse,
+)
+from cosmonapse.subjects import validate_namespace
+from rich.text import Text
+
+from ..console import make_console
+from ..render import describe, render_line
+from ._common import DEFAULT_URL, Failure, UrlOption, run
+
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_TIMEOUT", "dispatch"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_TIMEOUT = 2
+
+
+def _input(value: str) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise typer.BadParameter('must be a JSON object, for example {"prompt": "the sun"}')
+    return parsed
+
+
+def _capabilities(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    caps = [c.strip() for c in value.split(",") if c.strip()]
+    if not caps:
+        raise typer.BadParameter("give at least one capability, for example chat,summarize")
+    return caps
+
+
+def dispatch(
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="The namespace to use.")],
+    input_json: Annotated[
+        str, typer.Option("--input", "-i", help="The TASK input, a JSON object.")
+    ],
+    url: UrlOption = DEFAULT_URL,
+    neuron: Annotated[str | None, typer.Option(help="Address the TASK to this neuron id.")] = None,
+    capabilities: Annotated[
+        str | None,
+        typer.Option(help="Or to whoever covers these capabilities (comma-separated)."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.001, help="Seconds to wait for the reply.")
+    ] = 30.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the reply Signal as one JSON line.")
+    ] = False,
+) -> None:
+    """Dispatch one TASK and print the first reply on its trace.
+
+    Exits 0 on AGENT_OUTPUT or FINAL, 1 on ERROR, 2 when nothing answers in time.
+    """
+    try:
+        validate_namespace(namespace)
+    except CosmonapseError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--namespace") from None
+    payload = _input(input_json)
+    caps = _capabilities(capabilities)
+    if (neuron is None) == (caps is None):
+        raise typer.BadParameter("give exactly one of --neuron ID or --capabilities A,B")
+    run(_dispatch(url, namespace, neuron, caps, payload, timeout, as_json))
+
+
+async def _dispatch(
+    url: str,
+    namespace: str,
+    neuron: str | None,
+    capabilities: list[str] | None,
+    payload: dict[str, Any],
+    timeout_s: float,
+    as_json: bool,
+) -> int:
+    try:
+        synapse = await connect_synapse(url)
+    except (CosmonapseError, ValueError) as exc:
+        raise Failure(str(exc)) from None
+    try:
+        dendrite = Dendrite(
+            synapse=synapse, namespace=namespace, role="orchestrator", heartbeat_s=0
+        )
+        async with dendrite:
+            reply = await dendrite.dispatch_and_wait(
+                neuron=neuron, capabilities=capabilities, input=payload, timeout_s=timeout_s
+            )
+    except DispatchTimeoutError:
+        target = neuron if neuron is not None else "capabilities " + ",".join(capabilities or [])
+        raise Failure(f"no reply from {target} within {timeout_s:g} s", EXIT_TIMEOUT) from None
+    except CosmonapseError as exc:
+        raise Failure(str(exc)) from None
+    finally:
+        await synapse.close()
+    _print_reply(reply, namespace, as_json)
+    return EXIT_ERROR if reply.type is SignalType.ERROR else EXIT_OK
+
+
+def _print_reply(reply: Signal, namespace: str, as_json: bool) -> None:
+    console = make_console()
+    if as_json:
+        console.file.write(reply.encode().decode() + "\n")
+        return
+    console.print(render_line(describe(reply, namespace)))
+    body = {
+        SignalType.AGENT_OUTPUT: "output",
+        SignalType.FINAL: "result",
+    }.get(reply.type)
+    value = reply.payload.get(body, reply.payload) if body else reply.payload
+    console.print(Text(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()))

@@ -1,0 +1,252 @@
+"""``cosmo synapse start`` and ``cosmo synapse view``."""
+
+from __future__ import annotations
+
+import errno
+import importlib
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Annotated, Any
+
+import orjson
+import typer
+from cosmonapse import CosmonapseError, connect_synapse
+from cosmonapse.subjects import validate_namespace
+from cosmonapse.synapses.dev import DevSynapse
+from cosmonapse.synapses.dev import connect as dev_connect
+from rich.table import Table
+
+from ..console import LinePrinter, err, make_console
+from ..doppler import Doppler
+from ..render import banner
+from ..server import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_OUTBOUND_BYTES,
+    DEFAULT_PORT,
+    DevSynapseServer,
+    ServerLimits,
+)
+from ._common import Failure, UrlOption, run, wait_for_stop
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="synapse",
+    help="Start a synapse (the bus) or look inside a running dev synapse.",
+    epilog="Example: cosmo synapse start memory --namespace=quickstart",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+DEV_TRANSPORT = "TCP + NDJSON (single-host dev only)"
+
+
+class Kind(StrEnum):
+    memory = "memory"
+    nats = "nats"
+
+
+def _namespace(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return validate_namespace(value)
+    except CosmonapseError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+NamespaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace",
+        "-n",
+        callback=_namespace,
+        help="The namespace to stream to this terminal (default: every namespace).",
+    ),
+]
+
+
+@app.command(
+    "start",
+    epilog="Example: cosmo synapse start memory --namespace=quickstart  "
+    "(then connect with connect_synapse('cosmo://127.0.0.1:7070'))",
+)
+def start(
+    kind: Annotated[
+        Kind, typer.Argument(help="memory: the dev synapse in this process; nats: a NATS server.")
+    ],
+    namespace: NamespaceOption = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on. Keep loopback: the dev synapse has no auth.")
+    ] = DEFAULT_HOST,
+    port: Annotated[
+        int, typer.Option(help="Port to listen on; 0 picks a free one.")
+    ] = DEFAULT_PORT,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print the banner only, not every Signal.")
+    ] = False,
+    broker: Annotated[
+        str | None, typer.Option(help="nats only: the NATS URL to use or start.")
+    ] = None,
+    max_line_bytes: Annotated[
+        int, typer.Option(min=1024, help="memory only: the longest line a client may send.")
+    ] = DEFAULT_MAX_LINE_BYTES,
+    max_outbound_bytes: Annotated[
+        int,
+        typer.Option(min=1024, help="memory only: unread bytes per client before it is dropped."),
+    ] = DEFAULT_MAX_OUTBOUND_BYTES,
+) -> None:
+    """Start a synapse and stream every Signal of the namespace to this terminal.
+
+    With memory, this process is the dev synapse at cosmo://HOST:PORT: every agent
+    process on this machine connects to that URL. Ctrl-C stops it.
+    """
+    if kind is Kind.memory:
+        limits = ServerLimits(max_line_bytes=max_line_bytes, max_outbound_bytes=max_outbound_bytes)
+        run(_serve_memory(namespace, host, port, quiet, limits))
+    else:
+        run(_serve_nats(broker, namespace, quiet))
+
+
+async def _serve_memory(
+    namespace: str | None, host: str, port: int, quiet: bool, limits: ServerLimits
+) -> None:
+    server = DevSynapseServer(host, port, limits=limits, namespace=namespace)
+    try:
+        await server.start()
+    except OSError as exc:
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = " (is a dev synapse already running? pick another port with --port)"
+        raise Failure(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+    printer = LinePrinter(make_console()).start()
+    try:
+        for line in banner(server.url, namespace, DEV_TRANSPORT):
+            printer.put(line)
+        if not quiet:
+            await Doppler(server.open_local_synapse(), namespace, printer).start()
+        await wait_for_stop()
+    finally:
+        await server.close()
+        printer.close()
+    stats = server.stats
+    err(
+        f"dev synapse stopped: {stats['published']} published, {stats['delivered']} delivered, "
+        f"{stats['connections_total']} connections, {stats['slow_consumers']} slow consumers "
+        "dropped",
+        style="dim",
+        prefix="",
+    )
+
+
+# -- NATS ------------------------------------------------------------------------------
+# Starting or finding a nats-server is the job of cosmonapse_cli.nats_broker (the NATS
+# work). This call site expects ``async ensure_nats_server(broker_url) -> (url, process)``
+# where ``process`` is None when a running broker was found, and
+# ``async stop_nats_server(process)`` to stop one it started.
+
+
+async def _nats_broker(broker: str | None) -> tuple[str, Callable[[], Awaitable[None]]]:
+    try:
+        module: Any = importlib.import_module("cosmonapse_cli.nats_broker")
+    except ImportError:
+        raise Failure(
+            "`cosmo synapse start nats` is not available in this install of cosmonapse-cli "
+            "(cosmonapse_cli.nats_broker is missing); use `cosmo synapse start memory`"
+        ) from None
+    url, process = await module.ensure_nats_server(broker)
+
+    async def stop() -> None:
+        if process is not None:
+            await module.stop_nats_server(process)
+
+    return str(url), stop
+
+
+async def _serve_nats(broker: str | None, namespace: str | None, quiet: bool) -> None:
+    try:
+        url, stop_broker = await _nats_broker(broker)
+    except CosmonapseError as exc:
+        raise Failure(str(exc)) from None
+    try:
+        printer = LinePrinter(make_console()).start()
+        try:
+            for line in banner(url, namespace, "NATS (core, at-most-once)"):
+                printer.put(line)
+            synapse = await connect_synapse(url)
+            try:
+                if not quiet:
+                    await Doppler(synapse, namespace, printer).start()
+                await wait_for_stop()
+            finally:
+                await synapse.close()
+        finally:
+            printer.close()
+    finally:
+        await stop_broker()
+
+
+# -- view ------------------------------------------------------------------------------
+
+
+@app.command(
+    "view",
+    epilog="Example: cosmo synapse view --url cosmo://127.0.0.1:7070 -n quickstart",
+)
+def view(
+    url: UrlOption = "cosmo://127.0.0.1:7070",
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", "-n", callback=_namespace, help="Show only this namespace."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Show the namespaces a running dev synapse knows and their counts.
+
+    subs: live subscriptions in the namespace; clients: connections holding them;
+    published / delivered: frames since the namespace became known; signals: published
+    frames by type.
+    """
+    run(_view(url, namespace, as_json))
+
+
+async def _view(url: str, namespace: str | None, as_json: bool) -> None:
+    if not url.lower().startswith("cosmo://"):
+        raise Failure(f"synapse view reads a dev synapse: give a cosmo:// URL, not {url!r}")
+    try:
+        synapse: DevSynapse = await dev_connect(url, reconnect=False)
+    except (CosmonapseError, ValueError) as exc:
+        raise Failure(str(exc)) from None
+    try:
+        names = [namespace] if namespace else await synapse.list_namespaces()
+        infos = [await synapse.namespace_info(name) for name in names]
+    except CosmonapseError as exc:
+        raise Failure(str(exc)) from None
+    finally:
+        await synapse.close()
+    console = make_console()
+    if as_json:
+        console.file.write(orjson.dumps(infos).decode() + "\n")
+        return
+    if not infos:
+        console.print(f"{url}: no namespaces yet")
+        return
+    table = Table(title=url, title_justify="left")
+    table.add_column("namespace", no_wrap=True)
+    table.add_column("transport")
+    for column in ("subs", "clients", "published", "delivered"):
+        table.add_column(column, justify="right")
+    table.add_column("signals", no_wrap=True)
+    for info in infos:
+        signals = info.get("signals") or {}
+        table.add_row(
+            str(info.get("namespace")),
+            str(info.get("transport") or "-"),
+            str(info.get("subscriptions", 0)),
+            str(info.get("subscribers", 0)),
+            str(info.get("published", 0)),
+            str(info.get("delivered", 0)),
+            "\n".join(f"{k}={v}" for k, v in sorted(signals.items())) or "-",
+        )
+    console.print(table)
