@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from cosmonapse import SubjectError, Synapse
+from cosmonapse import FrameTooLargeError, SubjectError, Synapse
 from tests.transports import Transport
 
 
@@ -149,3 +149,68 @@ async def test_close_is_idempotent(bus: Transport) -> None:
     await client.close()
     await client.close()
     assert client.closed
+
+
+async def test_frames_round_trip_byte_for_byte(bus: Transport) -> None:
+    from cosmonapse import Signal, SignalType
+
+    pub, sub = await bus.connect(), await bus.connect()
+    c = Collector()
+    await sub.subscribe("cosmonapse.ns.>", c)
+    await settle(sub)
+    signal = Signal(
+        type=SignalType.TASK,
+        payload={"input": {"text": 'quotes " and \\ back\nslash, tab\t, ünïcödé ✓, 🙂, \u2028'}},
+    )
+    frames = [signal.encode(), b"{}", "plain text ✓".encode()]
+    for frame in frames:
+        await pub.publish("cosmonapse.ns.TASK", frame)
+    await c.wait_for(3)
+    assert [d for _, d in c.items] == frames
+    assert Signal.decode(c.items[0][1]) == signal
+
+
+async def test_frame_over_the_limit_is_refused_and_the_synapse_keeps_working(
+    bus: Transport,
+) -> None:
+    pub, sub = await bus.connect(), await bus.connect()
+    c = Collector()
+    await sub.subscribe("cosmonapse.ns.TASK", c)
+    await settle(sub)
+    limit = pub.max_frame_bytes
+    if limit is None:  # no limit: a large frame simply arrives
+        big = b"x" * (2 * 1_048_576)
+        await pub.publish("cosmonapse.ns.TASK", big)
+        await c.wait_for(1)
+        assert c.items == [("cosmonapse.ns.TASK", big)]
+        return
+    with pytest.raises(FrameTooLargeError) as info:
+        await pub.publish("cosmonapse.ns.TASK", b"x" * (limit + 1))
+    assert info.value.limit == limit
+    await pub.publish("cosmonapse.ns.TASK", b"after")
+    await c.wait_for(1)
+    assert c.items == [("cosmonapse.ns.TASK", b"after")]
+
+
+async def test_a_handler_may_await_a_message_of_another_subscription(bus: Transport) -> None:
+    """A Neuron waiting on a reply that arrives over its own connection never deadlocks."""
+    client = await bus.connect()
+    replies: asyncio.Queue[bytes] = asyncio.Queue(maxsize=4)
+    answered: list[bytes] = []
+
+    async def on_reply(subject: str, data: bytes) -> None:
+        replies.put_nowait(data)
+
+    async def on_task(subject: str, data: bytes) -> None:
+        await client.publish("cosmonapse.ns.AGENT_OUTPUT", b"reply to " + data)
+        answered.append(await asyncio.wait_for(replies.get(), 5))
+
+    await client.subscribe("cosmonapse.ns.AGENT_OUTPUT", on_reply)
+    await client.subscribe("cosmonapse.ns.TASK", on_task)
+    await settle(client)
+    await client.publish("cosmonapse.ns.TASK", b"t1")
+    for _ in range(250):
+        if answered:
+            break
+        await asyncio.sleep(0.02)
+    assert answered == [b"reply to t1"]
