@@ -8,12 +8,11 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import cosmonapse_prism as prism
 import httpx
 import pytest
 from cosmonapse import MemorySynapse, Signal, SignalType
 from cosmonapse.subjects import signal_subject
-
-import cosmonapse_prism as prism
 
 NAMESPACE = "prism-test"
 DEADLINE_S = 10.0  # a hang guard, never a performance assertion
@@ -45,21 +44,21 @@ class SSEReader:
         raise EOFError("the event stream ended")
 
     async def until(
-        self, predicate: Callable[[str, Any], bool], *, timeout: float = DEADLINE_S
+        self, predicate: Callable[[str, Any], bool], *, deadline_s: float = DEADLINE_S
     ) -> list[tuple[str, Any]]:
         """Read events until ``predicate(event, data)`` holds; returns all read."""
         seen: list[tuple[str, Any]] = []
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(deadline_s):
             while True:
                 item = await self.next_event()
                 seen.append(item)
                 if predicate(*item):
                     return seen
 
-    async def signals(self, count: int, *, timeout: float = DEADLINE_S) -> list[dict[str, Any]]:
+    async def signals(self, count: int, *, deadline_s: float = DEADLINE_S) -> list[dict[str, Any]]:
         """The next ``count`` live Signals (from ``signals`` events)."""
         out: list[dict[str, Any]] = []
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(deadline_s):
             while len(out) < count:
                 event, data = await self.next_event()
                 if event == "signals":
@@ -134,3 +133,16 @@ def open_stream(
             yield response, SSEReader(response)
 
     return opener
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Awaitable[None]]:
+    """``await eventually(lambda: condition)``: poll state another task owns, with a
+    hang guard."""
+
+    async def wait(predicate: Callable[[], bool], *, deadline_s: float = DEADLINE_S) -> None:
+        async with asyncio.timeout(deadline_s):
+            while not predicate():  # noqa: ASYNC110 - the state has no event to wait on
+                await asyncio.sleep(0.01)
+
+    return wait

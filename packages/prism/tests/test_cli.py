@@ -17,9 +17,8 @@ import typer
 from cosmonapse import Signal, SignalType, connect_synapse
 from cosmonapse.subjects import signal_subject
 from cosmonapse_cli.server import DevSynapseServer
-from typer.testing import CliRunner
-
 from cosmonapse_prism.cli import command
+from typer.testing import CliRunner
 
 DEADLINE_S = 20.0  # a hang guard for a process start on a busy machine
 
@@ -59,8 +58,16 @@ def test_unreachable_synapse_exits_1_with_one_line(capsys):
 async def test_a_real_process_serves_a_dev_synapse_until_interrupted():
     async with DevSynapseServer("127.0.0.1", port=0) as bus:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cosmonapse_prism",
-            "-n", "cli-demo", "--url", bus.url, "--port", "0", "--no-browser",
+            sys.executable,
+            "-m",
+            "cosmonapse_prism",
+            "-n",
+            "cli-demo",
+            "--url",
+            bus.url,
+            "--port",
+            "0",
+            "--no-browser",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

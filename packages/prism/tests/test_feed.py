@@ -7,7 +7,6 @@ import asyncio
 import pytest
 from cosmonapse import Directed, MemorySynapse, Signal, SignalType
 from cosmonapse.subjects import signal_subject
-
 from cosmonapse_prism import SignalHub, TooManyViewersError, ViewerFeed
 
 
@@ -41,10 +40,15 @@ def test_take_respects_batch_bounds():
     assert feed.pending_bytes == 40
 
 
-async def test_wait_times_out_and_wakes_on_close():
+async def test_wait_wakes_on_push_and_on_close():
     feed = ViewerFeed(max_items=4, max_bytes=100, replay=[])
-    assert await feed.wait(0.01) is False
-    waiter = asyncio.ensure_future(feed.wait(10))
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.01):
+            await feed.wait()
+    feed.push(b"x")
+    assert await asyncio.wait_for(feed.wait(), 5) is True
+    feed.take(max_items=1, max_bytes=100)
+    waiter = asyncio.ensure_future(feed.wait())
     await asyncio.sleep(0)
     feed.close()
     assert await asyncio.wait_for(waiter, 5) is False
@@ -73,7 +77,7 @@ async def test_hub_limits_viewers_and_validates_namespace():
         assert b.closed
 
 
-async def test_hub_membership_replay_is_bounded_and_follows_deregister():
+async def test_hub_membership_replay_is_bounded_and_follows_deregister(eventually):
     async with MemorySynapse() as bus:
         hub = SignalHub(bus, "ns", history=0)
         await hub.start()
@@ -85,9 +89,7 @@ async def test_hub_membership_replay_is_bounded_and_follows_deregister():
             await bus.publish(subject, sig.encode())
         leave = Signal(type=SignalType.DEREGISTER, directed=Directed("n1099"), payload={})
         await bus.publish(signal_subject("ns", "DEREGISTER"), leave.encode())
-        async with asyncio.timeout(10):
-            while hub.received < 1101:
-                await asyncio.sleep(0.01)
+        await eventually(lambda: hub.received == 1101)
         replay = hub.attach().replay
         assert len(replay) == 1023  # bounded at 1024, minus the one that left
         assert ids[-2].encode() in replay[-1]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import socket
 
+import cosmonapse_prism as prism
 import httpx
 import pytest
 from cosmonapse import MemorySynapse
-
-import cosmonapse_prism as prism
 
 
 async def test_watch_as_context_manager(synapse):

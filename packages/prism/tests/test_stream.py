@@ -49,7 +49,9 @@ async def test_signals_are_batched(start_prism, open_stream, publish):
     assert [s["id"] for s in batch] == [s.id for s in sent]
 
 
-async def test_undecodable_frames_are_skipped_and_counted(start_prism, open_stream, publish, synapse):
+async def test_undecodable_frames_are_skipped_and_counted(
+    start_prism, open_stream, publish, synapse
+):
     server = await start_prism(stats_interval_s=0.1)
     subject = signal_subject(NAMESPACE, "TASK")
     async with open_stream(server) as (_, reader):
@@ -78,7 +80,9 @@ async def test_only_the_watched_namespace_is_streamed(start_prism, open_stream, 
     assert server.hub.stats()["received"] == 1
 
 
-async def test_late_viewer_gets_participants_and_history(start_prism, open_stream, publish):
+async def test_late_viewer_gets_participants_and_history(
+    start_prism, open_stream, publish, eventually
+):
     server = await start_prism(history=3)
     register = await publish(
         SignalType.REGISTER, {"role": "neuron", "capabilities": ["chat"]}, directed=Directed("echo")
@@ -86,10 +90,7 @@ async def test_late_viewer_gets_participants_and_history(start_prism, open_strea
     gone = await publish(SignalType.REGISTER, {"role": "neuron"}, directed=Directed("gone"))
     await publish(SignalType.DEREGISTER, {"reason": "stop"}, directed=Directed("gone"))
     recent = [await publish() for _ in range(3)]
-    await asyncio.sleep(0)  # let the hub's inbox deliver
-    async with asyncio.timeout(DEADLINE_S):
-        while server.hub.received < 6:
-            await asyncio.sleep(0.01)
+    await eventually(lambda: server.hub.received == 6)
     async with open_stream(server) as (_, reader):
         events = await reader.until(lambda e, _: e == "stats")
     replayed = [s["id"] for e, d in events if e == "replay" for s in d["signals"]]
@@ -150,7 +151,7 @@ async def test_payload_markup_travels_as_json_text(start_prism, open_stream, pub
     assert got["payload"]["output"]["html"] == markup
 
 
-async def test_too_many_viewers_get_503(start_prism, open_stream, http):
+async def test_too_many_viewers_get_503(start_prism, open_stream, http, eventually):
     server = await start_prism(max_viewers=1)
     async with open_stream(server) as (_, reader):
         await reader.until(lambda e, _: e == "stats")
@@ -158,9 +159,7 @@ async def test_too_many_viewers_get_503(start_prism, open_stream, http):
         assert second.status_code == 503
         assert "viewers" in second.text
     # the first viewer left: room again
-    async with asyncio.timeout(DEADLINE_S):
-        while server.hub.viewers:
-            await asyncio.sleep(0.01)
+    await eventually(lambda: server.hub.viewers == 0)
     async with open_stream(server) as (response, _):
         assert response.status_code == 200
 
@@ -183,14 +182,12 @@ async def test_closing_prism_ends_streams_and_leaves_the_synapse_open(
     assert synapse.stats["subscriptions"] == 0
 
 
-async def test_viewer_disconnect_frees_its_feed(start_prism, open_stream):
+async def test_viewer_disconnect_frees_its_feed(start_prism, open_stream, eventually):
     server = await start_prism()
     async with open_stream(server) as (_, reader):
         await reader.until(lambda e, _: e == "stats")
         assert server.hub.viewers == 1
-    async with asyncio.timeout(DEADLINE_S):
-        while server.hub.viewers:
-            await asyncio.sleep(0.01)
+    await eventually(lambda: server.hub.viewers == 0)
 
 
 async def test_stream_rejects_other_methods(start_prism, http):

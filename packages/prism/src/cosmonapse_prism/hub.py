@@ -117,16 +117,11 @@ class ViewerFeed:
             self._ready.clear()
         return out
 
-    async def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for a frame (or for the feed to close).
-
-        Returns True when frames are queued, False on timeout or when closed and empty.
-        """
+    async def wait(self) -> bool:
+        """Wait until a frame is queued or the feed closes (callers bound it with a
+        timeout). Returns True when frames are queued, False when closed and empty."""
         if not self._items and not self.closed:
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
-                return False
+            await self._ready.wait()
         return bool(self._items)
 
     def close(self) -> None:
@@ -156,9 +151,7 @@ class SignalHub:
         if not isinstance(synapse, Synapse):
             raise TypeError(f"expected a cosmonapse Synapse, got {type(synapse).__name__}")
         if history < 0 or max_viewers < 1 or max_signal_bytes < 1024:
-            raise ValueError(
-                "history must be >= 0, max_viewers >= 1 and max_signal_bytes >= 1024"
-            )
+            raise ValueError("history must be >= 0, max_viewers >= 1 and max_signal_bytes >= 1024")
         self.synapse = synapse
         self.namespace = validate_namespace(namespace)
         self.subject = namespace_wildcard(namespace)

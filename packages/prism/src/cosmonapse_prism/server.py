@@ -234,9 +234,7 @@ def _check_loopback(host: str) -> None:
     except ValueError:
         raise ValueError(f"host must be a loopback IP address, got {host!r}") from None
     if not address.is_loopback:
-        raise ValueError(
-            f"Prism only listens on loopback addresses (127.0.0.1, ::1); got {host!r}"
-        )
+        raise ValueError(f"Prism only listens on loopback addresses (127.0.0.1, ::1); got {host!r}")
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -125,7 +125,11 @@ class EventStream:
         await event("stats", self._stats(feed))
         last_stats = time.monotonic()
         while True:
-            ready = await feed.wait(self.stats_interval_s)
+            try:
+                async with asyncio.timeout(self.stats_interval_s):
+                    ready = await feed.wait()
+            except TimeoutError:
+                ready = False
             if feed.closed and not ready:
                 break
             if ready and len(feed) < self.max_batch_items and not feed.closed:

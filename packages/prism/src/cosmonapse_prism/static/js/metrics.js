@@ -206,7 +206,7 @@ export class MetricsView {
     const line = svg.firstChild ?? svg.appendChild(s("polyline", { class: "spark" }));
     line.setAttribute("points", points);
     let label = svg.querySelector("text");
-    if (!label) label = svg.appendChild(s("text", { x: 296, y: 11, "text-anchor": "end", class: "spark-label" }));
+    if (!label) label = svg.appendChild(s("text", { x: 2, y: 9, "text-anchor": "start", class: "spark-label" }));
     setText(label, `peak ${max}/s`);
   }
 }

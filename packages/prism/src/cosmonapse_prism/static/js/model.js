@@ -130,7 +130,7 @@ export function route(e, parent) {
   const sender = str(m.sender) || str(m.dendrite) || str(m.source) || str(m.node);
   switch (e.type) {
     case "TASK":
-      e.from = sender || actorOf(parent) || "client";
+      e.from = sender || actorOf(parent) || "orchestrator";
       e.to = e.who || capsLabel(e);
       break;
     case "AGENT_OUTPUT":
@@ -140,7 +140,7 @@ export function route(e, parent) {
       e.to = parent ? parent.from : null;
       break;
     case "FINAL":
-      e.from = e.who || sender || (parent ? parent.from : null) || "client";
+      e.from = e.who || sender || (parent ? parent.from : null) || "orchestrator";
       e.to = null;
       break;
     case "IMPRINT":
@@ -154,7 +154,7 @@ export function route(e, parent) {
       e.to = parent ? parent.from : null;
       break;
     case "STOP":
-      e.from = sender || "client";
+      e.from = e.who || sender || "orchestrator";
       e.to = "all";
       break;
     case "STOPPED":

@@ -76,7 +76,8 @@ export class Participants {
   _traffic(e) {
     const { from, to } = e;
     if (from) {
-      const n = this._node(from, e.type === "STOPPED" ? "dendrite" : null);
+      const n = this._node(from, e.type === "STOPPED" ? "dendrite"
+        : e.type === "STOP" || (e.type === "TASK" && !e.parent) ? "orchestrator" : null);
       n.signals++;
       if (e.replay === false || n.lastSeen === null) n.lastSeen = Math.max(n.lastSeen ?? 0, e.tms);
     }
@@ -99,7 +100,7 @@ export class Participants {
   }
 
   roleOf(n) {
-    return n.role ?? n.inferred ?? "client";
+    return n.role ?? n.inferred ?? "orchestrator";
   }
 }
 
