@@ -12,6 +12,7 @@ import pytest
 from cosmonapse import (
     EnvelopeError,
     FrameTooLargeError,
+    ServerError,
     SynapseClosedError,
     SynapseConnectError,
     connect_synapse,
@@ -401,3 +402,17 @@ async def test_without_reconnect_a_lost_connection_closes_the_synapse(eventually
             await synapse.publish("cosmonapse.ns.TASK", b"x")
     finally:
         await synapse.close()
+
+
+async def test_a_refused_subscription_raises_server_error() -> None:
+    limits = ServerLimits(max_subscriptions=1)
+    async with DevSynapseServer("127.0.0.1", port=0, limits=limits) as server:
+        synapse = await connect(server.url)
+        try:
+            await synapse.subscribe("cosmonapse.ns.TASK", Inbox())
+            with pytest.raises(ServerError, match="subscription limit of 1"):
+                await synapse.subscribe("cosmonapse.ns.FINAL", Inbox())
+            assert synapse.stats["subscriptions"] == 1
+            await synapse.flush()  # still connected and usable
+        finally:
+            await synapse.close()

@@ -89,9 +89,9 @@ class Connection:
 
     def send(self, line: bytes) -> bool:
         """Queue one line; False when the connection is closing or just got dropped."""
-        if self._closing:
-            return False
         transport = self._transport
+        if self._closing or transport.is_closing():
+            return False
         transport.write(line)
         if transport.get_write_buffer_size() > self._max_out:
             self._drop_slow()

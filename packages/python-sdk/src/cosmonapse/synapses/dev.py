@@ -23,7 +23,9 @@ How it behaves:
   :class:`~cosmonapse.FrameTooLargeError` before anything is sent. Server lines up to twice
   that are accepted; longer ones are skipped and counted in ``stats["skipped_lines"]``.
 * **Server errors.** Each ``err`` line is logged as a warning, counted in
-  ``stats["server_errors"]`` and kept in :attr:`DevSynapse.last_server_error`.
+  ``stats["server_errors"]`` and kept in :attr:`DevSynapse.last_server_error`. A ``sub``
+  the server refuses (an ``err`` naming its ``sub_id`` before the ``pong``) makes
+  :meth:`DevSynapse.subscribe` raise :class:`~cosmonapse.ServerError`.
 * **Delivery is at-most-once**: frames in flight when a connection drops are lost.
 """
 
@@ -41,6 +43,7 @@ import orjson
 
 from ..exceptions import (
     FrameTooLargeError,
+    ServerError,
     SynapseClosedError,
     SynapseConnectError,
     SynapseError,
@@ -162,6 +165,9 @@ class DevSynapse(Synapse):
         self._ids = itertools.count(1)
         self.last_server_error: str | None = None
         """The message of the most recent ``err`` line from the server."""
+        # Recent errors of the current connection, numbered, so a request can tell which
+        # arrived while it waited.
+        self._errors: deque[tuple[int, str]] = deque(maxlen=64)
         self._counters = dict.fromkeys(
             ("published", "reconnects", "server_errors", "skipped_lines"), 0
         )
@@ -246,6 +252,7 @@ class DevSynapse(Synapse):
             writer.write(sub.line)
         for namespace, transport in self._namespaces.items():
             writer.write(_ndjson.encode("ns_register", namespace=namespace, transport=transport))
+        self._errors.clear()
         self._reader, self._writer = reader, writer
         self._connected.set()
 
@@ -291,10 +298,8 @@ class DevSynapse(Synapse):
             try:
                 line = await _ndjson.read_line(reader)
             except asyncio.IncompleteReadError:
-                if self.last_server_error and self._counters["server_errors"]:
-                    return (
-                        f"the server closed the connection (last error: {self.last_server_error})"
-                    )
+                if self._errors:  # the server said why before closing
+                    return f"the server closed the connection: {self._errors[-1][1]}"
                 return "the server closed the connection"
             except OSError as exc:
                 return f"{type(exc).__name__}: {exc}"
@@ -341,6 +346,7 @@ class DevSynapse(Synapse):
     def _server_error(self, message: str) -> None:
         count = self._counters["server_errors"] = self._counters["server_errors"] + 1
         self.last_server_error = message
+        self._errors.append((count, message))
         if count <= _LOUD_ERRORS or count % 1000 == 0:
             log.warning("%s answered err: %s (errors so far: %d)", self.url, message, count)
 
@@ -450,11 +456,18 @@ class DevSynapse(Synapse):
         inbox = Inbox(handler, max_pending=self._max_pending, name=f"{subject} [{sub_id}]")
         sub = _DevSubscription(self, sub_id, subject, queue_group, inbox)
         self._subs[sub_id] = sub
+        mark = self._counters["server_errors"]
         writer.write(sub.line)
         try:
             await self.flush()
         except SynapseConnectError as exc:  # replayed on reconnect
             log.debug("subscription %s not confirmed yet: %s", sub_id, exc)
+            return sub
+        # The server answers a refused ``sub`` with an err naming its sub_id, before the pong.
+        refusal = next((m for n, m in self._errors if n > mark and repr(sub_id) in m), None)
+        if refusal is not None:
+            await self._unsubscribe(sub)
+            raise ServerError(f"{self.url} refused the subscription to {subject!r}: {refusal}")
         return sub
 
     async def _unsubscribe(self, sub: _DevSubscription) -> None:
