@@ -81,7 +81,15 @@ async def test_clear_error_when_the_peer_never_answers_hello() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["cosmo://127.0.0.1:port", "cosmo://127.0.0.1:7070/path", "nats://127.0.0.1:4222"]
+    "url",
+    [
+        "cosmo://127.0.0.1:port",
+        "cosmo://127.0.0.1:7070/path",
+        "nats://127.0.0.1:4222",
+        "cosmo://127.0.0.1:7070?colour=blue",
+        "cosmo://127.0.0.1:7070?reconnect_attempts=many",
+        "cosmo://127.0.0.1:7070?reconnect=perhaps",
+    ],
 )
 async def test_malformed_url(url: str) -> None:
     with pytest.raises(ValueError):
@@ -92,8 +100,25 @@ async def test_default_address_is_loopback_7070() -> None:
     from cosmonapse.synapses.dev import DEFAULT_URL, parse_url
 
     assert DEFAULT_URL == "cosmo://127.0.0.1:7070"
-    assert parse_url("cosmo://") == ("127.0.0.1", 7070)
-    assert parse_url("cosmo://localhost:9000") == ("localhost", 9000)
+    assert parse_url("cosmo://") == ("127.0.0.1", 7070, {})
+    assert parse_url("cosmo://localhost:9000") == ("localhost", 9000, {})
+
+
+async def test_options_in_the_url_query(server: DevSynapseServer) -> None:
+    url = f"{server.url}?reconnect=false&max_frame_bytes=4096&request_timeout=2.5"
+    synapse = await connect_synapse(url)
+    try:
+        assert synapse.url == server.url  # the query is not part of the address
+        assert synapse.max_frame_bytes == 4096
+        with pytest.raises(FrameTooLargeError):
+            await synapse.publish("cosmonapse.ns.TASK", b"x" * 5000)
+    finally:
+        await synapse.close()
+    keyword_wins = await connect(url, max_frame_bytes=8192)
+    try:
+        assert keyword_wins.max_frame_bytes == 8192
+    finally:
+        await keyword_wins.close()
 
 
 # -- speaking the published wire -----------------------------------------------------

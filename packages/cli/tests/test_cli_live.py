@@ -420,3 +420,31 @@ async def test_synapse_view_shows_namespaces_and_counts(server: DevSynapseServer
     assert code == 0
     (info,) = orjson.loads(out)
     assert info["namespace"] == "qs" and info["published"] == 1 and info["subscriptions"] == 1
+
+
+async def test_doppler_follows_a_restart_and_exits_1_when_the_synapse_is_gone() -> None:
+    server = DevSynapseServer("127.0.0.1", port=0)
+    await server.start()
+    url = f"{server.url}?reconnect_attempts=100&reconnect_delay=0.01&reconnect_max_delay=0.05"
+    proc = await Cosmo.start("doppler", "--url", url, "-n", "qs")
+    restarted = DevSynapseServer("127.0.0.1", port=server.port)
+    try:
+        await proc.stderr_line()  # watching
+        await server.close()
+        assert "lost the connection" in (await proc.stderr_line()).decode()
+        await restarted.start()
+        assert "reconnected" in (await proc.stderr_line()).decode()
+        synapse = await connect_synapse(restarted.url)
+        try:
+            await synapse.publish("cosmonapse.qs.TASK", task("after the restart").encode())
+            assert "after the restart" in (await proc.line()).decode()
+        finally:
+            await synapse.close()
+        await restarted.close()
+        code, _, err = await proc.finish()
+    finally:
+        proc.kill()
+        await server.close()
+        await restarted.close()
+    assert code == 1
+    assert b"could not reconnect" in err and b"lost the synapse" in err

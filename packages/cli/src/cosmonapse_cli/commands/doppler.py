@@ -9,7 +9,7 @@ import sys
 from typing import Annotated
 
 import typer
-from cosmonapse import CosmonapseError, SignalType, connect_synapse
+from cosmonapse import CosmonapseError, SignalType, Synapse, connect_synapse
 
 from ..console import LinePrinter, err, make_console
 from ..doppler import Doppler
@@ -93,18 +93,32 @@ async def _stream(
         await watcher.start()
         where = f"namespace {namespace}" if namespace else "every namespace"
         err(f"watching {where} on {synapse.url}; Ctrl-C to stop", style="dim", prefix="")
-        limit_reached = asyncio.ensure_future(watcher.wait())
-        stop_requested = asyncio.ensure_future(wait_for_stop())
+        endings = {
+            asyncio.ensure_future(watcher.wait()),
+            asyncio.ensure_future(wait_for_stop()),
+            lost := asyncio.ensure_future(_until_closed(synapse)),
+        }
         try:
-            await asyncio.wait({limit_reached, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(endings, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (limit_reached, stop_requested):
+            for task in endings:
                 task.cancel()
-            await asyncio.gather(limit_reached, stop_requested, return_exceptions=True)
-            await watcher.stop()
+            await asyncio.gather(*endings, return_exceptions=True)
+            if not synapse.closed:
+                await watcher.stop()
+        if lost.done() and not lost.cancelled():
+            raise Failure(f"lost the synapse at {synapse.url} (see the log above)")
     finally:
         await synapse.close()
         printer.close()
+    if printer.dropped:
+        err(f"{printer.dropped} lines were not printed: the terminal did not keep up", prefix="")
+
+
+async def _until_closed(synapse: Synapse) -> None:
+    """Return when the synapse has closed itself (a client that gave up reconnecting)."""
+    while not synapse.closed:  # noqa: ASYNC110 (the Synapse interface has no close event)
+        await asyncio.sleep(0.5)
 
 
 def _hand_over_to_prism(url: str, namespace: str | None, port: int, no_browser: bool) -> None:

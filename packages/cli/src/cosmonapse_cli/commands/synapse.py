@@ -130,6 +130,8 @@ async def _serve_memory(
     finally:
         await server.close()
         printer.close()
+    if printer.dropped:
+        err(f"{printer.dropped} lines were not printed: the terminal did not keep up", prefix="")
     stats = server.stats
     err(
         f"dev synapse stopped: {stats['published']} published, {stats['delivered']} delivered, "

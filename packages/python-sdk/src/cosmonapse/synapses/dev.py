@@ -37,7 +37,6 @@ import itertools
 import logging
 from collections import deque
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -50,6 +49,7 @@ from ..exceptions import (
 )
 from ..subjects import validate_namespace, validate_queue_group, validate_subject
 from . import _ndjson
+from ._dev_url import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_URL, parse_url
 from ._inbox import Inbox
 from .base import DEFAULT_MAX_PENDING, MessageHandler, Subscription, Synapse
 
@@ -57,31 +57,11 @@ __all__ = ["DEFAULT_MAX_FRAME_BYTES", "DEFAULT_URL", "DevSynapse", "connect", "p
 
 log = logging.getLogger("cosmonapse.synapse.dev")
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7070
-DEFAULT_URL = f"cosmo://{DEFAULT_HOST}:{DEFAULT_PORT}"
 DEFAULT_MAX_FRAME_BYTES = 1_048_576
 """The dev synapse's default line limit (1 MiB)."""
 
 _MAX_OUTSTANDING = 1024  # requests awaiting a reply, per reply kind
 _LOUD_ERRORS = 20  # server errors logged one by one before sampling
-
-
-def parse_url(url: str) -> tuple[str, int]:
-    """``(host, port)`` of a ``cosmo://host:port`` URL (defaults 127.0.0.1 and 7070).
-
-    Raises :class:`ValueError` for another scheme, a bad port, or a path.
-    """
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "cosmo":
-        raise ValueError(f"not a dev synapse URL: {url!r} (expected cosmo://host:port)")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"invalid port in {url!r}") from None
-    if parts.path not in ("", "/") or parts.query:
-        raise ValueError(f"a dev synapse URL has no path or query: {url!r}")
-    return parts.hostname or DEFAULT_HOST, DEFAULT_PORT if port is None else port
 
 
 class _DevSubscription(Subscription):
@@ -569,15 +549,15 @@ class DevSynapse(Synapse):
 async def connect(url: str = DEFAULT_URL, **options: Any) -> DevSynapse:
     """Entry point of the ``cosmo`` scheme: connect to the dev synapse at ``url``.
 
-    Options (all keyword): ``max_frame_bytes`` (1 MiB), ``max_pending`` (per-subscription
-    buffer, 65,536), ``connect_timeout`` (5 s), ``request_timeout`` (10 s),
-    ``reconnect`` (True), ``reconnect_attempts`` (30), ``reconnect_delay`` (0.1 s, doubling),
-    ``reconnect_max_delay`` (2 s).
+    Options, as keywords or in the URL's query (keywords win): ``max_frame_bytes``
+    (1 MiB), ``max_pending`` (per-subscription buffer, 65,536), ``connect_timeout`` (5 s),
+    ``request_timeout`` (10 s), ``reconnect`` (True), ``reconnect_attempts`` (30),
+    ``reconnect_delay`` (0.1 s, doubling), ``reconnect_max_delay`` (2 s).
 
     Raises :class:`~cosmonapse.SynapseConnectError` when nothing answers at ``url`` (or it
     does not speak the protocol), :class:`ValueError` for a malformed URL or option value.
     """
-    host, port = parse_url(url)
-    synapse = DevSynapse(host, port, **options)
+    host, port, from_url = parse_url(url)
+    synapse = DevSynapse(host, port, **{**from_url, **options})
     await synapse._start()
     return synapse
