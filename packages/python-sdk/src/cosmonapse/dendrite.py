@@ -586,6 +586,8 @@ class Dendrite:
             meta=meta,
             finalize=finalize,
         )
+        if self._traces.is_stopped(task):  # publish() would drop it: fail now, not at timeout
+            raise TraceStoppedError(f"trace {task.trace_id} was stopped; nothing was dispatched")
         fut = self._replies.add(task.trace_id, want_final=finalize)
         try:
             await self.publish(task)
