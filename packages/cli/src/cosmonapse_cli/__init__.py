@@ -1,3 +1,11 @@
-"""The cosmo command-line tool."""
+"""The ``cosmo`` command line of Cosmonapse, and the dev synapse server it runs.
+
+``DevSynapseServer`` starts the dev synapse in-process (port 0 picks a free port), which
+is how tests and tools use it; the ``cosmo`` script is :func:`cosmonapse_cli.main.run`.
+"""
+
+from .server import DevSynapseServer, LocalSynapse, ServerLimits
 
 __version__ = "0.2.0"
+
+__all__ = ["DevSynapseServer", "LocalSynapse", "ServerLimits", "__version__"]
