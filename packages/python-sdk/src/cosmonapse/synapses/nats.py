@@ -93,18 +93,20 @@ class _NatsSubscription(Subscription):
         except Exception as exc:  # a handler error is never fatal
             log_handler_error(msg.subject, exc)
         self.delivered += 1
+        if self.closed:
+            # The handler unsubscribed. nats-py ends a subscription by cancelling its
+            # delivery task, so that happens from another task, which runs only once
+            # this one waits for the next message: the handler is never cut short.
+            self._synapse._spawn(self._remove(), name=f"cosmonapse-nats-unsub:{self.subject}")
 
     async def unsubscribe(self) -> None:
         if self.closed:
             return
         self.closed = True
         self._synapse._forget(self)
-        if asyncio.current_task() is self._task and self._task is not None:
-            # nats-py stops a subscription by cancelling its delivery task, which is the
-            # task running this handler: finish the handler first, unsubscribe after.
-            self._synapse._spawn(self._remove(), name=f"cosmonapse-nats-unsub:{self.subject}")
-        else:
+        if asyncio.current_task() is not self._task:
             await self._remove()
+        # else: called from this subscription's own handler; deliver() finishes the job
 
     async def _remove(self) -> None:
         sub = self._client_sub
@@ -401,11 +403,24 @@ class NatsSynapse(Synapse):
         sub._client_sub = client_sub
         self._subs[client_sub] = sub
         if self._client.is_connected:
-            try:  # one round trip: the server has seen SUB once PONG comes back
-                await self._client.flush(timeout=max(1, int(self._config.connect_timeout)))
+            try:
+                await self._round_trip()
             except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError) as exc:
-                log.debug("subscribe %s: flush did not complete: %s", subject, _describe(exc))
+                log.debug("subscribe %s: no round trip: %s", subject, _describe(exc))
         return sub
+
+    async def _round_trip(self) -> None:
+        """Return once the server has processed every command this client sent before.
+
+        nats-py writes PING straight to the socket while other commands wait in its
+        buffer for its flusher task, so the PONG of a single flush can come back before
+        the server has seen a SUB queued just before it. The first round trip gives the
+        flusher its turn (it was woken before the PING left); the second PING then
+        travels behind everything queued earlier.
+        """
+        timeout = max(1, int(self._config.connect_timeout))
+        await self._client.flush(timeout=timeout)
+        await self._client.flush(timeout=timeout)
 
     def _forget(self, sub: _NatsSubscription) -> None:
         if sub._client_sub is not None and self._subs.pop(sub._client_sub, None) is sub:
