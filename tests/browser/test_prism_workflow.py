@@ -377,11 +377,19 @@ async def check_trace_nesting(page: Page, trace: list[Signal], tid: str) -> None
 
 
 async def save_screenshot(page: Page, tmp_path: Path) -> None:
+    """Always into the test's tmp_path; with PRISM_SCREENSHOT_DIR set (the README's
+    pictures: packages/prism/docs) also there, light and dark."""
     await page.wait_for_timeout(400)  # let the four-per-second panels settle for the picture
     await page.screenshot(path=str(tmp_path / "prism.png"))
-    target = os.environ.get("PRISM_SCREENSHOT")
-    if target:
-        await page.screenshot(path=target)
+    target = os.environ.get("PRISM_SCREENSHOT_DIR")
+    if not target:
+        return
+    await page.screenshot(path=str(Path(target) / "prism.png"))
+    await page.click("#theme-toggle")  # auto -> light
+    await page.click("#theme-toggle")  # light -> dark
+    await page.wait_for_timeout(100)
+    await page.screenshot(path=str(Path(target) / "prism-dark.png"))
+    await page.click("#theme-toggle")  # dark -> auto
 
 
 async def check_pause(page: Page, app: Any, recorder: Recorder) -> None:

@@ -55,7 +55,17 @@ def test_unreachable_synapse_exits_1_with_one_line(capsys):
     assert len(err) == 1 and err[0].startswith("prism: ")
 
 
-async def test_a_real_process_serves_a_dev_synapse_until_interrupted():
+def _ignore_sigint() -> None:
+    # What a shell does to a job it starts in the background.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("signum", "preexec"),
+    [(signal.SIGINT, _ignore_sigint), (signal.SIGTERM, None)],
+    ids=["sigint-in-a-background-job", "sigterm"],
+)
+async def test_a_real_process_serves_a_dev_synapse_until_signalled(signum, preexec):
     async with DevSynapseServer("127.0.0.1", port=0) as bus:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -71,6 +81,7 @@ async def test_a_real_process_serves_a_dev_synapse_until_interrupted():
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=preexec,
         )
         try:
             async with asyncio.timeout(DEADLINE_S):
@@ -99,7 +110,7 @@ async def test_a_real_process_serves_a_dev_synapse_until_interrupted():
                                     break
             finally:
                 await publisher.close()
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signum)
             async with asyncio.timeout(DEADLINE_S):
                 code = await proc.wait()
             assert code == 0, (await proc.stderr.read()).decode()

@@ -8,8 +8,10 @@ function whose defaults are usable both ways.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
-from typing import Annotated
+from collections.abc import Coroutine
+from typing import Annotated, Any
 
 import typer
 from cosmonapse import CosmonapseError, connect_synapse
@@ -39,12 +41,39 @@ def command(
     cannot be reached or the port is taken.
     """
     try:
-        asyncio.run(serve(url=url, namespace=namespace, port=port, open_browser=not no_browser))
+        asyncio.run(
+            _until_signalled(
+                serve(url=url, namespace=namespace, port=port, open_browser=not no_browser)
+            )
+        )
     except KeyboardInterrupt:
         pass
     except (CosmonapseError, OSError, ValueError) as exc:
         print(f"prism: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+async def _until_signalled(main: Coroutine[Any, Any, None]) -> None:
+    # SIGINT and SIGTERM both end Prism cleanly (streams closed, port released). A
+    # process started in the background by a shell ignores SIGINT unless a handler is
+    # installed, so install one for both rather than rely on KeyboardInterrupt.
+    task = asyncio.ensure_future(main)
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, task.cancel)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread, or a platform without it: Ctrl-C still works
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
 async def serve(
