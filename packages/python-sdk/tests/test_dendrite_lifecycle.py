@@ -82,6 +82,39 @@ async def test_many_tasks_run_concurrently(memory: MemorySynapse) -> None:
     assert all(r.type is SignalType.AGENT_OUTPUT for r in replies)
 
 
+async def test_max_concurrency_bounds_running_neurons(memory: MemorySynapse) -> None:
+    running = 0
+    peak = 0
+    gates: list[asyncio.Event] = []
+
+    async def gated(input: dict[str, Any], context: NeuronContext) -> dict[str, Any]:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        gate = asyncio.Event()
+        gates.append(gate)
+        await gate.wait()
+        running -= 1
+        return {}
+
+    w = dendrite(memory, "w", max_concurrency=2)
+    w.attach_axon(Axon("gated", gated))
+    boss = dendrite(memory, "boss", role="orchestrator")
+    async with w, boss:
+        replies = asyncio.gather(
+            *(
+                boss.dispatch_and_wait(neuron="gated", input={}, timeout_s=HANG_GUARD_S)
+                for _ in range(6)
+            )
+        )
+        for released in range(6):
+            await eventually(lambda n=released: len(gates) > n)  # type: ignore[misc]
+            assert running <= 2
+            gates[released].set()
+        await asyncio.wait_for(replies, HANG_GUARD_S)
+    assert peak == 2
+
+
 async def test_handler_errors_do_not_kill_delivery(memory: MemorySynapse) -> None:
     boss = dendrite(memory, "boss", role="orchestrator")
     got: list[str] = []

@@ -661,3 +661,34 @@ async def test_stop_cancels_the_engram_writes_in_flight(topo: Topology) -> None:
     )
     assert len(topo.engram) == 0
     assert wrote == [0, 1]
+
+
+async def test_dispatching_on_a_stopped_trace_fails_at_once(topo: Topology) -> None:
+    """The TASK of a stopped trace is never sent, so waiting for its reply is pointless."""
+    calls = Calls()
+    await topo.build(Axon("generator", make_generator(calls, stall_first=0)))
+    trace_id = new_trace_id()
+    await topo.api.stop_trace(trace_id)
+    with pytest.raises(TraceStoppedError):
+        await asyncio.wait_for(
+            topo.api.dispatch_and_wait(
+                neuron="generator", input={"question": "q"}, trace_id=trace_id, timeout_s=30.0
+            ),
+            HANG_GUARD_S,
+        )
+    assert calls.started == []
+
+
+async def test_finalize_on_a_failing_neuron_returns_the_error(topo: Topology) -> None:
+    await topo.build(ingester())
+    reply = await asyncio.wait_for(
+        topo.api.dispatch_and_wait(
+            neuron="ingester",
+            input={"doc_id": "d", "text": TEXT, "fail_after": 1},
+            finalize=True,
+            timeout_s=HANG_GUARD_S,
+        ),
+        HANG_GUARD_S,
+    )
+    assert reply.type is SignalType.ERROR  # terminal: no FINAL follows an ERROR
+    assert topo.engram.journal_size(reply.trace_id) == 1  # and the journal is kept
