@@ -382,18 +382,31 @@ class DevSynapse(Synapse):
         self._failure = message
         await self._release()
 
-    async def _wait_connected(self) -> asyncio.StreamWriter:
-        try:
-            await asyncio.wait_for(self._connected.wait(), self._request_timeout)
-        except TimeoutError:
-            raise SynapseConnectError(
-                f"not connected to {self.url}: still reconnecting after {self._request_timeout:g} s"
-            ) from None
-        self._check_open()
+    async def _writer_when_connected(self) -> asyncio.StreamWriter:
+        """The live connection's writer; while reconnecting, wait up to
+        ``request_timeout`` for the next one."""
         writer = self._writer
-        if writer is None:
-            raise SynapseConnectError(f"not connected to {self.url}")
-        return writer
+        if writer is not None and not writer.transport.is_closing():
+            return writer
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._request_timeout
+        while True:
+            self._check_open()
+            writer = self._writer
+            if writer is not None and not writer.transport.is_closing():
+                return writer
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise SynapseConnectError(
+                    f"not connected to {self.url}: still reconnecting after "
+                    f"{self._request_timeout:g} s"
+                )
+            if self._connected.is_set():
+                # The socket is gone but the read loop has not seen it yet: a moment.
+                await asyncio.sleep(min(0.01, remaining))
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._connected.wait(), remaining)
 
     # -- Synapse -----------------------------------------------------------------------
 
@@ -412,8 +425,8 @@ class DevSynapse(Synapse):
         if len(line) - 1 > self._max_frame:  # the server does not count the newline
             raise FrameTooLargeError(len(line) - 1, self._max_frame)
         writer = self._writer
-        if writer is None:
-            writer = await self._wait_connected()
+        if writer is None or writer.transport.is_closing():
+            writer = await self._writer_when_connected()
         writer.write(line)
         self._counters["published"] += 1
         # Back-pressure only when the server stops reading. A failure here means the
@@ -429,9 +442,7 @@ class DevSynapse(Synapse):
         validate_subject(subject)
         if queue_group is not None:
             validate_queue_group(queue_group)
-        writer = self._writer
-        if writer is None:
-            writer = await self._wait_connected()
+        writer = await self._writer_when_connected()
         sub_id = f"s{next(self._ids)}"
         inbox = Inbox(handler, max_pending=self._max_pending, name=f"{subject} [{sub_id}]")
         sub = _DevSubscription(self, sub_id, subject, queue_group, inbox)
@@ -490,9 +501,7 @@ class DevSynapse(Synapse):
 
     async def _request(self, line: bytes, reply_op: str) -> dict[str, Any]:
         self._check_open()
-        writer = self._writer
-        if writer is None:
-            writer = await self._wait_connected()
+        writer = await self._writer_when_connected()
         queue = self._waiters.setdefault(reply_op, deque())
         if len(queue) >= _MAX_OUTSTANDING:
             raise SynapseError(f"{self.url}: {len(queue)} requests already await {reply_op!r}")
