@@ -429,3 +429,15 @@ async def test_dark_scheme_is_followed_without_the_toggle(open_page):
         bg = await page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert bg == "rgb(15, 17, 23)"
         assert problems.items == []
+
+
+async def test_page_says_when_the_synapse_is_gone(open_page):
+    bus = MemorySynapse()
+    async with watch(bus, NS, port=0, stats_interval_s=0.2) as view:
+        page, problems = await open_page(view.url)
+        await page.wait_for_selector('#conn[data-state="live"]')
+        assert await page.is_hidden("#notice-conn")
+        await bus.close()
+        await page.wait_for_selector("#notice-conn:not([hidden])")
+        assert "connection to the synapse is closed" in (await text_of(page, "#notice-conn"))
+        assert problems.items == []

@@ -238,8 +238,9 @@ class SignalHub:
     def stats(self) -> dict[str, Any]:
         """Counters for the page and for tests: ``received`` (decoded Signals),
         ``undecodable``, ``truncated``, ``dropped`` (over all feeds, past and present),
-        ``viewers``, ``synapse_dropped`` (what the transport itself dropped) and
-        ``last_undecodable`` (the reason the last bad frame was refused, or None)."""
+        ``viewers``, ``synapse_dropped`` (what the transport itself dropped),
+        ``synapse_closed`` and ``last_undecodable`` (why the last bad frame was refused,
+        or None)."""
         synapse_stats = self.synapse.stats
         return {
             "received": self.received,
@@ -248,6 +249,7 @@ class SignalHub:
             "dropped": self._dropped_by_gone + sum(f.dropped for f in self._feeds),
             "viewers": len(self._feeds),
             "synapse_dropped": int(synapse_stats.get("dropped", 0)),
+            "synapse_closed": self.synapse.closed,
             "last_undecodable": self.last_undecodable,
         }
 

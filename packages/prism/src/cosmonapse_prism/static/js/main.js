@@ -177,8 +177,8 @@ function initControls() {
     });
   $("detail-close").addEventListener("click", () => listView.select(null));
   document.addEventListener("keydown", (ev) => {
-    if (ev.target instanceof HTMLInputElement || ev.target instanceof HTMLSelectElement) return;
-    if (ev.key === "p" || ev.key === " ") { ev.preventDefault(); pause.click(); }
+    if (ev.target instanceof Element && ev.target.closest("input, select, textarea, button")) return;
+    if (ev.key === "p" && !ev.ctrlKey && !ev.metaKey && !ev.altKey) pause.click();
     else if (ev.key === "Escape") listView.select(null);
   });
 }
@@ -221,8 +221,10 @@ function renderHeader(rate) {
       `${state.stats.last_undecodable ? ` (last: ${state.stats.last_undecodable})` : ""}.`);
   }
   const conn = $("notice-conn");
-  conn.hidden = state.conn === "live" || state.conn === "connecting";
-  if (!conn.hidden) setText(conn, "Lost the connection to Prism; retrying…");
+  const synapseClosed = state.conn === "live" && state.stats?.synapse_closed === true;
+  conn.hidden = !synapseClosed && (state.conn === "live" || state.conn === "connecting");
+  if (synapseClosed) setText(conn, "Prism's connection to the synapse is closed: no new Signals will arrive.");
+  else if (!conn.hidden) setText(conn, "Lost the connection to Prism; retrying…");
 }
 
 function frame(now) {
