@@ -83,7 +83,11 @@ async def lifespan(receive, send):
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            await bus.start()
+            try:
+                await bus.start()
+            except Exception as exc:  # e.g. no synapse at SYNAPSE_URL: say so and exit
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await bus.stop()

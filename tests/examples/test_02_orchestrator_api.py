@@ -40,3 +40,13 @@ def test_http_requests_become_tasks(transport: str, procs: ExampleProcesses) -> 
 
     app.stop()
     assert "Application shutdown complete." in app.output
+
+
+def test_no_bus_means_a_clear_startup_failure(procs: ExampleProcesses) -> None:
+    nowhere = f"cosmo://127.0.0.1:{free_port()}"  # nothing listens there
+    app = procs.start(
+        "02-orchestrator-api", "app.py", env={"PORT": str(free_port()), "SYNAPSE_URL": nowhere}
+    )
+    assert app.wait_exit(30) != 0
+    assert f"nothing is listening at {nowhere}" in app.output
+    assert "Application startup failed. Exiting." in app.output
