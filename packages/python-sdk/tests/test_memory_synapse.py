@@ -56,10 +56,18 @@ async def test_a_closed_named_bus_is_replaced_by_a_fresh_one() -> None:
 
 
 async def test_memory_options_reach_the_bus() -> None:
-    synapse = await connect_synapse("memory://", max_pending=7)
+    synapse = await connect_synapse("memory://", max_pending=2)
+    never = asyncio.Event()
+
+    async def stuck(subject: str, data: bytes) -> None:
+        await never.wait()
+
     try:
         assert isinstance(synapse, MemorySynapse)
-        assert synapse._max_pending == 7
+        await synapse.subscribe("o.x", stuck)
+        for _ in range(5):
+            await synapse.publish("o.x", b"x")  # no await between: 2 kept, 3 dropped
+        assert synapse.stats["dropped"] == 3
     finally:
         await synapse.close()
     with pytest.raises(ValueError):
