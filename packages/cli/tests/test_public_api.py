@@ -8,8 +8,11 @@ import cosmonapse_cli.server
 
 def test_public_names() -> None:
     assert sorted(cosmonapse_cli.__all__) == [
+        "BrokerError",
+        "CosmoError",
         "DevSynapseServer",
         "LocalSynapse",
+        "ProtocolError",
         "ServerLimits",
         "__version__",
     ]

@@ -4,8 +4,17 @@
 is how tests and tools use it; the ``cosmo`` script is :func:`cosmonapse_cli.main.run`.
 """
 
+from .exceptions import BrokerError, CosmoError, ProtocolError
 from .server import DevSynapseServer, LocalSynapse, ServerLimits
 
 __version__ = "0.2.0"
 
-__all__ = ["DevSynapseServer", "LocalSynapse", "ServerLimits", "__version__"]
+__all__ = [
+    "BrokerError",
+    "CosmoError",
+    "DevSynapseServer",
+    "LocalSynapse",
+    "ProtocolError",
+    "ServerLimits",
+    "__version__",
+]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import errno
-import importlib
-from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 import typer
@@ -16,8 +14,10 @@ from cosmonapse.synapses.dev import DevSynapse
 from cosmonapse.synapses.dev import connect as dev_connect
 from rich.table import Table
 
+from .. import nats_broker
 from ..console import LinePrinter, err, make_console
 from ..doppler import Doppler
+from ..exceptions import CosmoError
 from ..render import banner
 from ..server import (
     DEFAULT_HOST,
@@ -143,50 +143,32 @@ async def _serve_memory(
 
 
 # -- NATS ------------------------------------------------------------------------------
-# Starting or finding a nats-server is the job of cosmonapse_cli.nats_broker (the NATS
-# work). This call site expects ``async ensure_nats_server(broker_url) -> (url, process)``
-# where ``process`` is None when a running broker was found, and
-# ``async stop_nats_server(process)`` to stop one it started.
-
-
-async def _nats_broker(broker: str | None) -> tuple[str, Callable[[], Awaitable[None]]]:
-    try:
-        module: Any = importlib.import_module("cosmonapse_cli.nats_broker")
-    except ImportError:
-        raise Failure(
-            "`cosmo synapse start nats` is not available in this install of cosmonapse-cli "
-            "(cosmonapse_cli.nats_broker is missing); use `cosmo synapse start memory`"
-        ) from None
-    url, process = await module.ensure_nats_server(broker)
-
-    async def stop() -> None:
-        if process is not None:
-            await module.stop_nats_server(process)
-
-    return str(url), stop
 
 
 async def _serve_nats(broker: str | None, namespace: str | None, quiet: bool) -> None:
     try:
-        url, stop_broker = await _nats_broker(broker)
-    except CosmonapseError as exc:
+        url, process = await nats_broker.ensure_nats_server(broker)
+    except (CosmoError, CosmonapseError) as exc:
         raise Failure(str(exc)) from None
     try:
+        try:
+            synapse = await connect_synapse(url)
+        except (CosmonapseError, ValueError) as exc:
+            raise Failure(str(exc)) from None
         printer = LinePrinter(make_console()).start()
         try:
-            for line in banner(url, namespace, "NATS (core, at-most-once)"):
+            # synapse.url, not url: the banner never shows credentials
+            for line in banner(synapse.url, namespace, "NATS (core, at-most-once)"):
                 printer.put(line)
-            synapse = await connect_synapse(url)
-            try:
-                if not quiet:
-                    await Doppler(synapse, namespace, printer).start()
-                await wait_for_stop()
-            finally:
-                await synapse.close()
+            if not quiet:
+                await Doppler(synapse, namespace, printer).start()
+            await wait_for_stop()
         finally:
+            await synapse.close()
             printer.close()
     finally:
-        await stop_broker()
+        if process is not None:
+            await nats_broker.stop_nats_server(process)
 
 
 # -- view ------------------------------------------------------------------------------
