@@ -11,8 +11,8 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(_HERE.parent / "11-rag"))   # the VectorEngram backend
 
-from cosmonapse import Axon, Dendrite, EngramBinding  # noqa: E402
-from vector_engram import VectorEngram  # noqa: E402  cosine + per-trace saga journal
+from cosmonapse import Axon, Dendrite, EngramBinding
+from vector_engram import VectorEngram              # cosine + per-trace saga journal
 
 NAMESPACE = "retry-demo"
 
