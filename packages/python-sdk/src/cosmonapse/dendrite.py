@@ -536,7 +536,8 @@ class Dendrite:
         ERROR (with ``finalize=True``: the FINAL or ERROR that ends it).
 
         Raises :class:`~cosmonapse.DispatchTimeoutError` (a TimeoutError) after
-        ``timeout_s`` with no reply. With ``retry`` it behaves as :meth:`run_with_retry`
+        ``timeout_s`` with no reply, and :class:`~cosmonapse.TraceStoppedError` when the
+        trace is (or gets) stopped while waiting. With ``retry`` it behaves as :meth:`run_with_retry`
         (whose ``timeout_s`` applies per attempt).
         """
         caps = list(capabilities) if capabilities is not None else None
