@@ -11,8 +11,8 @@ Events, each a single ``data:`` line of compact JSON:
     ``{"signals": [...], "dropped": n}``: live Signals, oldest first. ``dropped`` is
     how many Signals this tab has lost so far because it did not keep up (cumulative).
 ``stats``
-    The hub's counters (:meth:`SignalHub.stats`) plus this tab's ``dropped``; sent at
-    least every ``stats_interval_s``, which doubles as the keep-alive.
+    The hub's counters (:meth:`SignalHub.stats`) plus ``feed_dropped``, this tab's own
+    losses; sent at least every ``stats_interval_s``, which doubles as the keep-alive.
 
 Sends are batched: after the first Signal arrives the writer waits ``batch_interval_s``
 for more, then sends up to ``max_batch_items`` Signals or ``max_batch_bytes`` bytes in one
