@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 import pytest
-from cosmonapse import connect_synapse
+from cosmonapse import SynapseClosedError, connect_synapse
 from cosmonapse.synapses.nats import NatsSynapse
 
 from tests.nats.helpers import Received, eventually, reconnected
@@ -129,3 +129,19 @@ async def test_a_client_given_the_whole_cluster_survives_losing_two_nodes(
         assert synapse.connected_server == f"127.0.0.1:{survivors[0].port}"
     finally:
         await synapse.close()
+
+
+async def test_a_client_that_runs_out_of_attempts_closes_and_says_so(
+    nats_server: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="cosmonapse.synapse.nats")
+    synapse = await connect_synapse(
+        nats_server.url, reconnect_time_wait=0.05, max_reconnect_attempts=2
+    )
+    await synapse.subscribe("cosmonapse.gone.TASK", Received())
+    nats_server.kill()
+    await eventually(lambda: synapse.closed)
+    with pytest.raises(SynapseClosedError):
+        await synapse.publish("cosmonapse.gone.TASK", b"x")
+    await synapse.close()  # still fine after the connection closed by itself
+    assert "is closed for good" in caplog.text
