@@ -217,3 +217,21 @@ async def test_close_drains_buffered_messages_and_publishes(nats_server: NatsSer
     with pytest.raises(SynapseClosedError):
         await sub.subscribe("cosmonapse.drain.TASK", watcher)
     await sub.close()  # idempotent
+
+
+async def test_close_from_inside_a_handler_does_not_wait_for_itself(
+    nats_server: NatsServer,
+) -> None:
+    synapse = await open_nats(nats_server.url, drain_timeout=30)
+    closed = asyncio.Event()
+
+    async def closer(subject: str, data: bytes) -> None:
+        try:
+            await synapse.close()
+        finally:
+            closed.set()
+
+    await synapse.subscribe("cosmonapse.self.TASK", closer)
+    await synapse.publish("cosmonapse.self.TASK", b"close")
+    await asyncio.wait_for(closed.wait(), 10)  # not the 30 s drain_timeout
+    assert synapse.closed

@@ -145,3 +145,25 @@ async def test_a_client_that_runs_out_of_attempts_closes_and_says_so(
         await synapse.publish("cosmonapse.gone.TASK", b"x")
     await synapse.close()  # still fine after the connection closed by itself
     assert "is closed for good" in caplog.text
+
+
+async def test_subscribing_while_disconnected_takes_effect_once_on_reconnect(
+    nats_server: NatsServer,
+) -> None:
+    synapse = await open_nats(nats_server.url)
+    got = Received()
+    try:
+        nats_server.kill()
+        await eventually(lambda: synapse.connected_server is None)
+        await synapse.subscribe("cosmonapse.later.TASK", got)  # does not wait for a server
+        nats_server.start()  # same port
+        await reconnected(synapse)
+        other = await open_nats(nats_server.url)
+        await other.publish("cosmonapse.later.TASK", b"1")
+        await other.publish("cosmonapse.later.TASK", b"2")
+        await got.wait_for(2)
+        await asyncio.sleep(0.1)  # a duplicate subscription would deliver twice
+        assert got.data == [b"1", b"2"]
+        await other.close()
+    finally:
+        await synapse.close()

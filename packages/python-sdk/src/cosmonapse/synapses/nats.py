@@ -434,14 +434,20 @@ class NatsSynapse(Synapse):
     async def close(self) -> None:
         """Drain and close: stop receiving, let handlers finish what is already buffered
         (bounded by ``drain_timeout``), flush buffered publishes, then disconnect.
-        Idempotent; concurrent calls all return once it is done."""
+        Idempotent; concurrent calls all return once it is done.
+
+        Called from inside one of this Synapse's own handlers, it skips the drain (which
+        would wait for that very handler), and the handler is cancelled at its next await.
+        """
         if self._closing or self._closed:
             await self._close_done.wait()
             return
         self._closing = True
+        current = asyncio.current_task()
         try:
             client = self._client
-            if client.is_connected:
+            from_handler = any(sub._task is current for sub in self._subs.values())
+            if client.is_connected and not from_handler:
                 try:
                     await asyncio.wait_for(client.drain(), self._config.drain_timeout + 2.0)
                 except Exception as exc:  # TimeoutError included
@@ -452,12 +458,12 @@ class NatsSynapse(Synapse):
                 sub.closed = True
                 self._delivered_gone += sub.delivered
             self._subs.clear()
-            tasks = list(self._tasks)
+            self._closed = True
+            self._close_done.set()
+            tasks = [task for task in self._tasks if task is not current]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self._closed = True
-            self._close_done.set()
 
     async def _shutdown_client(self) -> None:
         if self._client.is_closed:
