@@ -167,3 +167,11 @@ async def test_subscribing_while_disconnected_takes_effect_once_on_reconnect(
         await other.close()
     finally:
         await synapse.close()
+
+
+async def test_close_does_not_wait_for_a_server_that_just_died(nats_server: NatsServer) -> None:
+    synapse = await connect_synapse(nats_server.url, drain_timeout=30)
+    await synapse.subscribe("cosmonapse.dying.TASK", Received())
+    nats_server.kill()
+    await asyncio.wait_for(synapse.close(), 10)  # not the 30 s drain_timeout
+    assert synapse.closed

@@ -141,6 +141,7 @@ class NatsSynapse(Synapse):
         self._closing = False
         self._closed = False
         self._close_done = asyncio.Event()
+        self._lost = asyncio.Event()  # the connection dropped while closing
         self._server = ""  # host:port of the server we are (or were last) connected to
         self._published = 0
         self._delivered_gone = 0  # counted by subscriptions that have since ended
@@ -148,6 +149,7 @@ class NatsSynapse(Synapse):
         self._disconnects = 0
         self._failed_attempts = 0
         self._disconnect_reason = "connection lost"
+        self._announced = False  # the current disconnect was logged
 
     # -- connecting -------------------------------------------------------------------
 
@@ -237,7 +239,10 @@ class NatsSynapse(Synapse):
             if len(self._connect_errors) >= len(self._config.servers):
                 self._gave_up.set()
             return
-        if self._client.is_reconnecting:
+        if self._closing:
+            log.debug("NATS error while closing: %s", _describe(exc))
+            return
+        if self._client.is_reconnecting and self._announced:
             self._failed_attempts += 1
             if self._failed_attempts % _LOG_EVERY == 1 or self._failed_attempts <= 3:
                 log.warning(
@@ -247,10 +252,9 @@ class NatsSynapse(Synapse):
                     self._config.reconnect_time_wait,
                 )
             return
-        if self._closing:
-            log.debug("NATS error while closing: %s", _describe(exc))
-            return
-        if isinstance(exc, OSError | nats.errors.StaleConnectionError):
+        if self._client.is_reconnecting or isinstance(
+            exc, OSError | nats.errors.StaleConnectionError
+        ):
             # The connection is going down; the disconnect line that follows gives the reason.
             self._disconnect_reason = _describe(exc)
             log.debug("NATS connection to %s failed: %s", self._server, self._disconnect_reason)
@@ -258,10 +262,14 @@ class NatsSynapse(Synapse):
         log.warning("NATS error (server %s): %s", self._server, _describe(exc))
 
     async def _on_disconnected(self) -> None:
-        if self._closing or self._connecting:
+        if self._closing:
+            self._lost.set()  # cuts a drain short: there is nothing left to drain to
+            return
+        if self._connecting:
             return
         self._disconnects += 1
         self._failed_attempts = 0
+        self._announced = True
         reason, self._disconnect_reason = self._disconnect_reason, "connection lost"
         if self._config.reconnect:
             log.warning(
@@ -279,6 +287,7 @@ class NatsSynapse(Synapse):
             )
 
     async def _on_reconnected(self) -> None:
+        self._announced = False
         previous, current = self._server, self._connected_server()
         self._server = current
         self.max_frame_bytes = self._client.max_payload
@@ -448,10 +457,7 @@ class NatsSynapse(Synapse):
             client = self._client
             from_handler = any(sub._task is current for sub in self._subs.values())
             if client.is_connected and not from_handler:
-                try:
-                    await asyncio.wait_for(client.drain(), self._config.drain_timeout + 2.0)
-                except Exception as exc:  # TimeoutError included
-                    log.warning("draining the NATS connection failed: %s", _describe(exc))
+                await self._drain()
             await self._shutdown_client()
         finally:
             for sub in self._subs.values():
@@ -464,6 +470,38 @@ class NatsSynapse(Synapse):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _drain(self) -> None:
+        """Unsubscribe, let handlers finish the messages already buffered, and make sure
+        the server has every publish. Bounded by ``drain_timeout``; cut short when the
+        connection drops meanwhile (nats-py's own drain would wait for a server that is
+        gone)."""
+        client_subs = [s._client_sub for s in self._subs.values() if s._client_sub is not None]
+
+        async def drain() -> None:
+            drains = (sub.drain() for sub in client_subs)  # type: ignore[no-untyped-call]
+            await asyncio.gather(*drains, return_exceptions=True)
+            await self._round_trip()
+
+        work = asyncio.ensure_future(drain())
+        lost = asyncio.ensure_future(self._lost.wait())
+        try:
+            await asyncio.wait(
+                {work, lost}, timeout=self._config.drain_timeout, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            for task in (work, lost):
+                task.cancel()
+            await asyncio.gather(work, lost, return_exceptions=True)
+        if self._lost.is_set():
+            log.warning("the NATS connection dropped while closing; buffered messages are lost")
+        elif work.cancelled():
+            log.warning(
+                "draining the NATS connection did not finish within %.1f s",
+                self._config.drain_timeout,
+            )
+        elif (error := work.exception()) is not None:
+            log.warning("draining the NATS connection failed: %s", _describe(error))
 
     async def _shutdown_client(self) -> None:
         if self._client.is_closed:
