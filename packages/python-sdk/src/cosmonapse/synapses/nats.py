@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import logging
 from collections.abc import Coroutine
 
@@ -161,17 +163,20 @@ class NatsSynapse(Synapse):
         """
         config = self._config
         self._connecting = True
-        attempt = asyncio.ensure_future(
-            self._client.connect(
-                error_cb=self._on_error,
-                disconnected_cb=self._on_disconnected,
-                reconnected_cb=self._on_reconnected,
-                closed_cb=self._on_closed,
-                discovered_server_cb=self._on_discovered,
-                lame_duck_mode_cb=self._on_lame_duck,
-                **config.client_options(),
-            )
-        )
+        options = {
+            **config.client_options(),
+            "error_cb": self._on_error,
+            "disconnected_cb": self._on_disconnected,
+            "reconnected_cb": self._on_reconnected,
+            "closed_cb": self._on_closed,
+            "discovered_server_cb": self._on_discovered,
+            "lame_duck_mode_cb": self._on_lame_duck,
+        }
+        # Options newer than the oldest supported nats-py (skip_subject_validation) are
+        # left out when the installed client does not know them; none changes behaviour.
+        accepted = _connect_parameters()
+        options = {k: v for k, v in options.items() if k in accepted}
+        attempt = asyncio.ensure_future(self._client.connect(**options))
         gave_up = asyncio.ensure_future(self._gave_up.wait())
         # A hang guard only: every attempt is already bounded by connect_timeout.
         deadline = (config.connect_timeout + 1.0) * len(config.servers) + 1.0
@@ -510,6 +515,11 @@ class NatsSynapse(Synapse):
             await asyncio.wait_for(self._client.close(), self._config.connect_timeout + 2.0)
         except Exception as exc:  # TimeoutError included
             log.warning("closing the NATS connection failed: %s", _describe(exc))
+
+
+@functools.cache
+def _connect_parameters() -> frozenset[str]:
+    return frozenset(inspect.signature(Client.connect).parameters)
 
 
 def _is_auth_error(exc: BaseException) -> bool:
