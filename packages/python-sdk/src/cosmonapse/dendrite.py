@@ -537,8 +537,8 @@ class Dendrite:
 
         Raises :class:`~cosmonapse.DispatchTimeoutError` (a TimeoutError) after
         ``timeout_s`` with no reply, and :class:`~cosmonapse.TraceStoppedError` when the
-        trace is (or gets) stopped while waiting. With ``retry`` it behaves as :meth:`run_with_retry`
-        (whose ``timeout_s`` applies per attempt).
+        trace is (or gets) stopped while waiting. With ``retry`` it behaves as
+        :meth:`run_with_retry` (whose ``timeout_s`` applies per attempt).
         """
         caps = list(capabilities) if capabilities is not None else None
         if retry is not None:
@@ -664,12 +664,18 @@ class Dendrite:
     ) -> Signal:
         """Publish a STOP of ``trace_id`` (``attempt``: stop only attempts up to that
         number, so a retry on the same trace can go on). Returns it."""
+        stop = self._build_stop(trace_id, rollback, reason, attempt)
+        await self.publish(stop)
+        return stop
+
+    def _build_stop(
+        self, trace_id: str, rollback: bool, reason: str | None, attempt: int | None
+    ) -> Signal:
         stop = stop_signal(
             trace_id=trace_id, rollback=rollback, reason=reason, producer=self.dendrite_id
         )
         if attempt is not None:
             stop.meta["attempt"] = attempt
-        await self.publish(stop)
         return stop
 
     async def stop_trace(
@@ -696,21 +702,12 @@ class Dendrite:
                 f"dendrite {self.dendrite_id!r} has role 'worker'; only orchestrators send "
                 "STOP (create it with role='orchestrator')"
             )
+        stop = self._build_stop(trace_id, rollback, reason, attempt)
         if not collect_acks:
-            stop = stop_signal(
-                trace_id=trace_id, rollback=rollback, reason=reason, producer=self.dendrite_id
-            )
-            if attempt is not None:
-                stop.meta["attempt"] = attempt
             self._apply_stop_locally(stop)
             await self.publish(stop)
             return []
         await self._ensure(SignalType.STOPPED)
-        stop = stop_signal(
-            trace_id=trace_id, rollback=rollback, reason=reason, producer=self.dendrite_id
-        )
-        if attempt is not None:
-            stop.meta["attempt"] = attempt
         expected = self._traces.peers(trace_id) - {self.dendrite_id}
         acks, arrived = self._answers.collect(stop.id)
         try:

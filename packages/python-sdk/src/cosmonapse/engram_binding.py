@@ -61,14 +61,9 @@ def _binding(bindings: Mapping[str, EngramBinding], name: str) -> EngramBinding:
     return binding
 
 
-class ImprintHelper:
-    """``await imprint(name, op=, entry=, merge_key=, await_ack=True, deadline_ms=None)``.
-
-    Returns the IMPRINTED payload when ``await_ack`` (raising
-    :class:`~cosmonapse.EngramError` with the Engram's reason on failure and
-    :class:`~cosmonapse.EngramTimeoutError` past the deadline), else None right after
-    publishing.
-    """
+class _BoundHelper:
+    """What both helpers hold: the hosting transport, the Axon's bindings, and the TASK
+    whose trace every request joins."""
 
     __slots__ = ("_bindings", "_parent", "_trace", "_transport")
 
@@ -82,6 +77,18 @@ class ImprintHelper:
         self._bindings = bindings
         self._trace = task.trace_id
         self._parent = task.id
+
+
+class ImprintHelper(_BoundHelper):
+    """``await imprint(name, op=, entry=, merge_key=, await_ack=True, deadline_ms=None)``.
+
+    Returns the IMPRINTED payload when ``await_ack`` (raising
+    :class:`~cosmonapse.EngramError` with the Engram's reason on failure and
+    :class:`~cosmonapse.EngramTimeoutError` past the deadline), else None right after
+    publishing.
+    """
+
+    __slots__ = ()
 
     async def __call__(
         self,
@@ -118,23 +125,12 @@ class ImprintHelper:
         return reply.payload
 
 
-class RecallHelper:
+class RecallHelper(_BoundHelper):
     """``await recall(name, query=, top_k=None, filters=None, min_confidence=None,
     recall_mode="first", deadline_ms=None)`` returning the hits (list of dicts with
     ``id``, ``entry``, ``score``)."""
 
-    __slots__ = ("_bindings", "_parent", "_trace", "_transport")
-
-    def __init__(
-        self,
-        transport: EngramTransport | None,
-        bindings: Mapping[str, EngramBinding],
-        task: Signal,
-    ) -> None:
-        self._transport = transport
-        self._bindings = bindings
-        self._trace = task.trace_id
-        self._parent = task.id
+    __slots__ = ()
 
     async def __call__(
         self,
