@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from . import subjects
+from ._dedup import DEFAULT_DEDUP_WINDOW, SeenWindow
 from ._engram_host import answer_imprint, answer_recall, recall_targets
 from ._handlers import HandlerSpec, SignalHandler
 from ._ids import new_ulid
@@ -86,6 +87,10 @@ class Dendrite:
     Use ``async with dendrite:`` or ``await start()`` / ``await stop()``. ``stop()``
     cancels this Dendrite's in-flight work and leaves the Synapse open (close it
     yourself).
+
+    ``dedup_window`` (default 10,000; 0 disables) is how many recent ``(subject, id)``
+    pairs the Dendrite remembers: a Signal redelivered on the same subject within that
+    window is handled once, and the copies are counted in ``counters["duplicates"]``.
     """
 
     def __init__(
@@ -99,6 +104,7 @@ class Dendrite:
         registry_store: MemoryRegistryStore | None = None,
         max_concurrency: int = 256,
         max_queued: int = 10_000,
+        dedup_window: int = DEFAULT_DEDUP_WINDOW,
     ) -> None:
         if role not in ("orchestrator", "worker"):
             raise ValueError(f"role must be 'orchestrator' or 'worker', got {role!r}")
@@ -106,6 +112,8 @@ class Dendrite:
             raise ValueError("heartbeat_s must be >= 0 (0 disables heartbeats)")
         if max_concurrency < 1 or max_queued < 1:
             raise ValueError("max_concurrency and max_queued must be at least 1")
+        if dedup_window < 0:
+            raise ValueError("dedup_window must be >= 0 (0 disables duplicate detection)")
         self.synapse = synapse
         self.namespace = subjects.validate_namespace(namespace)
         self.dendrite_id = dendrite_id or f"dendrite-{new_ulid()[-10:].lower()}"
@@ -114,6 +122,7 @@ class Dendrite:
         self.registry_store = registry_store
         self.max_concurrency = max_concurrency
         self.max_queued = max_queued
+        self._seen = SeenWindow(dedup_window) if dedup_window else None
 
         self._axons: dict[str, Axon] = {}
         self._engrams: dict[str, Engram] = {}
@@ -137,6 +146,7 @@ class Dendrite:
             "suppressed": 0,
             "overloaded": 0,
             "handler_errors": 0,
+            "duplicates": 0,
         }
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -803,6 +813,10 @@ class Dendrite:
     async def _on_frame(self, subject: str, data: bytes) -> None:
         signal = self._decode(data)
         if signal is None:
+            return
+        seen = self._seen
+        if seen is not None and not seen.first_sight((subject, signal.id)):
+            self.counters["duplicates"] += 1  # a redelivery: handled once already
             return
         self.counters["received"] += 1
         kind = signal.type
