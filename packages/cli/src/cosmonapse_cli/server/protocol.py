@@ -159,7 +159,13 @@ def _parse_pub(raw: dict[str, Any]) -> Pub:
             raise ProtocolError(
                 f"pub: field 'frame' must be a string (the Signal's JSON text), got {_kind(frame)}"
             )
-        frame = orjson.dumps(frame).decode()
+        try:
+            frame = orjson.dumps(frame).decode()
+        except orjson.JSONEncodeError as exc:  # nested deeper than orjson writes (254 levels)
+            raise ProtocolError(
+                f"pub: field 'frame' cannot be forwarded as text ({exc}); send the Signal's "
+                "JSON text as a string"
+            ) from None
     return Pub(subject, frame)
 
 
