@@ -286,7 +286,10 @@ class DevSynapse(Synapse):
             if line is None:
                 self._skip(f"a line over {2 * self._max_frame} bytes")
                 continue
-            self._on_line(line)
+            try:
+                self._on_line(line)
+            except Exception as exc:  # a line no server should send must not end the loop
+                self._skip(f"a line that could not be handled ({exc!r}): {line[:60]!r}")
 
     def _on_line(self, line: bytes) -> None:
         try:
