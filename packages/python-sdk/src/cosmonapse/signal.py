@@ -218,7 +218,7 @@ class Signal:
         try:
             raw = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            raise EnvelopeError(f"Signal is not valid JSON: {exc}") from None
+            raise EnvelopeError(_not_json(data, exc)) from None
         if type(raw) is not dict:
             raise EnvelopeError(
                 f"a Signal must be a JSON object, got {_json_kind(raw)}", field=None
@@ -308,6 +308,18 @@ class Signal:
             ts=ts,
             v=v,
         )
+
+
+def _not_json(data: bytes | bytearray | memoryview | str, exc: orjson.JSONDecodeError) -> str:
+    """Why ``data`` is not a Signal: its first byte that is not UTF-8, else the parser's
+    reason (which reports bad UTF-8 as a surrogate problem at offset 0)."""
+    if not isinstance(data, str):
+        raw = bytes(data)
+        try:
+            raw.decode()
+        except UnicodeDecodeError as bad:
+            return f"Signal is not valid UTF-8: byte {raw[bad.start]:#04x} at offset {bad.start}"
+    return f"Signal is not valid JSON: {exc}"
 
 
 def _json_kind(value: Any) -> str:
