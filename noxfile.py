@@ -15,6 +15,9 @@ PACKAGES = [
     "-e", "packages/neuron-hf",
     "-e", "packages/prism",
 ]
+# Example 14's third-party plugin, installed as its own distribution: the tests check that
+# the core discovers a plugin it does not ship.
+EXAMPLE_PLUGINS = ["-e", "examples/14-third-party-plugin/cosmonapse-plugin-echo"]
 TEST_DEPS = [
     "pytest>=8",
     "pytest-asyncio>=0.24",
@@ -36,7 +39,7 @@ SOURCES = [
 @nox.session
 def tests(session: nox.Session) -> None:
     """Every test: packages/*/tests and the cross-package tests/ (browser tests included)."""
-    session.install(*PACKAGES, *TEST_DEPS)
+    session.install(*PACKAGES, *EXAMPLE_PLUGINS, *TEST_DEPS)
     session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))
 
 
@@ -59,7 +62,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def examples(session: nox.Session) -> None:
     """Run every numbered example the way its README says and check its promised output."""
-    session.install(*PACKAGES, *TEST_DEPS)
+    session.install(*PACKAGES, *EXAMPLE_PLUGINS, *TEST_DEPS)
     session.run("python", "-m", "pytest", "-q", "tests/examples", *session.posargs)
 
 
