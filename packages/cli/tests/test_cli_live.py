@@ -200,10 +200,22 @@ async def test_synapse_start_on_a_taken_port_says_so() -> None:
 
 
 async def test_synapse_start_on_a_public_address_warns(procs) -> None:
-    proc = await cosmo(procs, "synapse", "start", "memory", "--host", "0.0.0.0", "--port", "0")
+    # Without a token this is refused (test_server_auth.py); with one it starts and warns.
+    proc = await cosmo(
+        procs,
+        "synapse",
+        "start",
+        "memory",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "0",
+        COSMO_TOKEN="public-address-token",
+    )
     await proc.line()
     warning = (await proc.stderr_line()).decode()
-    assert warning.startswith("WARNING: ") and "no authentication" in warning
+    assert warning.startswith("WARNING: ") and "not encrypted" in warning
+    assert "public-address-token" not in warning
     await proc.finish(interrupt=True)
 
 

@@ -9,6 +9,7 @@ import cosmonapse_cli.server
 def test_public_names() -> None:
     assert sorted(cosmonapse_cli.__all__) == [
         "BrokerError",
+        "ConfigError",
         "CosmoError",
         "DevSynapseServer",
         "LocalSynapse",

@@ -4,13 +4,14 @@
 is how tests and tools use it; the ``cosmo`` script is :func:`cosmonapse_cli.main.run`.
 """
 
-from .exceptions import BrokerError, CosmoError, ProtocolError
+from .exceptions import BrokerError, ConfigError, CosmoError, ProtocolError
 from .server import DevSynapseServer, LocalSynapse, ServerLimits
 
 __version__ = "0.2.0"
 
 __all__ = [
     "BrokerError",
+    "ConfigError",
     "CosmoError",
     "DevSynapseServer",
     "LocalSynapse",

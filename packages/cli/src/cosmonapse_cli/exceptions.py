@@ -4,7 +4,9 @@ The hierarchy::
 
     CosmoError
     ├── ProtocolError        a client line broke the dev-synapse wire (PROTOCOL.md section 4)
-    └── BrokerError          a broker the CLI was asked to start or reach is unavailable
+    ├── BrokerError          a broker the CLI was asked to start or reach is unavailable
+    └── ConfigError          a configuration the CLI refuses to run with (an open bind
+                             without a token, for instance)
 
 Messages are written for the person at the terminal: they name the field, limit or
 command involved.
@@ -12,7 +14,7 @@ command involved.
 
 from __future__ import annotations
 
-__all__ = ["BrokerError", "CosmoError", "ProtocolError"]
+__all__ = ["BrokerError", "ConfigError", "CosmoError", "ProtocolError"]
 
 
 class CosmoError(Exception):
@@ -28,3 +30,12 @@ class ProtocolError(CosmoError):
 
 class BrokerError(CosmoError):
     """A broker could not be started or reached (for instance ``nats-server`` is missing)."""
+
+
+class ConfigError(CosmoError):
+    """The server was asked to run in a way that is unsafe or inconsistent.
+
+    Raised by :meth:`~cosmonapse_cli.DevSynapseServer.start` when asked to listen on a
+    non-loopback address without a token, and for an empty token. The message names the
+    fix.
+    """

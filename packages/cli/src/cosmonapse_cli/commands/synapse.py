@@ -17,7 +17,7 @@ from rich.table import Table
 from .. import nats_broker
 from ..console import LinePrinter, err, make_console
 from ..doppler import Doppler
-from ..exceptions import CosmoError
+from ..exceptions import ConfigError, CosmoError
 from ..render import banner
 from ..server import (
     DEFAULT_HOST,
@@ -40,6 +40,7 @@ app = typer.Typer(
 )
 
 DEV_TRANSPORT = "TCP + NDJSON (single-host dev only)"
+DEV_TRANSPORT_WITH_TOKEN = "TCP + NDJSON, clients must present the token (not encrypted)"
 
 
 class Kind(StrEnum):
@@ -78,7 +79,10 @@ def start(
     ],
     namespace: NamespaceOption = None,
     host: Annotated[
-        str, typer.Option(help="Address to listen on. Keep loopback: the dev synapse has no auth.")
+        str,
+        typer.Option(
+            help="Address to listen on. Anything but loopback requires --token (or COSMO_TOKEN)."
+        ),
     ] = DEFAULT_HOST,
     port: Annotated[
         int, typer.Option(help="Port to listen on; 0 picks a free one.")
@@ -96,25 +100,43 @@ def start(
         int,
         typer.Option(min=1024, help="memory only: unread bytes per client before it is dropped."),
     ] = DEFAULT_MAX_OUTBOUND_BYTES,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="COSMO_TOKEN",
+            show_default=False,
+            help="memory only: a shared secret every client must present "
+            "(cosmo://:TOKEN@host:port or COSMO_TOKEN on the client side). Prefer the "
+            "COSMO_TOKEN variable: a command-line argument is visible to other local users.",
+        ),
+    ] = None,
 ) -> None:
     """Start a synapse and stream every Signal of the namespace to this terminal.
 
     With memory, this process is the dev synapse at cosmo://HOST:PORT: every agent
-    process on this machine connects to that URL. Ctrl-C stops it.
+    process on this machine connects to that URL. With a token, clients connect to
+    cosmo://:TOKEN@HOST:PORT (or set COSMO_TOKEN). Ctrl-C stops it.
     """
     if kind is Kind.memory:
         limits = ServerLimits(max_line_bytes=max_line_bytes, max_outbound_bytes=max_outbound_bytes)
-        run(_serve_memory(namespace, host, port, quiet, limits))
+        run(_serve_memory(namespace, host, port, quiet, limits, token))
     else:
         run(_serve_nats(broker, namespace, quiet))
 
 
 async def _serve_memory(
-    namespace: str | None, host: str, port: int, quiet: bool, limits: ServerLimits
+    namespace: str | None,
+    host: str,
+    port: int,
+    quiet: bool,
+    limits: ServerLimits,
+    token: str | None = None,
 ) -> None:
-    server = DevSynapseServer(host, port, limits=limits, namespace=namespace)
     try:
+        server = DevSynapseServer(host, port, limits=limits, namespace=namespace, token=token)
         await server.start()
+    except ConfigError as exc:
+        raise Failure(str(exc)) from None
     except OSError as exc:
         hint = ""
         if exc.errno == errno.EADDRINUSE:
@@ -122,7 +144,8 @@ async def _serve_memory(
         raise Failure(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
     printer = LinePrinter(make_console()).start()
     try:
-        for line in banner(server.url, namespace, DEV_TRANSPORT):
+        transport = DEV_TRANSPORT_WITH_TOKEN if server.token_required else DEV_TRANSPORT
+        for line in banner(server.url, namespace, transport):
             printer.put(line)
         if not quiet:
             await Doppler(server.open_local_synapse(), namespace, printer).start()
@@ -197,7 +220,9 @@ def view(
 
 async def _view(url: str, namespace: str | None, as_json: bool) -> None:
     if not url.lower().startswith("cosmo://"):
-        raise Failure(f"synapse view reads a dev synapse: give a cosmo:// URL, not {url!r}")
+        # Only the scheme is echoed: the rest of the URL may carry credentials.
+        got = f", not {url.partition('://')[0]}://" if "://" in url else ""
+        raise Failure(f"synapse view reads a dev synapse: give a cosmo:// URL{got}")
     try:
         synapse: DevSynapse = await dev_connect(url, reconnect=False)
     except (CosmonapseError, ValueError) as exc:
@@ -213,10 +238,11 @@ async def _view(url: str, namespace: str | None, as_json: bool) -> None:
     if as_json:
         console.file.write(orjson.dumps(infos).decode() + "\n")
         return
+    shown = synapse.url  # never the token the URL may carry
     if not infos:
-        console.print(f"{url}: no namespaces yet")
+        console.print(f"{shown}: no namespaces yet")
         return
-    table = Table(title=url, title_justify="left")
+    table = Table(title=shown, title_justify="left")
     table.add_column("namespace", no_wrap=True)
     table.add_column("transport")
     for column in ("subs", "clients", "published", "delivered"):

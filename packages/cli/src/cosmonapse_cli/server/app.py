@@ -11,22 +11,28 @@ Usage in tests and tools::
         synapse = await connect_synapse(server.url)
         ...
 
-The server is for one host in development: it has no authentication, so it listens on
-loopback unless told otherwise, and says so loudly when told otherwise.
+The server is for one host in development. It listens on loopback unless told otherwise.
+With a ``token`` every client must authenticate: its first line must be
+``{"op":"hello","token":"..."}``; anything else, a missing or wrong token, or no hello
+within ``limits.hello_timeout_s`` gets one ``err`` and the connection is closed. Listening
+on any other address requires a token (:class:`~cosmonapse_cli.ConfigError` otherwise);
+the token only gates access, it does not encrypt the traffic.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import ipaddress
 import logging
 from types import TracebackType
 from typing import Any
 
+import orjson
 from cosmonapse.subjects import validate_namespace
 from cosmonapse.synapses import DEFAULT_MAX_PENDING
 
-from ..exceptions import ProtocolError
+from ..exceptions import ConfigError, ProtocolError
 from .connection import Connection
 from .limits import ServerLimits
 from .local import LocalSynapse
@@ -56,11 +62,13 @@ DEFAULT_PORT = 7070
 _WELCOME = encode_reply("welcome")
 _PONG = encode_reply("pong")
 _SHUTDOWN_GRACE_S = 2.0
+_LOUD_AUTH_FAILURES = 20  # refusals logged one by one before sampling
+_HELLO_WITH_TOKEN = '{"op":"hello","token":"..."}'
 
 
 def is_loopback(host: str) -> bool:
     """True when ``host`` names only this machine (``localhost``, ``127.x``, ``::1``)."""
-    if host == "localhost":
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -75,6 +83,10 @@ class DevSynapseServer:
     ``cosmo://host:port``. :meth:`close` stops accepting, closes every client and ends
     every task the server owns; it is idempotent. ``namespace`` (optional) is registered
     up front so it shows in ``mgmt_list`` before any traffic.
+
+    ``token`` (optional) is a shared secret every client must present in its ``hello``
+    (see the module docstring); it is compared in constant time and never logged. Without
+    it, :meth:`start` refuses any ``host`` that is not loopback.
     """
 
     def __init__(
@@ -84,7 +96,14 @@ class DevSynapseServer:
         *,
         limits: ServerLimits | None = None,
         namespace: str | None = None,
+        token: str | None = None,
     ) -> None:
+        if token is not None:
+            if not isinstance(token, str):
+                raise TypeError("token must be a string")
+            if not token:
+                raise ConfigError("the dev synapse token must not be empty")
+        self._token = token.encode() if token is not None else None
         self.limits = limits if limits is not None else ServerLimits()
         self._host = host
         self._port = port
@@ -107,6 +126,7 @@ class DevSynapseServer:
                 "protocol_errors",
                 "oversized_lines",
                 "slow_consumers",
+                "auth_failures",
             ),
             0,
         )
@@ -114,15 +134,26 @@ class DevSynapseServer:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Bind and start accepting. Raises :class:`OSError` when the address is taken."""
+        """Bind and start accepting.
+
+        Raises :class:`~cosmonapse_cli.ConfigError` when ``host`` is not loopback and no
+        token was given (nothing is bound), :class:`OSError` when the address is taken.
+        """
         if self._server is not None:
             return
         if self._closed:
             raise RuntimeError("a closed DevSynapseServer cannot be started again")
         if not is_loopback(self._host):
+            if self._token is None:
+                raise ConfigError(
+                    f"refusing to listen on {self._host!r} without a token: anyone who can "
+                    "reach that address could read and publish every Signal. Set a shared "
+                    "token with --token or the COSMO_TOKEN environment variable "
+                    "(DevSynapseServer(token=...) in code), or listen on 127.0.0.1"
+                )
             log.warning(
-                "the dev synapse has no authentication and listens on %s: anyone who can "
-                "reach this address can read and publish every Signal",
+                "the dev synapse listens on %s: clients must present the token, but the "
+                "traffic (the token included) is not encrypted; use it on a network you trust",
                 self._host,
             )
         self._server = await asyncio.start_server(
@@ -206,12 +237,18 @@ class DevSynapseServer:
         return self._closed
 
     @property
+    def token_required(self) -> bool:
+        """True when clients must present a token in their ``hello``."""
+        return self._token is not None
+
+    @property
     def stats(self) -> dict[str, int]:
         """Counters since start: ``connections`` (now), ``connections_total``,
         ``refused_connections`` (over ``max_connections``), ``subscriptions`` (now),
         ``published``, ``delivered``, ``protocol_errors`` (``err`` replies to bad lines),
         ``oversized_lines``, ``slow_consumers`` (clients dropped for not reading),
-        ``namespaces`` (known now)."""
+        ``auth_failures`` (connections refused for a missing or wrong token, or no hello
+        in time), ``namespaces`` (known now)."""
         return {
             "connections": len(self._connections),
             "subscriptions": len(self._router),
@@ -282,7 +319,7 @@ class DevSynapseServer:
             )
             writer.close()
             return
-        conn = Connection(self, reader, writer)
+        conn = Connection(self, reader, writer, authenticated=self._token is None)
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(conn)
@@ -308,9 +345,63 @@ class DevSynapseServer:
         for entry in conn.subs.values():
             self._router.remove(entry)
 
+    def hello_timed_out(self, conn: Connection) -> None:
+        timeout = self.limits.hello_timeout_s
+        self._refuse(
+            conn,
+            f"authentication required: no {_HELLO_WITH_TOKEN} within {timeout:g} s",
+            "no hello in time",
+        )
+
+    def _refuse(self, conn: Connection, reason: str, short: str) -> None:
+        """Count, log (``short``, never a token) and refuse ``conn`` with ``reason``."""
+        count = self._counters["auth_failures"] = self._counters["auth_failures"] + 1
+        if count <= _LOUD_AUTH_FAILURES or count % 1000 == 0:
+            log.warning("refused client %s: %s (refusals so far: %d)", conn.peer, short, count)
+        conn.refuse(f"{reason}; closing the connection")
+
+    def _authenticate(self, conn: Connection, line: bytes) -> None:
+        """Handle a line of a connection that has not authenticated yet: only a ``hello``
+        with the right token is accepted; anything else ends the connection."""
+        try:
+            request = parse_request(line)
+        except ProtocolError as exc:
+            self._refuse(
+                conn,
+                f"authentication required: the first line must be {_HELLO_WITH_TOKEN} ({exc})",
+                "an invalid first line",
+            )
+            return
+        if not isinstance(request, Hello):
+            op = orjson.loads(line)["op"]  # parse_request accepted it: an object with an op
+            self._refuse(
+                conn,
+                f"authentication required: send {_HELLO_WITH_TOKEN} before {op!r}",
+                f"{op!r} before hello",
+            )
+            return
+        if request.token is None:
+            self._refuse(
+                conn,
+                "authentication required: this dev synapse needs a token in hello "
+                "(connect with cosmo://:TOKEN@host:port or set COSMO_TOKEN)",
+                "hello without a token",
+            )
+            return
+        assert self._token is not None
+        if not hmac.compare_digest(request.token.encode(), self._token):
+            self._refuse(conn, "authentication failed: wrong token", "wrong token")
+            return
+        conn.authenticated = True
+        log.debug("client %s authenticated", conn.peer)
+        conn.send(_WELCOME)
+
     def handle_line(self, conn: Connection, line: bytes) -> None:
         line = line.rstrip(b"\r\n")
         if not line.strip():
+            return
+        if not conn.authenticated:
+            self._authenticate(conn, line)
             return
         try:
             request = parse_request(line)

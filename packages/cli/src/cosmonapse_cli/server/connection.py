@@ -9,6 +9,11 @@ publisher is never held up by its receivers. The buffer is checked after each wr
 it holds more than ``max_outbound_bytes`` the client is a slow consumer and is dropped:
 it gets an ``err`` and a grace period to read what is queued, then the socket is aborted.
 So no client can make the server's memory grow past its bound.
+
+Authenticating: on a server with a token a connection starts unauthenticated and has
+``hello_timeout_s`` to send its ``hello``. The server refuses anything else with
+:meth:`Connection.refuse`: one ``err``, then the connection closes after a bounded
+linger that lets the client read why.
 """
 
 from __future__ import annotations
@@ -47,6 +52,10 @@ class ConnectionHost(Protocol):
         """``conn`` is gone: forget its subscriptions."""
         ...
 
+    def hello_timed_out(self, conn: Connection) -> None:
+        """``conn`` did not authenticate in time: refuse it (see :meth:`Connection.refuse`)."""
+        ...
+
 
 class Connection:
     """A connected client: a :class:`~cosmonapse_cli.server.routing.Sink` over TCP."""
@@ -54,17 +63,25 @@ class Connection:
     __slots__ = (
         "_abort_handle",
         "_closing",
+        "_hello_deadline",
         "_host",
         "_max_out",
         "_reader",
+        "_refused",
         "_transport",
         "_writer",
+        "authenticated",
         "peer",
         "subs",
     )
 
     def __init__(
-        self, host: ConnectionHost, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        host: ConnectionHost,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        authenticated: bool = True,
     ) -> None:
         self._host = host
         self._reader = reader
@@ -73,6 +90,14 @@ class Connection:
         self._max_out = host.limits.max_outbound_bytes
         self._closing = False
         self._abort_handle: asyncio.TimerHandle | None = None
+        self._refused = False
+        self.authenticated = authenticated
+        """False until a ``hello`` with the right token (always True without a token)."""
+        self._hello_deadline = (
+            None
+            if authenticated
+            else asyncio.get_running_loop().time() + host.limits.hello_timeout_s
+        )
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.subs: dict[str, Entry] = {}
@@ -103,6 +128,15 @@ class Connection:
 
     def deliver(self, entry: Entry, frame: OutboundFrame) -> bool:
         return self.send(entry.head + frame.tail)
+
+    def refuse(self, message: str) -> None:
+        """Send ``err`` with ``message``, stop handling this client's lines and close the
+        connection once the read loop has lingered (bounded) so the client can read why."""
+        if self._closing:
+            return
+        self.send_error(message)
+        self._closing = True
+        self._refused = True
 
     def subscription_ended(self, entry: Entry, reason: str) -> None:
         self.subs.pop(entry.sub_id, None)
@@ -144,7 +178,10 @@ class Connection:
         try:
             while not self._closing:
                 try:
-                    line = await reader.readuntil(b"\n")
+                    if self.authenticated:
+                        line = await reader.readuntil(b"\n")
+                    else:
+                        line = await self._read_before_hello()
                 except asyncio.IncompleteReadError as exc:
                     if exc.partial.strip() and not self._closing:  # a last line without \n
                         host.handle_line(self, exc.partial)
@@ -154,8 +191,10 @@ class Connection:
                     await self._refuse_oversized()
                     return
                 if self._closing:
-                    return
+                    break
                 host.handle_line(self, line)
+            if self._refused:
+                await self._linger()
         except (ConnectionError, OSError) as exc:
             log.debug("connection %s failed: %s", self.peer, exc)
         finally:
@@ -166,11 +205,25 @@ class Connection:
             if self._abort_handle is not None and self._transport.get_write_buffer_size() == 0:
                 self._abort_handle.cancel()
 
+    async def _read_before_hello(self) -> bytes:
+        """The next line, within what is left of the hello deadline. When the deadline
+        passes, the host refuses the connection and an empty line is returned."""
+        assert self._hello_deadline is not None
+        try:
+            async with asyncio.timeout_at(self._hello_deadline):
+                return await self._reader.readuntil(b"\n")
+        except TimeoutError:
+            self._host.hello_timed_out(self)
+            return b""
+
     async def _refuse_oversized(self) -> None:
         limit = self._host.limits.max_line_bytes
         log.warning("closing %s: it sent a line over the limit of %d bytes", self.peer, limit)
         self.send_error(f"line too long: over the limit of {limit} bytes; closing this connection")
         self._closing = True
+        await self._linger()
+
+    async def _linger(self) -> None:
         transport = self._transport
         if transport.can_write_eof():
             transport.write_eof()

@@ -27,6 +27,10 @@ class ServerLimits:
       namespaces is still routed, just not counted.
     * ``slow_consumer_grace_s``: how long a dropped slow consumer gets to read its
       ``err`` before the socket is aborted.
+    * ``hello_timeout_s``: on a server with a token, how long a new connection has to
+      authenticate with ``hello``; past it the connection gets an ``err`` and is closed
+      (``auth_failures`` counts it), so idle unauthenticated sockets cannot hold the
+      connection slots. Unused without a token.
     """
 
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
@@ -35,6 +39,7 @@ class ServerLimits:
     max_connections: int = 1_024
     max_namespaces: int = 4_096
     slow_consumer_grace_s: float = 2.0
+    hello_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

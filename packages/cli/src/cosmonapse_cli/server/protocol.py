@@ -13,7 +13,7 @@ a string is accepted and forwarded as its compact JSON text.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
@@ -42,7 +42,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """``{"op":"hello"}``; answered with ``welcome``."""
+    """``{"op":"hello"}``, optionally with ``"token"``; answered with ``welcome``.
+
+    ``token`` is this project's extension of the wire: a server started with a token
+    checks it, any other server ignores it. Its ``repr`` never shows the value.
+    """
+
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +191,16 @@ def _parse_sub(raw: dict[str, Any]) -> Sub:
     return Sub(sub_id, subject, group)
 
 
+def _parse_hello(raw: dict[str, Any]) -> Hello:
+    token = raw.get("token")
+    if token is None:
+        return _HELLO
+    if type(token) is not str:
+        # The value is never echoed: it may be a secret sent the wrong way.
+        raise ProtocolError(f"hello: field 'token' must be a string, got {_kind(token)}")
+    return Hello(token)
+
+
 def _parse_ns_register(raw: dict[str, Any]) -> NsRegister:
     namespace = _namespace(raw, "ns_register")
     transport = raw.get("transport", "memory")
@@ -196,7 +212,7 @@ def _parse_ns_register(raw: dict[str, Any]) -> NsRegister:
 
 
 _PARSERS: Final[dict[str, Callable[[dict[str, Any]], Request]]] = {
-    "hello": lambda raw: _HELLO,
+    "hello": _parse_hello,
     "ping": lambda raw: _PING,
     "pub": _parse_pub,
     "sub": _parse_sub,
