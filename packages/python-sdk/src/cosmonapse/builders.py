@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .signal import Directed, Signal, SignalType
+from .signal import Directed, Signal, SignalType, fresh_signal
 
 __all__ = [
     "agent_output_signal",
@@ -55,22 +55,7 @@ def task_signal(
     if finalize:
         payload["finalize"] = True
     directed = Directed(neuron, None, caps) if (neuron is not None or caps) else None
-    if trace_id is None:
-        return Signal(
-            type=SignalType.TASK,
-            payload=payload,
-            parent_id=parent_id,
-            directed=directed,
-            meta=_meta(meta),
-        )
-    return Signal(
-        type=SignalType.TASK,
-        payload=payload,
-        trace_id=trace_id,
-        parent_id=parent_id,
-        directed=directed,
-        meta=_meta(meta),
-    )
+    return fresh_signal(SignalType.TASK, payload, trace_id, parent_id, directed, _meta(meta))
 
 
 def agent_output_signal(
@@ -98,13 +83,13 @@ def final_signal(
     payload: dict[str, Any] = {"result": dict(result)}
     if cost is not None:
         payload["cost"] = dict(cost)
-    return Signal(
-        type=SignalType.FINAL,
-        payload=payload,
-        trace_id=trace_id,
-        parent_id=parent_id,
-        directed=Directed(producer) if producer else None,
-        meta=_meta(meta),
+    return fresh_signal(
+        SignalType.FINAL,
+        payload,
+        trace_id,
+        parent_id,
+        Directed(producer) if producer else None,
+        _meta(meta),
     )
 
 
@@ -119,13 +104,13 @@ def error_signal(
     meta: Mapping[str, Any] | None = None,
 ) -> Signal:
     """An ERROR on a trace."""
-    return Signal(
-        type=SignalType.ERROR,
-        payload={"code": code, "message": message, "recoverable": recoverable},
-        trace_id=trace_id,
-        parent_id=parent_id,
-        directed=Directed(producer) if producer else None,
-        meta=_meta(meta),
+    return fresh_signal(
+        SignalType.ERROR,
+        {"code": code, "message": message, "recoverable": recoverable},
+        trace_id,
+        parent_id,
+        Directed(producer) if producer else None,
+        _meta(meta),
     )
 
 

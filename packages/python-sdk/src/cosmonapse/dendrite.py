@@ -26,7 +26,7 @@ from . import subjects
 from ._dedup import DEFAULT_DEDUP_WINDOW, SeenWindow
 from ._engram_host import answer_imprint, answer_recall, recall_targets
 from ._handlers import HandlerSpec, SignalHandler
-from ._ids import new_ulid
+from ._ids import random_suffix
 from ._traces import TraceBook, attempt_of
 from ._waiters import ParentWaiters, ReplyWaiters, wait_future
 from .axon import Axon
@@ -116,7 +116,7 @@ class Dendrite:
             raise ValueError("dedup_window must be >= 0 (0 disables duplicate detection)")
         self.synapse = synapse
         self.namespace = subjects.validate_namespace(namespace)
-        self.dendrite_id = dendrite_id or f"dendrite-{new_ulid()[-10:].lower()}"
+        self.dendrite_id = dendrite_id or f"dendrite-{random_suffix()}"
         self.role: Role = role
         self.heartbeat_s = heartbeat_s
         self.registry_store = registry_store
