@@ -43,6 +43,7 @@ PUBLIC_API = [
     "SubjectError",
     "Subscription",
     "Synapse",
+    "SynapseAuthError",
     "SynapseClosedError",
     "SynapseConnectError",
     "SynapseError",

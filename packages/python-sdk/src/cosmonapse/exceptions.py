@@ -8,6 +8,7 @@ The hierarchy::
     ├── SubjectError (also ValueError)          an invalid namespace or subject token
     ├── SynapseError                            a transport failed
     │   ├── SynapseConnectError (ConnectionError)   nothing answered at the URL
+    │   │   └── SynapseAuthError                the server refused the credentials
     │   ├── SynapseClosedError                  used after close()
     │   ├── FrameTooLargeError                  a frame over the transport's limit
     │   └── ServerError                         the broker answered ``err``
@@ -43,6 +44,7 @@ __all__ = [
     "RoleError",
     "ServerError",
     "SubjectError",
+    "SynapseAuthError",
     "SynapseClosedError",
     "SynapseConnectError",
     "SynapseError",
@@ -170,3 +172,10 @@ class NeuronError(CosmonapseError):
         self.code = code
         self.recoverable = recoverable
         self.retry_after_s = retry_after_s
+
+
+class SynapseAuthError(SynapseConnectError):
+    """The server refused this client's credentials (a dev synapse token, a NATS user and
+    password or token). Raised by connecting; a client that meets it while reconnecting
+    stops retrying and closes, since the same credentials would be refused again. The
+    message never contains the credentials."""

@@ -27,6 +27,12 @@ How it behaves:
   the server refuses (an ``err`` naming its ``sub_id`` before the ``pong``) makes
   :meth:`DevSynapse.subscribe` raise :class:`~cosmonapse.ServerError`.
 * **Delivery is at-most-once**: frames in flight when a connection drops are lost.
+* **Token.** For a server started with a token, give it as the URL's password
+  (``cosmo://:TOKEN@host:port``), as ``token=``, or in the ``COSMO_TOKEN`` environment
+  variable. It is sent in every ``hello`` (each reconnect included) and never shown:
+  :attr:`~DevSynapse.url`, log lines and errors read ``cosmo://:***@host:port``. A refused
+  token raises :class:`~cosmonapse.SynapseAuthError`; met while reconnecting, it ends the
+  retries at once and closes the synapse.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 from collections import deque
 from typing import Any
 
@@ -43,13 +50,14 @@ import orjson
 from ..exceptions import (
     FrameTooLargeError,
     ServerError,
+    SynapseAuthError,
     SynapseClosedError,
     SynapseConnectError,
     SynapseError,
 )
 from ..subjects import validate_namespace, validate_queue_group, validate_subject
 from . import _ndjson
-from ._dev_url import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_URL, parse_url
+from ._dev_url import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_URL, display_url, parse_url
 from ._inbox import Inbox
 from .base import DEFAULT_MAX_PENDING, MessageHandler, Subscription, Synapse
 
@@ -110,7 +118,10 @@ class DevSynapse(Synapse):
         reconnect_attempts: int = 30,
         reconnect_delay: float = 0.1,
         reconnect_max_delay: float = 2.0,
+        token: str | None = None,
     ) -> None:
+        if token is not None and (not isinstance(token, str) or not token):
+            raise ValueError("token must be a non-empty string")
         if max_frame_bytes < 64:
             raise ValueError("max_frame_bytes must be at least 64")
         if max_pending < 1:
@@ -121,8 +132,8 @@ class DevSynapse(Synapse):
             raise ValueError("reconnect_attempts and the reconnect delays must be positive")
         self._host = host
         self._port = port
-        display = f"[{host}]" if ":" in host else host
-        self.url = f"cosmo://{display}:{port}"
+        self.url = display_url(host, port, token=token is not None)  # never the token itself
+        self._hello = _ndjson.HELLO if token is None else _ndjson.encode("hello", token=token)
         self.max_frame_bytes = max_frame_bytes
         self._max_frame = max_frame_bytes
         self._max_pending = max_pending
@@ -139,6 +150,7 @@ class DevSynapse(Synapse):
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._failure: str | None = None
+        self._failure_type: type[SynapseConnectError] = SynapseConnectError
         self._subs: dict[str, _DevSubscription] = {}
         self._namespaces: dict[str, str] = {}
         self._waiters: dict[str, deque[asyncio.Future[dict[str, Any]]]] = {}
@@ -179,7 +191,7 @@ class DevSynapse(Synapse):
 
     def _check_open(self) -> None:
         if self._failure is not None:
-            raise SynapseConnectError(self._failure)
+            raise self._failure_type(self._failure)
         if self._closed:
             raise SynapseClosedError(f"the synapse at {self.url} is closed")
 
@@ -212,7 +224,7 @@ class DevSynapse(Synapse):
                 "cosmo synapse start memory --namespace=NAME"
             ) from None
         try:
-            writer.write(_ndjson.HELLO)
+            writer.write(self._hello)
             await asyncio.wait_for(self._handshake(reader), self._connect_timeout)
         except BaseException as exc:
             writer.close()
@@ -252,8 +264,11 @@ class DevSynapse(Synapse):
             if op == "welcome":
                 return
             if op == "err":
-                raise SynapseConnectError(
-                    f"{self.url} refused the connection: {reply.get('message')}"
+                message = str(reply.get("message"))
+                # The server's auth refusals start so (docs/protocol.md, section 4).
+                error = SynapseAuthError if message.startswith("authentication") else None
+                raise (error or SynapseConnectError)(
+                    f"{self.url} refused the connection: {message}"
                 )
         raise SynapseConnectError(f"{self.url} never answered hello with welcome")
 
@@ -363,6 +378,10 @@ class DevSynapse(Synapse):
             delay = min(delay * 2, self._reconnect_max_delay)
             try:
                 await self._open()
+            except SynapseAuthError as exc:
+                # The same token would be refused again: stop now rather than retry.
+                await self._give_up(f"could not reconnect: {exc}", SynapseAuthError)
+                return False
             except SynapseConnectError as exc:
                 last = str(exc)
                 log.info("reconnect %d/%d to %s failed: %s", attempt, attempts, self.url, last)
@@ -380,9 +399,12 @@ class DevSynapse(Synapse):
         )
         return False
 
-    async def _give_up(self, message: str) -> None:
+    async def _give_up(
+        self, message: str, error: type[SynapseConnectError] = SynapseConnectError
+    ) -> None:
         log.error("%s; this synapse is now closed", message)
         self._failure = message
+        self._failure_type = error
         await self._release()
 
     async def _writer_when_connected(self) -> asyncio.StreamWriter:
@@ -564,12 +586,19 @@ async def connect(url: str = DEFAULT_URL, **options: Any) -> DevSynapse:
     Options, as keywords or in the URL's query (keywords win): ``max_frame_bytes``
     (1 MiB), ``max_pending`` (per-subscription buffer, 65,536), ``connect_timeout`` (5 s),
     ``request_timeout`` (10 s), ``reconnect`` (True), ``reconnect_attempts`` (30),
-    ``reconnect_delay`` (0.1 s, doubling), ``reconnect_max_delay`` (2 s).
+    ``reconnect_delay`` (0.1 s, doubling), ``reconnect_max_delay`` (2 s). ``token``: the
+    URL's password (``cosmo://:TOKEN@host:port``) or the keyword, else the
+    ``COSMO_TOKEN`` environment variable, else none.
 
-    Raises :class:`~cosmonapse.SynapseConnectError` when nothing answers at ``url`` (or it
-    does not speak the protocol), :class:`ValueError` for a malformed URL or option value.
+    Raises :class:`~cosmonapse.SynapseAuthError` when the server refuses the token (or
+    requires one), :class:`~cosmonapse.SynapseConnectError` when nothing answers at
+    ``url`` (or it does not speak the protocol), :class:`ValueError` for a malformed URL
+    or option value.
     """
     host, port, from_url = parse_url(url)
-    synapse = DevSynapse(host, port, **{**from_url, **options})
+    merged = {**from_url, **options}
+    if merged.get("token") is None:
+        merged["token"] = os.environ.get("COSMO_TOKEN") or None
+    synapse = DevSynapse(host, port, **merged)
     await synapse._start()
     return synapse

@@ -38,6 +38,7 @@ from nats.aio.subscription import Subscription as _ClientSubscription
 from ..exceptions import (
     FrameTooLargeError,
     PluginNotInstalledError,
+    SynapseAuthError,
     SynapseClosedError,
     SynapseConnectError,
     SynapseError,
@@ -209,7 +210,7 @@ class NatsSynapse(Synapse):
                 f"({error})"
             ) from None
         if any(_is_auth_error(e) for e in self._connect_errors):
-            raise SynapseConnectError(
+            raise SynapseAuthError(
                 f"the NATS server at {self.url} refused the credentials (authorization "
                 "violation): check the user and password, token or creds file"
             ) from None
