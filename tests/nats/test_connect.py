@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import pytest
-from cosmonapse import SynapseConnectError, connect_synapse
+from cosmonapse import SynapseAuthError, SynapseConnectError, connect_synapse
 from cosmonapse.synapses._nats_config import parse_config
 from cosmonapse.synapses.nats import NatsSynapse
 
@@ -157,6 +157,7 @@ async def test_user_and_password_from_url_and_from_keywords(
         with pytest.raises(SynapseConnectError) as info:
             await asyncio.wait_for(connect_synapse(server.url, user="alice", password="no"), 10)
         assert "refused the credentials" in str(info.value)
+        assert isinstance(info.value, SynapseAuthError)
         with pytest.raises(SynapseConnectError):
             await asyncio.wait_for(connect_synapse(server.url), 10)
     assert SECRET not in caplog.text and quote(SECRET, safe="") not in caplog.text
@@ -179,4 +180,5 @@ async def test_token_from_url_and_from_keywords(caplog: pytest.LogCaptureFixture
         with pytest.raises(SynapseConnectError) as info:
             await asyncio.wait_for(connect_synapse(server.url, token="wrong-token"), 10)
         assert "refused the credentials" in str(info.value)
+        assert isinstance(info.value, SynapseAuthError)
     assert token not in caplog.text
