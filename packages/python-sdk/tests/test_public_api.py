@@ -54,6 +54,7 @@ PUBLIC_API = [
     "__version__",
     "builders",
     "connect_synapse",
+    "installed_plugins",
     "new_event_id",
     "new_trace_id",
     "owner_of",

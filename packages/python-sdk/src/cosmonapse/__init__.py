@@ -7,6 +7,7 @@ of this package for a ten-line example.
 
 from . import builders
 from ._ids import new_event_id, new_trace_id
+from ._plugins import installed_plugins
 from .axon import Axon, NeuronFn
 from .context import NeuronContext
 from .dendrite import Dendrite
@@ -90,6 +91,7 @@ __all__ = [
     "__version__",
     "builders",
     "connect_synapse",
+    "installed_plugins",
     "new_event_id",
     "new_trace_id",
     "owner_of",

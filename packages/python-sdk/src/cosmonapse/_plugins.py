@@ -11,12 +11,22 @@ from typing import Any
 
 from .exceptions import PluginNotInstalledError, UnknownPluginError
 
-__all__ = ["ENGRAMS", "NEURONS", "SYNAPSES", "available", "load"]
+__all__ = [
+    "CLI",
+    "ENGRAMS",
+    "GROUPS",
+    "NEURONS",
+    "SYNAPSES",
+    "available",
+    "installed_plugins",
+    "load",
+]
 
 SYNAPSES = "cosmonapse.synapses"
 NEURONS = "cosmonapse.neurons"
 ENGRAMS = "cosmonapse.engrams"
 CLI = "cosmonapse.cli"
+GROUPS = (SYNAPSES, NEURONS, ENGRAMS, CLI)
 
 _WHAT = {
     SYNAPSES: "synapse URL scheme",
@@ -34,12 +44,14 @@ _KNOWN: dict[tuple[str, str], str] = {
     (CLI, "prism"): "cosmonapse-prism",
 }
 
-# The SDK's own schemes, used when the package runs without installed metadata
-# (for instance from a source checkout on sys.path).
+# The SDK's own entry points (its pyproject.toml declares them too), used when the package
+# runs without installed metadata (for instance from a source checkout on sys.path).
+_SDK = "cosmonapse"
 _BUILTIN: dict[tuple[str, str], str] = {
     (SYNAPSES, "memory"): "cosmonapse.synapses.memory:connect",
     (SYNAPSES, "cosmo"): "cosmonapse.synapses.dev:connect",
     (SYNAPSES, "nats"): "cosmonapse.synapses.nats:connect",
+    (ENGRAMS, "memory"): "cosmonapse.engram:InMemoryEngram",
 }
 
 
@@ -54,6 +66,29 @@ def _group(group: str) -> dict[str, EntryPoint]:
 def available(group: str) -> list[str]:
     """Sorted names installed in an entry-point group."""
     return sorted(_group(group))
+
+
+def installed_plugins() -> dict[str, dict[str, str]]:
+    """Every name installed in the Cosmonapse entry-point groups, and who provides it.
+
+    Returns ``{group: {name: distribution}}`` with a key for each of the four groups
+    (``cosmonapse.synapses``, ``cosmonapse.neurons``, ``cosmonapse.engrams``,
+    ``cosmonapse.cli``; an empty dict when nothing is installed in one), names sorted, each
+    mapped to the name of the distribution that registers it (``"cosmonapse"`` for the
+    SDK's own). When two distributions register the same name, the one :func:`load` would
+    use is shown. Nothing is imported, so a name listed here can still fail to load when its
+    own dependency is missing; :func:`load` reports that.
+    """
+    found: dict[str, dict[str, str]] = {}
+    for group in GROUPS:
+        eps = _group(group)
+        found[group] = {name: _distribution(eps[name]) for name in sorted(eps)}
+    return found
+
+
+def _distribution(ep: EntryPoint) -> str:
+    # Only the SDK's own fallbacks (_BUILTIN) come without a distribution.
+    return ep.dist.name if ep.dist is not None else _SDK
 
 
 def install_hint(group: str, name: str) -> str | None:

@@ -30,8 +30,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
+from . import _plugins
 from ._ids import new_ulid
 from .exceptions import EngramError
 
@@ -114,6 +115,40 @@ class Engram(abc.ABC):
         self._seen: OrderedDict[str, ImprintResult] = OrderedDict()
         self._dedup_window = dedup_window
         self.expired_journals = 0
+
+    @classmethod
+    def of_kind(cls, kind: str, *, engram_id: str, **options: Any) -> Self:
+        """Build an Engram of the class a plugin registers as ``kind``, by name only.
+
+        ``Engram.of_kind("vector", engram_id="docs", dim=384)`` loads the entry point named
+        ``vector`` in the ``cosmonapse.engrams`` group and returns
+        ``VectorEngram(engram_id="docs", dim=384)`` without importing the plugin. It is the
+        Engram counterpart of ``Neuron(source=...)``, written as an alternative constructor
+        on this class because what a plugin registers here is a subclass of it (a Neuron
+        source registers a factory function): the call reads as "an Engram of kind X",
+        returns an :class:`Engram`, and called on a subclass (``InMemoryEngram.of_kind``)
+        it returns an instance of that subclass or refuses.
+
+        ``kind`` picks the class. The instance's :attr:`engram_kind`, the name a RECALL
+        addressed by type reaches on the bus, is that class's default unless the options
+        say ``engram_kind=``: the ``vector`` class, for one, defaults to ``"semantic"``.
+        ``engram_id`` and every option are passed to the class as keywords.
+
+        Raises :class:`~cosmonapse.PluginNotInstalledError` with the pip command when the
+        kind belongs to a package of this project that is not installed (or cannot import
+        its own dependency), :class:`~cosmonapse.UnknownPluginError` naming the installed
+        kinds otherwise, ``TypeError`` when what is registered is not a subclass of ``cls``,
+        and whatever the class's constructor raises for a bad option (``ValueError``,
+        ``TypeError``).
+        """
+        registered = _plugins.load(_plugins.ENGRAMS, kind)
+        if not (isinstance(registered, type) and issubclass(registered, cls)):
+            raise TypeError(
+                f"Engram kind {kind!r} is registered as {registered!r}, "
+                f"which is not a subclass of {cls.__name__}"
+            )
+        engram: Self = registered(engram_id=engram_id, **options)
+        return engram
 
     # -- storage primitives ------------------------------------------------------------
 
