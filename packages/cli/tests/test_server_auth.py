@@ -155,7 +155,16 @@ async def test_any_other_op_before_hello_is_refused(
     assert guarded.namespaces() == []
 
 
-@pytest.mark.parametrize("line", [b"not json\n", b"[1]\n", b'{"op":"nope"}\n', b"\xff\n"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"not json\n",
+        b"[1]\n",
+        b'{"op":"nope"}\n',
+        b"\xff\n",
+        b'{"op":"hello","token":"\\ud800"}\n',  # a lone surrogate is not valid JSON text
+    ],
+)
 async def test_an_invalid_first_line_is_refused(
     guarded: DevSynapseServer, raw: RawConnect, line: bytes
 ) -> None:

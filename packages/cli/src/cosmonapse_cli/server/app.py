@@ -389,7 +389,8 @@ class DevSynapseServer:
             )
             return
         assert self._token is not None
-        if not hmac.compare_digest(request.token.encode(), self._token):
+        given = request.token.encode("utf-8", "surrogatepass")  # never raises
+        if not hmac.compare_digest(given, self._token):
             self._refuse(conn, "authentication failed: wrong token", "wrong token")
             return
         conn.authenticated = True
