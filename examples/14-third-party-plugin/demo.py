@@ -15,10 +15,10 @@ from importlib.metadata import PackageNotFoundError, distribution
 from cosmonapse import (
     Axon,
     Dendrite,
+    Engram,
     EngramBinding,
     Neuron,
     SignalType,
-    _plugins,
     connect_synapse,
     new_trace_id,
 )
@@ -26,14 +26,6 @@ from cosmonapse import (
 SYNAPSE_URL = os.environ.get("SYNAPSE_URL", "memory://")  # the only line per transport
 NAMESPACE = "third-party-plugin"
 PLUGIN = "cosmonapse-plugin-echo"
-
-
-def engram_of_kind(kind, engram_id, **options):
-    # The core's own entry-point loader, the one behind Neuron(source=...); cosmonapse 0.2
-    # has no public "Engram by kind" constructor yet. An unknown kind fails with the
-    # installed kinds listed.
-    engram_class = _plugins.load(_plugins.ENGRAMS, kind)
-    return engram_class(engram_id, **options)
 
 
 def show_plugin():
@@ -54,8 +46,9 @@ async def main():
     show_plugin()
     synapse = await connect_synapse(SYNAPSE_URL)
 
-    # The Engram, by kind, on its own Dendrite; the Neurons reach it over the bus.
-    log = engram_of_kind("kv", "echo-log")
+    # The Engram, by kind, on its own Dendrite; the Neurons reach it over the bus. An
+    # unknown kind fails here with the installed kinds listed.
+    log = Engram.of_kind("kv", engram_id="echo-log")
     host = Dendrite(synapse=synapse, namespace=NAMESPACE, dendrite_id="kv-host", role="worker")
     host.attach_engram(log)
 

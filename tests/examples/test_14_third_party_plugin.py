@@ -27,7 +27,7 @@ from cosmonapse import (
     Signal,
     SignalType,
     UnknownPluginError,
-    _plugins,
+    installed_plugins,
     new_trace_id,
 )
 
@@ -78,25 +78,32 @@ def test_the_plugin_is_its_own_distribution() -> None:
 @pytest.mark.parametrize(
     ("group", "name", "target"),
     [
-        (_plugins.NEURONS, "echo", "cosmonapse_plugin_echo:create_neuron"),
-        (_plugins.ENGRAMS, "kv", "cosmonapse_plugin_echo:KeyValueEngram"),
+        ("cosmonapse.neurons", "echo", "cosmonapse_plugin_echo:create_neuron"),
+        ("cosmonapse.engrams", "kv", "cosmonapse_plugin_echo:KeyValueEngram"),
     ],
 )
 def test_core_discovery_lists_the_names_from_that_distribution(
     group: str, name: str, target: str
 ) -> None:
-    assert name in _plugins.available(group)
+    assert installed_plugins()[group][name] == DIST
     # The core asks importlib.metadata for the group; what it gets for the name must be
     # this distribution's entry point and no other.
     found = [ep for ep in entry_points(group=group) if ep.name == name]
     assert [(ep.value, ep.dist.name if ep.dist else None) for ep in found] == [(target, DIST)]
-    loaded = _plugins.load(group, name)
-    assert loaded.__module__.startswith("cosmonapse_plugin_echo.")
+
+
+def test_the_names_load_from_that_distribution() -> None:
+    neuron = Neuron(source="echo")
+    assert type(neuron).__module__.startswith("cosmonapse_plugin_echo.")
+    kv = Engram.of_kind("kv", engram_id="loaded")
+    assert type(kv).__module__.startswith("cosmonapse_plugin_echo.")
 
 
 def test_unknown_names_still_fail_clearly() -> None:
     with pytest.raises(UnknownPluginError, match=r"'echoes'.*installed: .*echo"):
         Neuron(source="echoes")
+    with pytest.raises(UnknownPluginError, match=r"Engram kind 'kvs'.*installed: .*kv"):
+        Engram.of_kind("kvs", engram_id="x")
     with pytest.raises(ValueError, match="unknown echo transform 'shout'"):
         Neuron(source="echo", transform="shout")
 
@@ -150,7 +157,7 @@ async def test_neuron_by_source_runs_on_a_dendrite(bus: MemorySynapse) -> None:
 async def test_engram_kind_by_name_rolls_back_through_the_saga_journal(
     bus: MemorySynapse,
 ) -> None:
-    kv = _plugins.load(_plugins.ENGRAMS, "kv")("echo-log")
+    kv = Engram.of_kind("kv", engram_id="echo-log")
     assert isinstance(kv, Engram) and kv.engram_kind == "kv" and kv.engram_id == "echo-log"
 
     host = Dendrite(synapse=bus, namespace=NAMESPACE, dendrite_id="kv-host", role="worker")
@@ -220,7 +227,7 @@ async def test_engram_kind_by_name_rolls_back_through_the_saga_journal(
 
 
 def test_kv_key_rules() -> None:
-    kv = _plugins.load(_plugins.ENGRAMS, "kv")("rules")
+    kv = Engram.of_kind("kv", engram_id="rules")
     assert kv.imprint(op="add", entry={"key": "a", "value": 1}).id == "a"
     with pytest.raises(EngramError, match="already exists"):
         kv.imprint(op="add", entry={"key": "a", "value": 2})

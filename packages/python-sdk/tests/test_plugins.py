@@ -12,12 +12,17 @@ import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import orjson
 import pytest
 from cosmonapse import (
+    Engram,
+    EngramError,
+    InMemoryEngram,
     MemorySynapse,
     Neuron,
     PluginError,
@@ -25,6 +30,7 @@ from cosmonapse import (
     UnknownPluginError,
     _plugins,
     connect_synapse,
+    installed_plugins,
 )
 
 SDK_SRC = Path(__file__).resolve().parents[1] / "src"
@@ -310,3 +316,235 @@ async def test_a_plugin_scheme_resolves_through_its_entry_point(plugin_distribut
 def test_plugin_errors_are_import_and_lookup_errors() -> None:
     assert issubclass(PluginNotInstalledError, ImportError)
     assert issubclass(UnknownPluginError, LookupError)
+
+
+# -- Engrams by kind, and what is installed ----------------------------------------------
+# The Engram kinds below come from real distributions installed next to the SDK:
+# cosmonapse-engram-vector ("vector") and example 14's cosmonapse-plugin-echo ("kv").
+
+ECHO = "cosmonapse-plugin-echo"
+VECTOR = "cosmonapse-engram-vector"
+
+
+def installed_names(message: str) -> set[str]:
+    """The names an UnknownPluginError lists after ``installed:``."""
+    listing = message.rpartition("(installed: ")[2].rstrip(")")
+    return set(listing.split(", "))
+
+
+def test_engram_of_kind_builds_the_class_a_distribution_registers() -> None:
+    kv = Engram.of_kind("kv", engram_id="notes", journal_ttl_s=5.0)
+    assert type(kv).__name__ == "KeyValueEngram"
+    assert type(kv).__module__.startswith("cosmonapse_plugin_echo.")
+    assert (kv.engram_id, kv.engram_kind, kv.journal_ttl_s) == ("notes", "kv", 5.0)
+    kv.imprint(op="upsert", entry={"key": "a", "value": 1})
+    assert [hit.id for hit in kv.recall({"key": "a"})] == ["a"]  # the plugin's own rules
+
+    vectors = Engram.of_kind("vector", engram_id="docs", dim=3)
+    assert type(vectors).__module__.startswith("cosmonapse_engram_vector.")
+    vectors.imprint(op="add", entry={"id": "x", "embedding": [1.0, 0.0, 0.0]})
+    with pytest.raises(EngramError, match="dim"):  # dim=3 reached the constructor
+        vectors.imprint(op="add", entry={"embedding": [1.0, 0.0]})
+    # The kind picks the class; the bus name is the class's default unless given.
+    assert vectors.engram_kind == "semantic"
+    assert Engram.of_kind("vector", engram_id="d", engram_kind="docs").engram_kind == "docs"
+
+    # The SDK's own kind, needing no plugin; on a subclass the result is that subclass.
+    assert type(Engram.of_kind("memory", engram_id="scratch")) is InMemoryEngram
+    assert type(InMemoryEngram.of_kind("memory", engram_id="scratch")) is InMemoryEngram
+
+
+def test_engram_of_kind_fails_clearly() -> None:
+    with pytest.raises(UnknownPluginError) as info:
+        Engram.of_kind("semantic", engram_id="x")  # a bus name, not a registered kind
+    message = str(info.value)
+    assert message.startswith("unknown Engram kind 'semantic' (installed: ")
+    assert {"kv", "memory", "vector"} <= installed_names(message)
+    assert installed_names(message) == set(installed_plugins()[_plugins.ENGRAMS])
+
+    with pytest.raises(TypeError, match=r"KeyValueEngram.*not a subclass of InMemoryEngram"):
+        InMemoryEngram.of_kind("kv", engram_id="x")
+    # The class's own checks run on the options.
+    with pytest.raises(ValueError, match="dim must be"):
+        Engram.of_kind("vector", engram_id="docs", dim=0)
+    with pytest.raises(ValueError, match="engram_id"):
+        Engram.of_kind("kv", engram_id="")
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        Engram.of_kind("memory", engram_id="m", colour="red")
+
+
+def test_installed_plugins_names_each_distribution() -> None:
+    found = installed_plugins()
+    assert list(found) == [
+        "cosmonapse.synapses",
+        "cosmonapse.neurons",
+        "cosmonapse.engrams",
+        "cosmonapse.cli",
+    ]
+    expected = {
+        ("cosmonapse.synapses", "memory"): "cosmonapse",
+        ("cosmonapse.synapses", "cosmo"): "cosmonapse",
+        ("cosmonapse.synapses", "nats"): "cosmonapse",
+        ("cosmonapse.neurons", "huggingface"): "cosmonapse-neuron-hf",
+        ("cosmonapse.neurons", "hf"): "cosmonapse-neuron-hf",
+        ("cosmonapse.neurons", "echo"): ECHO,
+        ("cosmonapse.engrams", "memory"): "cosmonapse",
+        ("cosmonapse.engrams", "vector"): VECTOR,
+        ("cosmonapse.engrams", "kv"): ECHO,
+        ("cosmonapse.cli", "prism"): "cosmonapse-prism",
+    }
+    for (group, name), dist in expected.items():
+        assert found[group][name] == dist, (group, name)
+    for group, names in found.items():
+        assert list(names) == sorted(names)
+        # Every name importlib.metadata reports is listed, under its own distribution
+        # when only one distribution registers it.
+        eps = list(entry_points(group=group))
+        for ep in eps:
+            if [other.name for other in eps].count(ep.name) == 1 and ep.dist is not None:
+                assert names[ep.name] == ep.dist.name
+
+
+def test_installed_plugins_imports_nothing() -> None:
+    out = run_python(
+        """
+        import sys
+        from cosmonapse import installed_plugins
+
+        before = set(sys.modules)
+        found = installed_plugins()
+        new = sorted(m for m in set(sys.modules) - before if not m.startswith("importlib"))
+        print(found["cosmonapse.engrams"]["vector"], found["cosmonapse.neurons"]["echo"])
+        print(",".join(m for m in new if m.startswith(("cosmonapse", "numpy", "httpx"))))
+        """
+    )
+    lines = out.splitlines()
+    assert lines[0] == f"{VECTOR} {ECHO}"
+    assert lines[1] == ""
+
+
+def test_the_sdk_declares_its_own_entry_points_as_the_fallback_does() -> None:
+    # _BUILTIN stands in for the SDK's metadata when it runs from a source tree: the two
+    # must name the same objects.
+    pyproject = tomllib.loads((SDK_SRC.parent / "pyproject.toml").read_text())
+    declared = {
+        (group, name): value
+        for group, names in pyproject["project"]["entry-points"].items()
+        for name, value in names.items()
+    }
+    assert declared == _plugins._BUILTIN
+
+
+def test_engram_kinds_without_the_plugins_installed(bare_env: Path) -> None:
+    out = run_python(
+        """
+        import json
+        from cosmonapse import (
+            Engram, InMemoryEngram, PluginNotInstalledError, UnknownPluginError,
+            installed_plugins,
+        )
+
+        results = {}
+        try:
+            Engram.of_kind("vector", engram_id="docs", dim=3)
+        except PluginNotInstalledError as exc:
+            results["vector"] = str(exc)
+        try:
+            Engram.of_kind("kv", engram_id="notes")
+        except UnknownPluginError as exc:
+            results["kv"] = str(exc)
+        results["memory"] = type(Engram.of_kind("memory", engram_id="m")).__name__
+        results["plugins"] = installed_plugins()
+        print(json.dumps(results))
+        """,
+        isolated=bare_env,
+    )
+    results = orjson.loads(out)
+    assert results["vector"] == (
+        "Engram kind 'vector' is not installed: pip install \"cosmonapse-engram-vector\""
+    )
+    assert results["kv"] == "unknown Engram kind 'kv' (installed: memory)"
+    assert results["memory"] == "InMemoryEngram"
+    # Without metadata the SDK's own names still resolve, and only they are listed.
+    assert results["plugins"] == {
+        "cosmonapse.synapses": {
+            "cosmo": "cosmonapse",
+            "memory": "cosmonapse",
+            "nats": "cosmonapse",
+        },
+        "cosmonapse.neurons": {},
+        "cosmonapse.engrams": {"memory": "cosmonapse"},
+        "cosmonapse.cli": {},
+    }
+
+
+@pytest.fixture
+def engram_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Install (on sys.path) a distribution registering three Engram kinds: a subclass of
+    InMemoryEngram, a function (not a class) and a class whose module needs a package that
+    is not installed."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "cosmo_test_engrams.py").write_text(
+        textwrap.dedent(
+            """
+        from cosmonapse import InMemoryEngram
+
+        class Scratchpad(InMemoryEngram):
+            engram_kind = "scratch"
+
+            def __init__(self, engram_id, engram_kind=None, *, label="", **options):
+                super().__init__(engram_id, engram_kind, **options)
+                self.label = label
+
+        def make_scratchpad(**options):
+            return Scratchpad(**options)
+        """
+        )
+    )
+    (site / "cosmo_test_engrams_heavy.py").write_text(
+        "import cosmo_test_missing_dependency  # noqa: F401\n"
+    )
+    info = site / "cosmo_test_engrams-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: cosmo-test-engrams\nVersion: 0.1\n"
+    )
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent(
+            """
+        [cosmonapse.engrams]
+        scratchpad = cosmo_test_engrams:Scratchpad
+        factory = cosmo_test_engrams:make_scratchpad
+        heavy = cosmo_test_engrams_heavy:Heavy
+        """
+        )
+    )
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    for module in ("cosmo_test_engrams", "cosmo_test_engrams_heavy"):
+        sys.modules.pop(module, None)
+
+
+def test_engram_kinds_of_a_registered_distribution(engram_distribution: Path) -> None:
+    pad = InMemoryEngram.of_kind("scratchpad", engram_id="p", label="todo")
+    assert type(pad).__name__ == "Scratchpad" and isinstance(pad, InMemoryEngram)
+    assert (pad.engram_id, pad.engram_kind, getattr(pad, "label", None)) == ("p", "scratch", "todo")
+
+    with pytest.raises(TypeError, match=r"'factory' is registered as <function make_scratchpad"):
+        Engram.of_kind("factory", engram_id="f")
+    with pytest.raises(
+        PluginNotInstalledError,
+        match="'heavy' cannot load because cosmo_test_missing_dependency is missing",
+    ):
+        Engram.of_kind("heavy", engram_id="h")
+
+    listed = installed_plugins()["cosmonapse.engrams"]
+    assert {name: listed[name] for name in ("factory", "heavy", "scratchpad")} == dict.fromkeys(
+        ("factory", "heavy", "scratchpad"), "cosmo-test-engrams"
+    )
+    with pytest.raises(UnknownPluginError) as info:
+        Engram.of_kind("nope", engram_id="n")
+    assert {"factory", "heavy", "scratchpad", "kv", "vector", "memory"} <= installed_names(
+        str(info.value)
+    )
