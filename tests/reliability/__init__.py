@@ -1,0 +1,1 @@
+"""Reliability tests: faults, restarts and load against real processes."""
