@@ -87,6 +87,103 @@ class Observer:
         await eventually(lambda: (kind, trace_id) in self.seen)
 
 
+# -- the buses: a process that can crash and start again on its port ---------------------
+
+
+class CosmoBus:
+    """The dev synapse (``cosmo synapse start memory``) in its own process."""
+
+    def __init__(self, server: DevSynapseProcess) -> None:
+        self.server = server
+        self.url = server.url
+        # request_timeout: how long a publish waits for the reconnect; a loaded box may
+        # take seconds to start the new server process.
+        self.options: dict[str, Any] = {
+            "reconnect_delay": 0.05,
+            "reconnect_max_delay": 0.5,
+            "request_timeout": WAIT_S,
+        }
+
+    async def crash(self) -> None:
+        assert await self.server.kill() == -9
+
+    async def start_again(self) -> None:
+        await self.server.start()
+        assert self.server.url == self.url
+
+    def down(self, synapse: Synapse) -> bool:
+        assert isinstance(synapse, DevSynapse)
+        return not synapse.connected
+
+    def back(self, synapse: Synapse) -> bool:
+        assert isinstance(synapse, DevSynapse)
+        return synapse.connected and synapse.stats["reconnects"] == 1
+
+    async def members(self, namespace: str, control: Synapse) -> int:
+        """Connections holding a subscription in ``namespace`` (``mgmt_info``)."""
+        assert isinstance(control, DevSynapse)
+        return int((await control.namespace_info(namespace))["subscribers"])
+
+    async def settled(self, synapses: Iterable[Synapse], subjects: Iterable[str]) -> None:
+        """Each client's replayed subscriptions are in place: a ping sent after them has
+        come back (the server handles a connection's lines in order)."""
+        for synapse in synapses:
+            assert isinstance(synapse, DevSynapse)
+            await synapse.flush()
+
+
+class NatsBus:
+    """A real nats-server in its own process."""
+
+    def __init__(self, server: NatsServer) -> None:
+        self.server = server
+        self.url = server.url
+        self.options: dict[str, Any] = {"reconnect_time_wait": 0.1}
+
+    async def crash(self) -> None:
+        self.server.kill()
+
+    async def start_again(self) -> None:
+        port = self.server.port
+        await asyncio.to_thread(self.server.start)
+        assert self.server.port == port
+
+    def down(self, synapse: Synapse) -> bool:
+        assert isinstance(synapse, NatsSynapse)
+        return synapse.connected_server is None
+
+    def back(self, synapse: Synapse) -> bool:
+        assert isinstance(synapse, NatsSynapse)
+        return synapse.connected_server is not None and synapse.stats["reconnects"] == 1
+
+    async def members(self, namespace: str, control: Synapse) -> int:
+        """Client connections of the server (its monitoring port says so)."""
+        return await asyncio.to_thread(self.server.client_count)
+
+    async def settled(self, synapses: Iterable[Synapse], subjects: Iterable[str]) -> None:
+        """The new server knows a subscription for each subject (its monitoring says so)."""
+        wanted = list(subjects)
+
+        async def known() -> bool:
+            found = [await asyncio.to_thread(self.server.has_interest, s) for s in wanted]
+            return all(found)
+
+        await eventually_async(known)
+
+
+Bus = CosmoBus | NatsBus
+
+
+@pytest.fixture(params=["cosmo", "nats"])
+async def bus(request: pytest.FixtureRequest, procs: ProcessGroup) -> AsyncIterator[Bus]:
+    """A bus in its own process: ``cosmo synapse start memory``, or nats-server."""
+    if request.param == "cosmo":
+        yield CosmoBus(await procs.dev_synapse())
+        return
+    with NatsServer() as server:
+        yield NatsBus(server)
+
+
 # -- a worker killed mid-task ------------------------------------------------------------
 
 FAULT_NS = "faults"
@@ -110,7 +207,7 @@ async def _first_to_start(workers: list[WorkerProcess]) -> tuple[WorkerProcess, 
 
 
 async def test_a_worker_killed_mid_task_is_replaced_by_the_retry_on_the_other_worker(
-    procs: ProcessGroup,
+    bus: Bus, procs: ProcessGroup
 ) -> None:
     """Two worker processes host Neuron ``crunch`` in the ``caps:crunch`` queue group. The
     one that starts attempt 1 is SIGKILLed while it runs it. The retry (a fresh trace,
@@ -118,7 +215,6 @@ async def test_a_worker_killed_mid_task_is_replaced_by_the_retry_on_the_other_wo
 
     Both workers hold every TASK until released, and only the survivor is released, so
     the answer can only come from the survivor, whatever attempt reaches it."""
-    bus = await procs.dev_synapse()
     workers = list(
         await asyncio.gather(
             procs.worker(bus.url, FAULT_NS, name="worker-a"),
@@ -126,7 +222,6 @@ async def test_a_worker_killed_mid_task_is_replaced_by_the_retry_on_the_other_wo
         )
     )
     control = await connect_synapse(bus.url)
-    assert isinstance(control, DevSynapse)
     orchestrator_bus = await connect_synapse(bus.url)
     orchestrator = Dendrite(
         synapse=orchestrator_bus, namespace=FAULT_NS, dendrite_id="orchestrator", heartbeat_s=0
@@ -137,7 +232,7 @@ async def test_a_worker_killed_mid_task_is_replaced_by_the_retry_on_the_other_wo
         await control.subscribe(namespace_wildcard(FAULT_NS), observer)
         await orchestrator.start()
         strategy = RetryStrategy(
-            max_attempts=6, timeout_s=2.0, on_retry=lambda attempt, _: retried.append(attempt)
+            max_attempts=10, timeout_s=2.0, on_retry=lambda attempt, _: retried.append(attempt)
         )
         run = asyncio.create_task(
             orchestrator.run_with_retry(capabilities=["crunch"], input={"x": 21}, retry=strategy)
@@ -145,16 +240,11 @@ async def test_a_worker_killed_mid_task_is_replaced_by_the_retry_on_the_other_wo
         try:
             victim, first_trace = await _first_to_start(workers)
             survivor = workers[1 - workers.index(victim)]
-
-            async def subscribers() -> int:
-                info = await control.namespace_info(FAULT_NS)
-                return int(info["subscribers"])
-
-            before = await subscribers()
+            before = await bus.members(FAULT_NS, control)
             assert await victim.kill() == -9
             # The server drops the dead member from the queue group once it sees the
             # socket close; from then on every routed TASK goes to the survivor.
-            await eventually_async(lambda: _equals(subscribers(), before - 1))
+            await eventually_async(lambda: _equals(bus.members(FAULT_NS, control), before - 1))
             survivor.release()
             reply = await asyncio.wait_for(run, 60)
         finally:
@@ -190,96 +280,12 @@ async def _equals(value: Awaitable[int], expected: int) -> bool:
 RESTART_NS = "restart"
 
 
-class CosmoBus:
-    """The dev synapse (``cosmo synapse start memory``) in its own process."""
-
-    def __init__(self, server: DevSynapseProcess) -> None:
-        self.server = server
-        self.url = server.url
-        # request_timeout: how long a publish waits for the reconnect; a loaded box may
-        # take seconds to start the new server process.
-        self.options: dict[str, Any] = {
-            "reconnect_delay": 0.05,
-            "reconnect_max_delay": 0.5,
-            "request_timeout": WAIT_S,
-        }
-
-    async def crash(self) -> None:
-        assert await self.server.kill() == -9
-
-    async def start_again(self) -> None:
-        await self.server.start()
-        assert self.server.url == self.url
-
-    def down(self, synapse: Synapse) -> bool:
-        assert isinstance(synapse, DevSynapse)
-        return not synapse.connected
-
-    def back(self, synapse: Synapse) -> bool:
-        assert isinstance(synapse, DevSynapse)
-        return synapse.connected and synapse.stats["reconnects"] == 1
-
-    async def settled(self, synapses: Iterable[Synapse], subjects: Iterable[str]) -> None:
-        """Each client's replayed subscriptions are in place: a ping sent after them has
-        come back (the server handles a connection's lines in order)."""
-        for synapse in synapses:
-            assert isinstance(synapse, DevSynapse)
-            await synapse.flush()
-
-
-class NatsBus:
-    """A real nats-server in its own process."""
-
-    def __init__(self, server: NatsServer) -> None:
-        self.server = server
-        self.url = server.url
-        self.options: dict[str, Any] = {"reconnect_time_wait": 0.1}
-
-    async def crash(self) -> None:
-        self.server.kill()
-
-    async def start_again(self) -> None:
-        port = self.server.port
-        await asyncio.to_thread(self.server.start)
-        assert self.server.port == port
-
-    def down(self, synapse: Synapse) -> bool:
-        assert isinstance(synapse, NatsSynapse)
-        return synapse.connected_server is None
-
-    def back(self, synapse: Synapse) -> bool:
-        assert isinstance(synapse, NatsSynapse)
-        return synapse.connected_server is not None and synapse.stats["reconnects"] == 1
-
-    async def settled(self, synapses: Iterable[Synapse], subjects: Iterable[str]) -> None:
-        """The new server knows a subscription for each subject (its monitoring says so)."""
-        wanted = list(subjects)
-
-        async def known() -> bool:
-            found = [await asyncio.to_thread(self.server.has_interest, s) for s in wanted]
-            return all(found)
-
-        await eventually_async(known)
-
-
-Bus = CosmoBus | NatsBus
-
-
-@pytest.fixture(params=["cosmo", "nats"])
-async def crashable_bus(request: pytest.FixtureRequest, procs: ProcessGroup) -> AsyncIterator[Bus]:
-    if request.param == "cosmo":
-        yield CosmoBus(await procs.dev_synapse())
-        return
-    with NatsServer() as server:
-        yield NatsBus(server)
-
-
 async def echo(input: Mapping[str, Any], context: NeuronContext) -> dict[str, Any]:
     return {"echo": input["word"], "trace": context.trace_id}
 
 
 async def test_dendrites_reconnect_and_resubscribe_after_the_bus_crashes(
-    crashable_bus: Bus,
+    bus: Bus,
 ) -> None:
     """A worker Dendrite (with an Axon), an orchestrator and a Doppler-style observer, each
     on its own connection. The bus process is SIGKILLed and a new one starts on the same
@@ -287,7 +293,6 @@ async def test_dendrites_reconnect_and_resubscribe_after_the_bus_crashes(
     TASK dispatched while the bus was down (with retries) is answered, TASKs dispatched
     after it are answered at once, by neuron id and by capability, and the observer hears
     them all."""
-    bus = crashable_bus
     synapses = [await connect_synapse(bus.url, **bus.options) for _ in range(3)]
     worker_bus, orchestrator_bus, observer_bus = synapses
     worker = Dendrite(

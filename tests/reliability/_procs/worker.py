@@ -1,8 +1,8 @@
 """A worker process for the fault tests: ``python worker.py URL NAMESPACE``.
 
-It connects to the bus at URL and hosts Neuron ``crunch`` (capability ``crunch``) on a
-worker Dendrite, so capability-routed TASKs reach one member of the ``caps:crunch`` queue
-group. Lines on stdout (flushed at once) tell the test what happens:
+It connects to the bus at URL (``cosmo://`` or ``nats://``) and hosts Neuron ``crunch``
+(capability ``crunch``) on a worker Dendrite, so capability-routed TASKs reach one member
+of the ``caps:crunch`` queue group. Lines on stdout (flushed at once) tell the test what happens:
 
 * ``ready <pid>``: subscribed; TASKs dispatched from now on reach this process.
 * ``started <trace_id> <attempt>``: a TASK began; the Neuron now holds it.
@@ -52,7 +52,10 @@ async def main(url: str, namespace: str) -> None:
         say(f"answered {where}")
         return {"pid": os.getpid(), "attempt": context.attempt, "doubled": input["x"] * 2}
 
-    synapse = await connect_synapse(url, reconnect_delay=0.05, reconnect_max_delay=0.5)
+    options: dict[str, Any] = {}
+    if url.startswith("cosmo://"):  # quick to come back if the dev synapse restarts
+        options = {"reconnect_delay": 0.05, "reconnect_max_delay": 0.5}
+    synapse = await connect_synapse(url, **options)
     dendrite = Dendrite(
         synapse=synapse,
         namespace=namespace,
