@@ -52,7 +52,7 @@ from .exceptions import (
 from .registry import MemoryRegistryStore
 from .retry import RetryStrategy, run_with_retry
 from .signal import Directed, Signal, SignalType
-from .synapses.base import Subscription, Synapse
+from .synapses.base import MessageHandler, Subscription, Synapse
 
 __all__ = ["Dendrite"]
 
@@ -73,6 +73,7 @@ _SUPPRESSED = frozenset(
     }
 )
 _MEMBERSHIP = (SignalType.REGISTER, SignalType.DEREGISTER, SignalType.HEARTBEAT)
+_ANSWERS = frozenset({SignalType.STOPPED, SignalType.IMPRINTED, SignalType.RECALLED})
 
 
 class Dendrite:
@@ -310,7 +311,7 @@ class Dendrite:
                 if signal_type in self._subs:
                     continue
                 self._subs[signal_type] = await self.synapse.subscribe(
-                    self._subject(signal_type), self._on_frame
+                    self._subject(signal_type), self._frame_handler()
                 )
 
     async def _ensure_routed(self) -> None:
@@ -325,7 +326,9 @@ class Dendrite:
                     return
                 await current.unsubscribe()  # the capability profile changed
             self._routed_sub = await self.synapse.subscribe(
-                subjects.routed_task_subject(self.namespace), self._on_frame, queue_group=group
+                subjects.routed_task_subject(self.namespace),
+                self._frame_handler(),
+                queue_group=group,
             )
 
     def _subject(self, signal_type: SignalType) -> str:
@@ -756,7 +759,9 @@ class Dendrite:
             trace_id, lambda: TraceStoppedError(f"trace {trace_id} was stopped")
         )
 
-    async def _on_stop(self, stop: Signal) -> None:
+    def _on_stop(self, stop: Signal) -> None:
+        # Everything but the ack happens before the next frame is looked at, so a TASK
+        # published after a STOP on the same connection never races it.
         trace_id = stop.trace_id
         bound = stop.meta.get("attempt")
         had_stake = self._traces.has_stake(trace_id) or any(
@@ -792,7 +797,7 @@ class Dendrite:
         )
         if peers:
             ack.meta["peers"] = peers
-        await self._send(ack)
+        self._spawn_control(self._send(ack))
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -810,47 +815,73 @@ class Dendrite:
                 )
             return None
 
-    async def _on_frame(self, subject: str, data: bytes) -> None:
+    def _accept(self, subject: str, data: bytes) -> Signal | None:
+        """Decode a frame; None for an invalid one, a redelivery, or a reply on a trace
+        this Dendrite has stopped (each counted)."""
         signal = self._decode(data)
         if signal is None:
-            return
+            return None
+        counters = self.counters
         seen = self._seen
         if seen is not None and not seen.first_sight((subject, signal.id)):
-            self.counters["duplicates"] += 1  # a redelivery: handled once already
-            return
-        self.counters["received"] += 1
+            counters["duplicates"] += 1  # a redelivery: handled once already
+            return None
+        counters["received"] += 1
+        if signal.type in _SUPPRESSED and self._traces.is_stopped(signal):
+            counters["suppressed"] += 1
+            return None
+        return signal
+
+    def _on_frame_now(self, subject: str, data: bytes) -> None:
+        """Handle one frame without waiting: sends and user handlers are spawned as
+        tasks, so frames are handled in the order they arrive, whatever their type."""
+        signal = self._accept(subject, data)
+        if signal is not None:
+            self._handle_now(subject, signal)
+
+    async def _on_frame(self, subject: str, data: bytes) -> None:
+        """The coroutine handler, for transports that take no plain handlers."""
+        self._on_frame_now(subject, data)
+
+    def _handle_now(self, subject: str, signal: Signal) -> None:
         kind = signal.type
-        if kind in _SUPPRESSED and self._traces.is_stopped(signal):
-            self.counters["suppressed"] += 1
-            return
         if kind is SignalType.TASK:
-            self._on_task(signal, routed=subject.endswith(".TASK.routed"))
-            if subject.endswith(".routed"):
+            routed = subject.endswith(".routed")
+            self._on_task(signal, routed=routed)
+            if routed:
                 return  # user TASK handlers hear the broadcast subject only
         elif kind in _REPLIES:
             node = signal.meta.get("node")
-            if isinstance(node, str):
+            if type(node) is str:
                 self._traces.stake(signal.trace_id, node)
             self._replies.resolve(signal)
             if kind is SignalType.FINAL:
                 for engram in self._engrams.values():
                     engram.commit(signal.trace_id)
-        elif kind is SignalType.STOP:
-            await self._on_stop(signal)
-        elif kind in (SignalType.STOPPED, SignalType.IMPRINTED, SignalType.RECALLED):
+        elif kind in _ANSWERS:
             self._answers.feed(signal)
+        elif kind is SignalType.STOP:
+            self._on_stop(signal)
         elif kind is SignalType.IMPRINT:
-            await self._on_imprint(signal)
+            self._on_imprint(signal)
         elif kind is SignalType.RECALL:
-            await self._on_recall(signal)
+            self._on_recall(signal)
         elif kind in _MEMBERSHIP:
             if self.registry_store is not None:
                 self.registry_store.observe(signal)
         elif kind is SignalType.DISCOVER:
-            await self._on_discover(signal)
-        for spec in self._handlers.get(kind, ()):
-            if spec.accepts(signal):
-                self._run_handler(spec, signal)
+            self._on_discover(signal)
+        self._run_handlers(signal)
+
+    def _run_handlers(self, signal: Signal) -> None:
+        specs = self._handlers.get(signal.type)
+        if specs:
+            for spec in specs:
+                if spec.accepts(signal):
+                    self._run_handler(spec, signal)
+
+    def _frame_handler(self) -> MessageHandler:
+        return self._on_frame_now if self.synapse.plain_handlers else self._on_frame
 
     def _on_task(self, task: Signal, *, routed: bool) -> None:
         directed = task.directed
@@ -995,22 +1026,35 @@ class Dendrite:
             self._traces.stake(signal.trace_id, node)
         return reply
 
-    async def _on_imprint(self, imprint: Signal) -> None:
+    def _on_imprint(self, imprint: Signal) -> None:
         engram = self._engrams.get(imprint.neuron or "")
-        if engram is not None:
-            await self._send(answer_imprint(engram, imprint, self.dendrite_id))
+        if engram is not None:  # applied now, in arrival order; only the answer waits
+            self._spawn_control(self._send(answer_imprint(engram, imprint, self.dendrite_id)))
 
-    async def _on_recall(self, recall: Signal) -> None:
+    def _on_recall(self, recall: Signal) -> None:
         targets = recall_targets(self._engrams, recall)
-        for reply in answer_recall(targets, recall, self.dendrite_id):
-            await self._send(reply)
+        if targets:
+            self._spawn_control(self._send_all(answer_recall(targets, recall, self.dendrite_id)))
 
-    async def _on_discover(self, discover: Signal) -> None:
+    async def _send_all(self, signals: list[Signal]) -> None:
+        for signal in signals:
+            await self._send(signal)
+
+    def _on_discover(self, discover: Signal) -> None:
         wanted = discover.payload.get("capabilities")
-        for participant in self._participants():
-            if isinstance(wanted, list) and not set(wanted).issubset(participant[2]):
-                continue
-            await self._announce(participant, parent=discover)
+        participants = [
+            p
+            for p in self._participants()
+            if not (isinstance(wanted, list) and not set(wanted).issubset(p[2]))
+        ]
+        if participants:
+            self._spawn_control(self._announce_all(participants, discover))
+
+    async def _announce_all(
+        self, participants: list[tuple[str, str, list[str], str | None]], parent: Signal
+    ) -> None:
+        for participant in participants:
+            await self._announce(participant, parent=parent)
 
     # -- heartbeats ------------------------------------------------------------------------
 

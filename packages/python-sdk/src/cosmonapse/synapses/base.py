@@ -6,9 +6,12 @@ shared contract suite run unchanged against all of them.
 
 Delivery contract, for every transport:
 
-* ``handler(subject, data)`` is awaited for one message at a time per subscription, in
-  the order the transport received them. A handler must return promptly: the Dendrite
-  only schedules work there and never runs user code inline.
+* ``handler(subject, data)`` gets one message at a time per subscription, in the order
+  the transport received them. An ``async def`` handler is awaited. A transport whose
+  :attr:`Synapse.plain_handlers` is true also takes a plain function, which it may call
+  straight from its read loop (or, in process, from ``publish``); it must return promptly
+  and must not block. Either way the Dendrite only schedules work in its handlers and never
+  runs user code inline.
 * A handler that raises is logged and the subscription keeps going.
 * Each subscription buffers at most ``max_pending`` messages; past that the transport drops
   new ones for that subscription only and counts them in ``stats["dropped"]``. Delivery is
@@ -23,12 +26,13 @@ import abc
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = ["DEFAULT_MAX_PENDING", "MessageHandler", "Subscription", "Synapse"]
 
-MessageHandler = Callable[[str, bytes], Awaitable[None]]
-"""``async def handler(subject: str, data: bytes) -> None``."""
+MessageHandler = Callable[[str, bytes], Awaitable[None] | None]
+"""``async def handler(subject: str, data: bytes) -> None``, or, on a transport with
+:attr:`Synapse.plain_handlers`, a plain ``def`` with the same arguments."""
 
 DEFAULT_MAX_PENDING = 65_536
 """Messages buffered per subscription before new ones are dropped."""
@@ -58,6 +62,10 @@ class Synapse(abc.ABC):
 
     max_frame_bytes: int | None = None
     """The largest frame the transport accepts, or ``None`` when it sets no limit."""
+
+    plain_handlers: ClassVar[bool] = False
+    """True when :meth:`subscribe` also takes a plain-function handler (see the module
+    docstring). Callers that have one wrap it in a coroutine for transports without it."""
 
     @abc.abstractmethod
     async def publish(self, subject: str, data: bytes) -> None:

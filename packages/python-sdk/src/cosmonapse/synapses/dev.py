@@ -105,6 +105,8 @@ class DevSynapse(Synapse):
     :meth:`list_namespaces`, :meth:`namespace_info`, :meth:`stop_namespace`).
     """
 
+    plain_handlers = True
+
     def __init__(
         self,
         host: str = DEFAULT_HOST,

@@ -46,6 +46,8 @@ class MemorySynapse(Synapse):
     ``max_pending`` bounds each subscription's buffer (default 65,536 frames).
     """
 
+    plain_handlers = True
+
     def __init__(self, *, max_pending: int = DEFAULT_MAX_PENDING, name: str | None = None) -> None:
         if max_pending < 1:
             raise ValueError("max_pending must be at least 1")

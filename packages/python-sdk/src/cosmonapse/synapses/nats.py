@@ -92,7 +92,9 @@ class _NatsSubscription(Subscription):
         if self.closed:
             return
         try:
-            await self._handler(msg.subject, msg.data)
+            result = self._handler(msg.subject, msg.data)
+            if result is not None:
+                await result
         except Exception as exc:  # a handler error is never fatal
             log_handler_error(msg.subject, exc)
         self.delivered += 1
@@ -130,6 +132,8 @@ class NatsSynapse(Synapse):
     ``url`` lists the servers without credentials; ``max_frame_bytes`` is the connected
     server's ``max_payload`` (refreshed after every reconnect).
     """
+
+    plain_handlers = True
 
     def __init__(self, config: NatsConfig) -> None:
         """Prepare an unconnected Synapse; :func:`connect` calls this and then connects."""
