@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from .signal import Signal
@@ -31,14 +32,26 @@ class TraceBook:
 
     # -- running work --------------------------------------------------------------------
 
-    def track(self, trace_id: str, task: asyncio.Task[Any]) -> None:
-        """Record ``task`` as work of ``trace_id`` until it finishes."""
+    def track(
+        self,
+        trace_id: str,
+        task: asyncio.Task[Any],
+        also: Callable[[asyncio.Task[Any]], object] | None = None,
+    ) -> None:
+        """Record ``task`` as work of ``trace_id`` until it finishes (then call ``also``
+        with it: one done callback instead of two)."""
         tasks = self._running.get(trace_id)
         if tasks is None:
             tasks = self._running[trace_id] = set()
         tasks.add(task)
         self.stake(trace_id)
-        task.add_done_callback(lambda t: self._untrack(trace_id, t))
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._untrack(trace_id, finished)
+            if also is not None:
+                also(finished)
+
+        task.add_done_callback(done)
 
     def _untrack(self, trace_id: str, task: asyncio.Task[Any]) -> None:
         tasks = self._running.get(trace_id)

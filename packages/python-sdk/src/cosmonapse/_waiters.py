@@ -3,23 +3,94 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 
 from .signal import Signal, SignalType
 
 
-async def wait_future(fut: asyncio.Future[Signal], timeout_s: float) -> Signal:
-    """Await ``fut`` for at most ``timeout_s``; raise TimeoutError after that.
+class Deadlines:
+    """Timeouts for many futures on one loop timer.
 
-    Cheaper than ``asyncio.wait_for`` on the hot path: no wrapper future and no extra
-    loop iteration when the answer arrives.
+    ``asyncio``'s own timers cost a handle, a heap push with Python-level comparisons and
+    a cancellation per wait. Here each distinct timeout gets a FIFO of ``(when, future)``
+    (deadlines of equal timeouts come due in the order they were set), one timer is armed
+    for the earliest head, and finished futures are shed from the front as the queues
+    are touched. A future still pending at its deadline gets a ``TimeoutError``.
+
+    Bounded: at most ``max_queues`` distinct timeouts are kept (more fall back to
+    ``call_later``), and each queue holds the waits made within one timeout of each other.
     """
 
-    def expire() -> None:
-        if not fut.done():
-            fut.set_exception(TimeoutError())
+    def __init__(self, *, max_queues: int = 64) -> None:
+        self._queues: dict[float, deque[tuple[float, asyncio.Future[Signal]]]] = {}
+        self._max_queues = max_queues
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_at = float("inf")
 
-    handle = asyncio.get_running_loop().call_later(timeout_s, expire)
+    def watch(self, fut: asyncio.Future[Signal], timeout_s: float) -> None:
+        """Fail ``fut`` with TimeoutError if it is still pending ``timeout_s`` from now."""
+        loop = fut.get_loop()
+        queue = self._queues.get(timeout_s)
+        if queue is None:
+            if len(self._queues) >= self._max_queues:
+                handle = loop.call_later(timeout_s, _expire_one, fut)
+                fut.add_done_callback(lambda _: handle.cancel())
+                return
+            queue = self._queues[timeout_s] = deque()
+        else:
+            while queue and queue[0][1].done():
+                queue.popleft()
+        when = loop.time() + timeout_s
+        queue.append((when, fut))
+        if when < self._armed_at:
+            self._arm(loop, when)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._armed_at = when
+        self._timer = loop.call_at(when, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        self._armed_at = float("inf")
+        now = loop.time()
+        earliest = float("inf")
+        for timeout_s, queue in list(self._queues.items()):
+            while queue:
+                when, fut = queue[0]
+                if fut.done():
+                    queue.popleft()
+                elif when <= now:
+                    queue.popleft()
+                    fut.set_exception(TimeoutError())
+                else:
+                    earliest = min(earliest, when)
+                    break
+            if not queue:
+                del self._queues[timeout_s]
+        if earliest != float("inf"):
+            self._arm(loop, earliest)
+
+    def close(self) -> None:
+        """Cancel the timer (pending futures are left to their owners)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._armed_at = float("inf")
+        self._queues.clear()
+
+
+def _expire_one(fut: asyncio.Future[Signal]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
+
+
+async def wait_future(fut: asyncio.Future[Signal], timeout_s: float) -> Signal:
+    """Await ``fut`` for at most ``timeout_s``; raise TimeoutError after that (one
+    ``call_later`` timer; :class:`Deadlines` is cheaper for many waits)."""
+    handle = asyncio.get_running_loop().call_later(timeout_s, _expire_one, fut)
     try:
         return await fut
     finally:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Literal
 
@@ -27,8 +27,9 @@ from ._dedup import DEFAULT_DEDUP_WINDOW, SeenWindow
 from ._engram_host import answer_imprint, answer_recall, recall_targets
 from ._handlers import HandlerSpec, SignalHandler
 from ._ids import random_suffix
+from ._slots import Slots
 from ._traces import TraceBook, attempt_of
-from ._waiters import ParentWaiters, ReplyWaiters, wait_future
+from ._waiters import Deadlines, ParentWaiters, ReplyWaiters, wait_future
 from .axon import Axon
 from .builders import (
     deregister_signal,
@@ -132,7 +133,9 @@ class Dendrite:
         self._extra_subs: list[Subscription] = []
         self._routed_sub: Subscription | None = None
         self._sub_lock = asyncio.Lock()
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._slots = Slots(max_concurrency)
+        self._deadlines = Deadlines()
+        self._reply_subs_missing = True
         self._tasks: set[asyncio.Task[Any]] = set()
         self._traces = TraceBook()
         self._replies = ReplyWaiters()
@@ -205,6 +208,7 @@ class Dendrite:
                 except Exception as exc:
                     log.debug("unsubscribe failed: %s", exc)
         self._subs.clear()
+        self._reply_subs_missing = True
         self._extra_subs.clear()
         self._routed_sub = None
         for axon in self._axons.values():
@@ -455,29 +459,35 @@ class Dendrite:
         Raises :class:`~cosmonapse.RoleError` when a worker sends TASK or STOP. A reply
         on a trace this Dendrite has stopped is dropped, never published.
         """
-        if signal.type in _ROLE_GATED and self.role != "orchestrator":
+        kind = signal.type
+        if kind in _ROLE_GATED and self.role != "orchestrator":
             raise RoleError(
                 f"dendrite {self.dendrite_id!r} has role 'worker'; only orchestrators send "
-                f"{signal.type.value} (create it with role='orchestrator')"
+                f"{kind.value} (create it with role='orchestrator')"
             )
-        if signal.type in _SUPPRESSED and self._traces.is_stopped(signal):
+        if kind in _SUPPRESSED and self._traces.is_stopped(signal):
             self.counters["suppressed"] += 1
-            log.debug("not publishing %s on stopped trace %s", signal.type.value, signal.trace_id)
+            log.debug("not publishing %s on stopped trace %s", kind.value, signal.trace_id)
             return
-        await self._send(signal)
+        await self.synapse.publish(self._subject_of(signal), signal.encode())
+        self.counters["published"] += 1
 
     async def _send(self, signal: Signal) -> None:
+        """Publish without the role and stopped-trace checks (acks, announcements)."""
+        await self.synapse.publish(self._subject_of(signal), signal.encode())
+        self.counters["published"] += 1
+
+    def _subject_of(self, signal: Signal) -> str:
+        directed = signal.directed
         if (
             signal.type is SignalType.TASK
-            and signal.directed is not None
-            and signal.directed.id is None
-            and signal.directed.capabilities
+            and directed is not None
+            and directed.id is None
+            and directed.capabilities
         ):
-            subject = subjects.routed_task_subject(self.namespace)
-        else:
-            subject = self._subject(signal.type)
-        await self.synapse.publish(subject, signal.encode())
-        self.counters["published"] += 1
+            return subjects.routed_task_subject(self.namespace)
+        subject = self._subject_cache.get(signal.type)
+        return subject if subject is not None else self._subject(signal.type)
 
     async def emit(
         self,
@@ -589,8 +599,11 @@ class Dendrite:
         meta: Mapping[str, Any] | None,
         finalize: bool,
     ) -> Signal:
-        self._require_started()
-        await self._ensure(*_REPLIES)
+        if self._state != "started":
+            self._require_started()
+        if self._reply_subs_missing:
+            await self._ensure(*_REPLIES)
+            self._reply_subs_missing = any(t not in self._subs for t in _REPLIES)
         task = task_signal(
             input=input,
             neuron=neuron,
@@ -600,19 +613,23 @@ class Dendrite:
             meta=meta,
             finalize=finalize,
         )
+        trace = task.trace_id
         if self._traces.is_stopped(task):  # publish() would drop it: fail now, not at timeout
-            raise TraceStoppedError(f"trace {task.trace_id} was stopped; nothing was dispatched")
-        fut = self._replies.add(task.trace_id, want_final=finalize)
+            raise TraceStoppedError(f"trace {trace} was stopped; nothing was dispatched")
+        fut = self._replies.add(trace, want_final=finalize)
         try:
             await self.publish(task)
-            return await wait_future(fut, timeout_s)
+            self._deadlines.watch(fut, timeout_s)
+            return await fut
         except TimeoutError:
             target = neuron or ",".join(capabilities or [])
             raise DispatchTimeoutError(
-                f"no reply from {target!r} within {timeout_s:g} s (trace {task.trace_id})"
+                f"no reply from {target!r} within {timeout_s:g} s (trace {trace})"
             ) from None
         finally:
-            self._replies.discard(task.trace_id, fut)
+            if not fut.done():
+                fut.cancel()
+            self._replies.discard(trace, fut)
 
     async def run_with_retry(
         self,
@@ -925,24 +942,35 @@ class Dendrite:
                 )
             )
             return
-        self._spawn(self._run_axon(axon, task), task.trace_id)
+        self._start(self._run_axon(axon, task), task.trace_id)
 
     async def _run_axon(self, axon: Axon, task: Signal) -> None:
-        async with self._slots:
+        slots = self._slots
+        if not slots.try_acquire():
+            await slots.acquire()
+        try:
             if self._traces.is_stopped(task):  # queued behind the bound, then STOPped
                 return
             reply = await axon.handle_task(task)
-        await self.publish(reply)
-        if task.payload.get("finalize") and reply.type is SignalType.AGENT_OUTPUT:
-            await self.publish(
-                final_signal(
-                    trace_id=task.trace_id,
-                    parent_id=reply.id,
-                    result=reply.payload["output"],
-                    producer=axon.neuron_id,
-                    meta={"node": self.dendrite_id, **_attempt_meta(task)},
+        except Exception as exc:  # handle_task turns Neuron failures into ERRORs
+            self._log_handler_error(exc)
+            return
+        finally:
+            slots.release()
+        try:
+            await self.publish(reply)
+            if task.payload.get("finalize") and reply.type is SignalType.AGENT_OUTPUT:
+                await self.publish(
+                    final_signal(
+                        trace_id=task.trace_id,
+                        parent_id=reply.id,
+                        result=reply.payload["output"],
+                        producer=axon.neuron_id,
+                        meta={"node": self.dendrite_id, **_attempt_meta(task)},
+                    )
                 )
-            )
+        except Exception as exc:
+            self._log_handler_error(exc)
 
     def _run_handler(self, spec: HandlerSpec, signal: Signal) -> None:
         if len(self._tasks) >= self.max_queued:
@@ -959,15 +987,26 @@ class Dendrite:
             self._spawn(spec.fn(signal), None)
 
     async def _bounded(self, work: Awaitable[None]) -> None:
-        async with self._slots:
+        slots = self._slots
+        if not slots.try_acquire():
+            await slots.acquire()
+        try:
             await work
+        finally:
+            slots.release()
 
     def _spawn(self, work: Awaitable[None], trace_id: str | None) -> None:
-        task = asyncio.get_running_loop().create_task(self._guard(work))
+        self._start(self._guard(work), trace_id)
+
+    def _start(self, coro: Coroutine[Any, Any, None], trace_id: str | None) -> None:
+        """Run ``coro`` as a task this Dendrite owns (cancelled on stop, and with the
+        trace's STOP when ``trace_id`` is given); ``coro`` must not raise."""
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        if trace_id is not None:
-            self._traces.track(trace_id, task)
+        if trace_id is None:
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._traces.track(trace_id, task, self._tasks.discard)
 
     def _spawn_control(self, work: Awaitable[Any]) -> None:
         async def run() -> None:
@@ -981,14 +1020,17 @@ class Dendrite:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.counters["handler_errors"] += 1
-            log.error(
-                "handler on dendrite %s raised %s: %s",
-                self.dendrite_id,
-                type(exc).__name__,
-                exc,
-                exc_info=exc,
-            )
+            self._log_handler_error(exc)
+
+    def _log_handler_error(self, exc: Exception) -> None:
+        self.counters["handler_errors"] += 1
+        log.error(
+            "handler on dendrite %s raised %s: %s",
+            self.dendrite_id,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
 
     # -- engrams ---------------------------------------------------------------------------
 
