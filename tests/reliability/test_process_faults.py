@@ -1,5 +1,6 @@
-"""Process faults against real processes: a worker killed mid-task, a bus that crashes and
-comes back on the same port (the dev synapse, then nats-server).
+"""Process faults against real processes, each over the dev synapse (``cosmo synapse start
+memory``) and over nats-server: a worker killed mid-task, and a bus that crashes and comes
+back on the same port.
 
 Covered elsewhere, and not repeated here:
 
@@ -249,10 +250,12 @@ async def test_a_worker_killed_mid_task_is_replaced_by_the_retry_on_the_other_wo
             reply = await asyncio.wait_for(run, 60)
         finally:
             run.cancel()
+            await asyncio.gather(run, return_exceptions=True)
     finally:
         await orchestrator.stop()
         await orchestrator_bus.close()
         await control.close()
+        await procs.close()  # the workers go while their bus is still up
 
     assert reply.type is SignalType.AGENT_OUTPUT, (reply, procs.dump())
     output = reply.payload["output"]
