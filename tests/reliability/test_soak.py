@@ -30,7 +30,6 @@ from pathlib import Path
 import orjson
 import pytest
 from cosmonapse import Directed, Signal, SignalType, connect_synapse
-from cosmonapse._ids import new_ulid
 from cosmonapse.subjects import signal_subject
 from cosmonapse.synapses.dev import DevSynapse
 
@@ -76,7 +75,8 @@ class Frames:
         self._head = head
         self._mid = mid + '"seq":'
         self._tail = tail
-        self._id_prefix = "evt_" + new_ulid()[:16]  # + 10 digits: 26 base32 characters
+        # evt_ + 16 characters of a real ULID + 10 digits: 26 base32 characters in all.
+        self._id_prefix = template.id[:20]
         self._pub = b'{"op":"pub","subject":"' + SUBJECT.encode() + b'","frame":'
         self.size = len(self.line(N - 1))
 
