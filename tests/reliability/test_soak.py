@@ -119,8 +119,18 @@ class CountingConsumer:
         self.other_lines = 0
         self.out_of_order = 0
         self.progress = asyncio.Event()
+        self.ended: str | None = None
 
     async def run(self) -> None:
+        try:
+            await self._read()
+        except BaseException as exc:
+            self.ended = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.progress.set()  # a publisher waiting on this consumer looks again
+
+    async def _read(self) -> None:
         carry = b""
         while self.received < N:
             chunk = await self.reader.read(1 << 18)
@@ -141,6 +151,7 @@ class CountingConsumer:
     async def caught_up_to(self, sent: int) -> None:
         """Return once at most WINDOW of the ``sent`` frames are unread."""
         while sent - self.received > WINDOW:
+            assert self.ended is None, f"the counting consumer stopped: {self.ended}"
             self.progress.clear()
             await asyncio.wait_for(self.progress.wait(), WAIT_S)
 
