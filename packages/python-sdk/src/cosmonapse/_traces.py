@@ -28,7 +28,8 @@ class TraceBook:
         self.max_traces = max_traces
         self._running: dict[str, set[asyncio.Task[Any]]] = {}
         self._stakes: OrderedDict[str, set[str]] = OrderedDict()  # trace -> peer nodes
-        self._stopped: OrderedDict[str, int] = OrderedDict()  # trace -> highest stopped attempt
+        # trace -> highest stopped attempt; read directly on hot paths ("any stopped?")
+        self.stopped_traces: OrderedDict[str, int] = OrderedDict()
 
     # -- running work --------------------------------------------------------------------
 
@@ -99,22 +100,22 @@ class TraceBook:
 
     def mark_stopped(self, trace_id: str, attempt: int | None) -> None:
         bound = _UNBOUNDED if attempt is None else attempt
-        previous = self._stopped.get(trace_id)
+        previous = self.stopped_traces.get(trace_id)
         if previous is not None and (
             previous == _UNBOUNDED or (bound != _UNBOUNDED and bound <= previous)
         ):
             return
-        self._stopped[trace_id] = bound
-        self._stopped.move_to_end(trace_id)
-        if len(self._stopped) > self.max_traces:
-            self._stopped.popitem(last=False)
+        self.stopped_traces[trace_id] = bound
+        self.stopped_traces.move_to_end(trace_id)
+        if len(self.stopped_traces) > self.max_traces:
+            self.stopped_traces.popitem(last=False)
 
     def is_stopped(self, signal: Signal) -> bool:
         """True when ``signal`` belongs to a stopped attempt of its trace."""
-        bound = self._stopped.get(signal.trace_id)
+        bound = self.stopped_traces.get(signal.trace_id)
         if bound is None:
             return False
         return bound == _UNBOUNDED or attempt_of(signal) <= bound
 
     def stopped(self, trace_id: str) -> bool:
-        return trace_id in self._stopped
+        return trace_id in self.stopped_traces

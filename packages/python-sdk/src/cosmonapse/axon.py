@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from time import perf_counter
 from typing import Any
 
-from .builders import agent_output_signal, error_signal
+from .builders import error_signal
 from .context import NeuronContext
 from .engram_binding import EngramBinding, EngramTransport, ImprintHelper, RecallHelper
 from .exceptions import NeuronError
-from .signal import Signal, SignalType
+from .signal import Directed, Signal, SignalType, fresh_signal
 
 __all__ = ["Axon", "NeuronFn"]
 
@@ -89,22 +89,27 @@ class Axon:
         """
         if task.type is not SignalType.TASK:
             raise ValueError(f"handle_task needs a TASK, got {task.type.value}")
-        started = time.perf_counter()
+        started = perf_counter()
         context = NeuronContext(task, self.neuron_id, self._host_id, self._namespace)
-        kwargs: dict[str, Any] = {}
-        if self._helpers:
-            if "imprint" in self._helpers:
-                kwargs["imprint"] = ImprintHelper(self._host, self.engrams, task)
-            if "recall" in self._helpers:
-                kwargs["recall"] = RecallHelper(self._host, self.engrams, task)
         meta: dict[str, Any] = {}
         attempt = task.meta.get("attempt")
         if attempt is not None:
             meta["attempt"] = attempt
         if self._host_id is not None:
             meta["node"] = self._host_id
+        neuron_input = task.payload.get("input")
+        if neuron_input is None:
+            neuron_input = {}
         try:
-            output = await self.neuron_fn(task.payload.get("input", {}), context, **kwargs)
+            if self._helpers:
+                kwargs: dict[str, Any] = {}
+                if "imprint" in self._helpers:
+                    kwargs["imprint"] = ImprintHelper(self._host, self.engrams, task)
+                if "recall" in self._helpers:
+                    kwargs["recall"] = RecallHelper(self._host, self.engrams, task)
+                output = await self.neuron_fn(neuron_input, context, **kwargs)
+            else:
+                output = await self.neuron_fn(neuron_input, context)
         except asyncio.CancelledError:
             raise
         except NeuronError as exc:
@@ -120,7 +125,7 @@ class Axon:
                 isinstance(exc, TimeoutError),
                 meta,
             )
-        if not isinstance(output, Mapping):
+        if type(output) is not dict and not isinstance(output, Mapping):
             return self._error(
                 task,
                 "NEURON_BAD_OUTPUT",
@@ -128,11 +133,15 @@ class Axon:
                 False,
                 meta,
             )
-        meta["took_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        reply = agent_output_signal(task, output=output, producer=self.neuron_id, meta=meta)
-        if reply.directed is not None:
-            reply.directed.capabilities = list(self.capabilities)
-        return reply
+        meta["took_ms"] = round((perf_counter() - started) * 1000, 3)
+        return fresh_signal(
+            SignalType.AGENT_OUTPUT,
+            {"output": dict(output)},
+            task.trace_id,
+            task.id,
+            Directed(self.neuron_id, None, list(self.capabilities)),
+            meta,
+        )
 
     def _error(
         self, task: Signal, code: str, message: str, recoverable: bool, meta: dict[str, Any]

@@ -465,7 +465,7 @@ class Dendrite:
                 f"dendrite {self.dendrite_id!r} has role 'worker'; only orchestrators send "
                 f"{kind.value} (create it with role='orchestrator')"
             )
-        if kind in _SUPPRESSED and self._traces.is_stopped(signal):
+        if kind in _SUPPRESSED and self._traces.stopped_traces and self._traces.is_stopped(signal):
             self.counters["suppressed"] += 1
             log.debug("not publishing %s on stopped trace %s", kind.value, signal.trace_id)
             return
@@ -614,7 +614,8 @@ class Dendrite:
             finalize=finalize,
         )
         trace = task.trace_id
-        if self._traces.is_stopped(task):  # publish() would drop it: fail now, not at timeout
+        traces = self._traces
+        if traces.stopped_traces and traces.is_stopped(task):  # fail now, not at timeout
             raise TraceStoppedError(f"trace {trace} was stopped; nothing was dispatched")
         fut = self._replies.add(trace, want_final=finalize)
         try:
@@ -844,7 +845,8 @@ class Dendrite:
             counters["duplicates"] += 1  # a redelivery: handled once already
             return None
         counters["received"] += 1
-        if signal.type in _SUPPRESSED and self._traces.is_stopped(signal):
+        traces = self._traces
+        if traces.stopped_traces and signal.type in _SUPPRESSED and traces.is_stopped(signal):
             counters["suppressed"] += 1
             return None
         return signal
@@ -949,7 +951,8 @@ class Dendrite:
         if not slots.try_acquire():
             await slots.acquire()
         try:
-            if self._traces.is_stopped(task):  # queued behind the bound, then STOPped
+            traces = self._traces
+            if traces.stopped_traces and traces.is_stopped(task):  # STOPped while queued
                 return
             reply = await axon.handle_task(task)
         except Exception as exc:  # handle_task turns Neuron failures into ERRORs

@@ -235,19 +235,22 @@ class Signal:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Signal:
         """Validate an already-parsed envelope (see :meth:`decode`)."""
-        # One pass of cheap checks for the envelope every well-behaved peer sends; any
-        # doubt falls through to _check, which finds the culprit and raises.
-        get = raw.get
-        v = get("v")
-        ident = get("id")
-        trace_id = get("trace_id")
-        parent_id = get("parent_id")
-        type_name = get("type")
+        # One pass of cheap checks for the envelope every well-behaved peer sends (all nine
+        # fields present, as encode() writes them); any doubt falls through to _check,
+        # which finds the culprit and raises (or accepts what the protocol allows).
+        try:
+            v = raw["v"]
+            ident = raw["id"]
+            trace_id = raw["trace_id"]
+            parent_id = raw["parent_id"]
+            type_name = raw["type"]
+            directed = raw["directed"]
+            ts = raw["ts"]
+            payload = raw["payload"]
+            meta = raw["meta"]
+        except KeyError:
+            return _check(raw)
         signal_type = _TYPES.get(type_name) if type(type_name) is str else None
-        directed = get("directed")
-        ts = get("ts")
-        payload = get("payload")
-        meta = get("meta")
         if (
             signal_type is not None
             and v == "1"
@@ -259,35 +262,30 @@ class Signal:
             and type(ts) is str
             and _match_ts(ts) is not None
             and type(payload) is dict
-            and (meta is None or type(meta) is dict)
+            and type(meta) is dict
         ):
             if directed is not None:
-                if type(directed) is not dict:
-                    directed = Directed.from_dict(directed)  # raises the precise error
+                try:
+                    d_id = directed["id"]
+                    d_type = directed["type"]
+                    caps = directed["capabilities"]
+                except (KeyError, TypeError):
+                    caps = None  # not the common shape: let from_dict judge it
+                    d_id = d_type = 0
+                if (
+                    type(directed) is dict
+                    and (d_id is None or type(d_id) is str)
+                    and (d_type is None or type(d_type) is str)
+                    and type(caps) is list
+                    and (not caps or all(type(c) is str for c in caps))
+                ):
+                    directed = _new_directed(d_id, d_type, caps)
                 else:
-                    d_id = directed.get("id")
-                    d_type = directed.get("type")
-                    caps = directed.get("capabilities")
-                    if (
-                        (d_id is None or type(d_id) is str)
-                        and (d_type is None or type(d_type) is str)
-                        and (caps == [] or caps is None)
-                    ):
-                        directed = _new_directed(d_id, d_type, [])
-                    else:
-                        directed = Directed.from_dict(directed)
+                    directed = Directed.from_dict(directed)
             required = _REQUIRED_OBJECTS.get(signal_type)
             if required is None or type(payload.get(required)) is dict:
                 return _new_signal(
-                    v,
-                    ident,
-                    trace_id,
-                    parent_id,
-                    signal_type,
-                    directed,
-                    ts,
-                    payload,
-                    {} if meta is None else meta,
+                    v, ident, trace_id, parent_id, signal_type, directed, ts, payload, meta
                 )
         return _check(raw)
 
