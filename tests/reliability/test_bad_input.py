@@ -35,6 +35,7 @@ from cosmonapse import (
     connect_synapse,
 )
 from cosmonapse.subjects import routed_task_subject, signal_subject
+from cosmonapse.synapses.dev import connect
 from cosmonapse_cli.server import DevSynapseServer, ServerLimits
 
 from tests.transports import TRANSPORTS, Transport
@@ -389,9 +390,7 @@ async def test_the_dev_client_survives_garbage_from_its_server(
 
     listener = await asyncio.start_server(peer, "127.0.0.1", 0, limit=1 << 22)
     port = listener.sockets[0].getsockname()[1]
-    client = await connect_synapse(
-        f"cosmo://127.0.0.1:{port}", max_frame_bytes=2048, reconnect=False
-    )
+    client = await connect(f"cosmo://127.0.0.1:{port}", max_frame_bytes=2048, reconnect=False)
     try:
         got: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=8)
 
