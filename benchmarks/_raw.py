@@ -10,7 +10,7 @@
 * :class:`RawCaller`: one connection, any number of requests in flight; replies come
   back in order, so each one resolves the oldest waiting future.
 * :func:`raw_workers`: connections that echo every line they get back to the relay.
-* :class:`RawSubscriber`: a ``sub`` connection that counts lines.
+* :class:`RawSubscriber`: a ``sub`` connection that reports each line it reads.
 
 These are the floors for a Python program moving the same lines over asyncio streams
 with the same number of hops; they do no JSON work at all.
@@ -59,19 +59,22 @@ def _send(writer: asyncio.StreamWriter, line: bytes) -> None:
 @contextlib.asynccontextmanager
 async def _serving(handler: Handler) -> AsyncIterator[str]:
     """Serve ``handler`` per connection on a free loopback port; yields ``host:port``.
-    On exit every connection task is cancelled and awaited."""
-    tasks: set[asyncio.Task[None]] = set()
+
+    On exit every connection is aborted, so its handler ends on its own (a cancelled
+    connection task would make asyncio log an error), and awaited for a bounded time.
+    """
+    conns: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     async def owned(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        tasks.add(task)
+        conns[task] = writer
         try:
             await handler(reader, writer)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
-            tasks.discard(task)
+            conns.pop(task, None)
             writer.close()
 
     server = await asyncio.start_server(owned, LOOPBACK, 0, limit=LIMIT)
@@ -80,9 +83,12 @@ async def _serving(handler: Handler) -> AsyncIterator[str]:
         yield f"{LOOPBACK}:{port}"
     finally:
         server.close()
-        for task in list(tasks):
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for writer in list(conns.values()):
+            writer.transport.abort()
+        if conns:
+            _, stuck = await asyncio.wait(list(conns), timeout=2.0)
+            for task in stuck:
+                task.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 2.0)
 
@@ -233,37 +239,28 @@ async def raw_workers(address: str, count: int) -> AsyncIterator[None]:
 
 
 class RawSubscriber:
-    """A relay ``sub`` connection that counts the lines it reads; :meth:`wait_for`
-    returns once ``count`` have arrived."""
+    """A relay ``sub`` connection that calls ``on_line()`` for every line it reads."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_line: Callable[[], None],
+    ) -> None:
         self._reader = reader
         self._writer = writer
-        self.received = 0
-        self._target = 0
-        self._done: asyncio.Future[None] | None = None
+        self._on_line = on_line
         self._task = asyncio.get_running_loop().create_task(self._read())
 
     @classmethod
-    async def open(cls, address: str) -> RawSubscriber:
-        return cls(*await _open(address, b"sub"))
+    async def open(cls, address: str, on_line: Callable[[], None]) -> RawSubscriber:
+        return cls(*await _open(address, b"sub"), on_line)
 
     async def _read(self) -> None:
-        reader = self._reader
+        reader, on_line = self._reader, self._on_line
         while True:
             await reader.readuntil(b"\n")
-            self.received += 1
-            done = self._done
-            if done is not None and self.received >= self._target and not done.done():
-                done.set_result(None)
-
-    async def wait_for(self, count: int, within_s: float) -> None:
-        """Return once ``count`` lines have arrived; TimeoutError after ``within_s``."""
-        if self.received >= count:
-            return
-        self._target = count
-        self._done = asyncio.get_running_loop().create_future()
-        await asyncio.wait_for(self._done, within_s)
+            on_line()
 
     async def aclose(self) -> None:
         self._task.cancel()

@@ -20,8 +20,10 @@ from typing import Any
 
 __all__ = [
     "IN_FLIGHT",
+    "Figures",
     "Options",
     "Row",
+    "compare",
     "cpu_name",
     "latency_rows",
     "machine",
@@ -31,7 +33,6 @@ __all__ = [
     "print_table",
     "rate",
     "rate_rows",
-    "round_trips",
     "run_script",
     "timed_loop",
     "write_rows",
@@ -99,7 +100,7 @@ class Options:
     """
 
     quick: bool = False
-    seconds: float = 1.0
+    seconds: float = 2.0
     sequential: int = 2000
     json_path: str | None = None
 
@@ -112,6 +113,11 @@ class Options:
         """Calls made before anything is timed."""
         return self.count(200, 30)
 
+    @property
+    def rounds(self) -> int:
+        """Rounds :func:`compare` splits each figure into."""
+        return self.count(8, 2)
+
 
 def parse_options(
     description: str,
@@ -122,13 +128,13 @@ def parse_options(
     since ``run_all.py`` forwards its own arguments to every script."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="a short, rough run")
-    parser.add_argument("--seconds", type=float, help="per throughput figure (default 1.0)")
+    parser.add_argument("--seconds", type=float, help="per throughput figure (default 2.0)")
     parser.add_argument("--sequential", type=int, help="round trips per p50/p99 (default 2000)")
     parser.add_argument("--json", dest="json_path", help="also write the rows to this file")
     if extra is not None:
         extra(parser)
     args, _ = parser.parse_known_args(argv)
-    seconds = args.seconds or (0.15 if args.quick else 1.0)
+    seconds = args.seconds or (0.15 if args.quick else 2.0)
     sequential = args.sequential or (150 if args.quick else 2000)
     return Options(args.quick, seconds, sequential, args.json_path), args
 
@@ -173,10 +179,11 @@ def timed_loop(fn: Callable[[], object], *, seconds: float = 0.5) -> float:
             return elapsed / n
 
 
-async def rate(
-    op: Callable[[], Awaitable[object]], *, in_flight: int, seconds: float = 1.0
-) -> float:
-    """Completed ``op`` calls per second with ``in_flight`` running concurrently."""
+async def _run(
+    op: Callable[[], Awaitable[object]], in_flight: int, seconds: float
+) -> tuple[int, float]:
+    """``(completed calls, elapsed seconds)`` of ``op`` with ``in_flight`` concurrent
+    callers for about ``seconds``."""
     done = 0
     stop_at = time.perf_counter() + seconds
 
@@ -188,23 +195,68 @@ async def rate(
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(in_flight)))
-    return done / (time.perf_counter() - started)
+    return done, time.perf_counter() - started
 
 
-async def round_trips(
-    op: Callable[[], Awaitable[object]], opts: Options
-) -> tuple[list[float], dict[int, float]]:
-    """``opts.sequential`` timed sequential calls of ``op`` (seconds each, after a
-    warm-up), then its rate at each of :data:`IN_FLIGHT` for ``opts.seconds``."""
-    for _ in range(opts.warm_up):
-        await op()
-    samples = []
-    for _ in range(opts.sequential):
-        t0 = time.perf_counter()
-        await op()
-        samples.append(time.perf_counter() - t0)
-    rates = {n: await rate(op, in_flight=n, seconds=opts.seconds) for n in IN_FLIGHT}
-    return samples, rates
+async def rate(
+    op: Callable[[], Awaitable[object]], *, in_flight: int, seconds: float = 1.0
+) -> float:
+    """Completed ``op`` calls per second with ``in_flight`` running concurrently."""
+    done, elapsed = await _run(op, in_flight, seconds)
+    return done / elapsed
+
+
+@dataclass
+class Figures:
+    """One contender's figures from :func:`compare`: sequential round-trip times in
+    seconds, and calls per second by number in flight."""
+
+    samples: list[float]
+    rates: dict[int, float]
+
+
+async def compare(
+    ops: dict[str, Callable[[], Awaitable[object]]],
+    opts: Options,
+    *,
+    sequential: bool = True,
+    in_flight: Iterable[int] = IN_FLIGHT,
+    warm_up: int | None = None,
+) -> dict[str, Figures]:
+    """Measure every op of ``ops`` (a figure and its raw baselines) in alternation.
+
+    Each op is warmed up, then the timing runs in ``opts.rounds`` rounds; within a round
+    every op gets its share in turn (the order rotating from round to round), for the
+    sequential samples (``opts.sequential`` in all) and for each in-flight rate
+    (``opts.seconds`` in all). So a figure and its baseline see the same minute of a
+    noisy machine, and a burst of load elsewhere weighs on both alike. ``warm_up``
+    overrides ``opts.warm_up``.
+    """
+    names = list(ops)
+    for name in names:
+        for _ in range(opts.warm_up if warm_up is None else warm_up):
+            await ops[name]()
+    rounds = opts.rounds
+    figures = {name: Figures([], {}) for name in names}
+    if sequential:
+        per_round = max(1, opts.sequential // rounds)
+        for r in range(rounds):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                op, samples = ops[name], figures[name].samples
+                for _ in range(per_round):
+                    t0 = time.perf_counter()
+                    await op()
+                    samples.append(time.perf_counter() - t0)
+    for n in in_flight:
+        totals = dict.fromkeys(names, (0, 0.0))
+        for r in range(rounds):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                done, elapsed = await _run(ops[name], n, opts.seconds / rounds)
+                total = totals[name]
+                totals[name] = (total[0] + done, total[1] + elapsed)
+        for name, (done, elapsed) in totals.items():
+            figures[name].rates[n] = done / elapsed
+    return figures
 
 
 def latency_rows(

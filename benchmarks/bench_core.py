@@ -1,19 +1,21 @@
 """Core figures: the codec, and dispatch_and_wait on the in-process MemorySynapse next to a
-raw asyncio-queue ping-pong measured in the same run.
+raw asyncio-queue ping-pong measured in the same run, in alternation (see
+``_table.compare``).
 
-    python benchmarks/bench_core.py [--quick] [--seconds 1.0] [--sequential 2000]
+    python benchmarks/bench_core.py [--quick] [--seconds 2.0] [--sequential 2000]
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
+
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _table import Options, Row, percentile, rate, run_script, timed_loop
+from _table import IN_FLIGHT, Options, Row, compare, latency_rows, rate_rows, run_script, timed_loop
 from cosmonapse import Axon, Dendrite, MemorySynapse, Signal, SignalType, builders
 
 CODEC = "codec (per Signal)"
@@ -21,37 +23,42 @@ MEMORY = "memory (in process)"
 
 
 def codec_rows(opts: Options) -> list[Row]:
+    """The Signal codec next to bare orjson on the same TASK (its dict and its bytes):
+    what the envelope's building and validation add to the JSON work itself."""
     task = builders.task_signal(
         input={"prompt": "the sun", "max_tokens": 128}, neuron="worker-a", meta={"attempt": 1}
     )
     data = task.encode()
-    seconds = opts.seconds / 2
-    encode = timed_loop(task.encode, seconds=seconds)
-    decode = timed_loop(lambda: Signal.decode(data), seconds=seconds)
-    both = timed_loop(lambda: Signal.decode(data).encode(), seconds=seconds)
+    as_dict = orjson.loads(data)
+    seconds = opts.seconds / 4
+    figures = {
+        "encode": (
+            timed_loop(task.encode, seconds=seconds),
+            timed_loop(lambda: orjson.dumps(as_dict), seconds=seconds),
+        ),
+        "decode": (
+            timed_loop(lambda: Signal.decode(data), seconds=seconds),
+            timed_loop(lambda: orjson.loads(data), seconds=seconds),
+        ),
+    }
     return [
-        Row("codec: encode a TASK", encode * 1e6, "µs", higher_is_better=False, section=CODEC),
         Row(
-            "codec: decode + validate a TASK",
-            decode * 1e6,
+            f"codec: {label} a TASK (vs orjson)",
+            figures[key][0] * 1e6,
             "µs",
+            figures[key][1] * 1e6,
             higher_is_better=False,
             section=CODEC,
-        ),
-        Row(
-            "codec: decode + validate + encode a TASK",
-            both * 1e6,
-            "µs",
-            higher_is_better=False,
-            section=CODEC,
-        ),
+        )
+        for key, label in (("encode", "encode"), ("decode", "decode + validate"))
     ]
 
 
 Pair = tuple["asyncio.Queue[int]", "asyncio.Queue[int]", "asyncio.Task[None]"]
+MAX_IN_FLIGHT = max(IN_FLIGHT)
 
 
-async def raw_queue_pair() -> Pair:
+def raw_queue_pair() -> Pair:
     requests: asyncio.Queue[int] = asyncio.Queue()
     replies: asyncio.Queue[int] = asyncio.Queue()
 
@@ -62,35 +69,21 @@ async def raw_queue_pair() -> Pair:
     return requests, replies, asyncio.get_running_loop().create_task(echo())
 
 
-async def raw_baseline(opts: Options) -> tuple[list[float], dict[int, float]]:
-    requests, replies, task = await raw_queue_pair()
-    samples = []
-    for i in range(opts.sequential):
-        t0 = time.perf_counter()
-        requests.put_nowait(i)
-        await replies.get()
-        samples.append(time.perf_counter() - t0)
-    task.cancel()
-    rates = {}
-    for n in (1, 16, 64):
-        # one echo task per in-flight caller, like one Neuron run per TASK: each call
-        # borrows a free pair (there are as many pairs as callers)
-        pairs = [await raw_queue_pair() for _ in range(n)]
-        free = list(pairs)
+async def main(opts: Options | None = None) -> list[Row]:
+    opts = opts or Options()
+    rows = codec_rows(opts)
 
-        async def op(free: list[Pair] = free) -> None:
-            pair = free.pop()
-            pair[0].put_nowait(1)
-            await pair[1].get()
-            free.append(pair)
+    # The raw side: one echo task per in-flight caller, like one Neuron run per TASK;
+    # each call borrows a free pair (there are as many pairs as callers at most).
+    pairs = [raw_queue_pair() for _ in range(MAX_IN_FLIGHT)]
+    free = list(pairs)
 
-        rates[n] = await rate(op, in_flight=n, seconds=opts.seconds)
-        for _, _, t in pairs:
-            t.cancel()
-    return samples, rates
+    async def raw_op() -> None:
+        pair = free.pop()
+        pair[0].put_nowait(1)
+        await pair[1].get()
+        free.append(pair)
 
-
-async def dendrite_figures(opts: Options) -> tuple[list[float], dict[int, float]]:
     synapse = MemorySynapse()
 
     async def echo(input: dict, context: object) -> dict:  # type: ignore[type-arg]
@@ -101,53 +94,27 @@ async def dendrite_figures(opts: Options) -> tuple[list[float], dict[int, float]
     )
     worker.attach_axon(Axon(neuron_id="echo", neuron_fn=echo))
     caller = Dendrite(synapse=synapse, namespace="bench", dendrite_id="c", heartbeat_s=0)
-    async with worker, caller:
-        for _ in range(opts.warm_up):
-            await caller.dispatch_and_wait(neuron="echo", input={"n": 1}, timeout_s=5)
-        samples = []
-        for i in range(opts.sequential):
-            t0 = time.perf_counter()
-            reply = await caller.dispatch_and_wait(neuron="echo", input={"n": i}, timeout_s=5)
-            samples.append(time.perf_counter() - t0)
-            assert reply.type is SignalType.AGENT_OUTPUT
-        rates = {}
-        for n in (1, 16, 64):
 
-            async def op() -> None:
-                await caller.dispatch_and_wait(neuron="echo", input={"n": 1}, timeout_s=10)
+    async def dispatch_op() -> None:
+        reply = await caller.dispatch_and_wait(neuron="echo", input={"n": 1}, timeout_s=10)
+        assert reply.type is SignalType.AGENT_OUTPUT
 
-            rates[n] = await rate(op, in_flight=n, seconds=opts.seconds)
-    await synapse.close()
-    return samples, rates
-
-
-async def main(opts: Options | None = None) -> list[Row]:
-    opts = opts or Options()
-    rows = codec_rows(opts)
-    raw_samples, raw_rates = await raw_baseline(opts)
-    samples, rates = await dendrite_figures(opts)
-    for pct in (50, 99):
-        rows.append(
-            Row(
-                f"memory: dispatch_and_wait p{pct} (vs queue ping-pong)",
-                percentile(samples, pct) * 1e6,
-                "µs",
-                percentile(raw_samples, pct) * 1e6,
-                higher_is_better=False,
-                section=MEMORY,
-            )
-        )
-    for n in (1, 16, 64):
-        rows.append(
-            Row(
-                f"memory: round trips/s, {n} in flight (vs queue ping-pong)",
-                rates[n],
-                "/s",
-                raw_rates[n],
-                section=MEMORY,
-            )
-        )
-    return rows
+    try:
+        async with worker, caller:
+            figures = await compare({"dispatch": dispatch_op, "raw": raw_op}, opts)
+    finally:
+        await synapse.close()
+        for _, _, task in pairs:
+            task.cancel()
+        await asyncio.gather(*(task for _, _, task in pairs), return_exceptions=True)
+    dev, raw = figures["dispatch"], figures["raw"]
+    return [
+        *rows,
+        *latency_rows(
+            "memory: dispatch_and_wait", "queue ping-pong", dev.samples, raw.samples, MEMORY
+        ),
+        *rate_rows("memory: round trips/s", "queue ping-pong", dev.rates, raw.rates, MEMORY),
+    ]
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Dev synapse figures: dispatch_and_wait over cosmo:// next to raw asyncio TCP baselines
 measured in the same run, with the same processes.
 
-    python benchmarks/bench_dev.py [--quick] [--seconds 1.0] [--sequential 2000] [--inproc]
+    python benchmarks/bench_dev.py [--quick] [--seconds 2.0] [--sequential 2000] [--inproc]
 
 Placement: as deployed, the dev synapse server, the worker and the caller are three
 processes. The server (``cosmo synapse start memory``'s DevSynapseServer on a free
@@ -29,6 +29,7 @@ No baseline parses JSON; every cosmo:// round trip parses each line twice per ho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import sys
@@ -42,9 +43,9 @@ from _raw import RawCaller
 from _table import (
     Options,
     Row,
+    compare,
     latency_rows,
     rate_rows,
-    round_trips,
     run_script,
 )
 from cosmonapse import Dendrite, SignalType, builders, connect_synapse
@@ -60,51 +61,31 @@ LINE = (
 )
 
 
-async def raw_echo_figures(opts: Options, inproc: bool) -> tuple[list[float], dict[int, float]]:
-    async with peer("raw-echo", inproc=inproc) as address:
-        caller = await RawCaller.open(address)
-        try:
-            return await round_trips(lambda: caller.request(LINE), opts)
-        finally:
-            await caller.aclose()
+async def main(opts: Options | None = None, inproc: bool = False) -> list[Row]:
+    opts = opts or Options()
+    async with contextlib.AsyncExitStack() as stack:
+        enter = stack.enter_async_context
 
+        # the raw baselines
+        echo = await enter(peer("raw-echo", inproc=inproc))
+        relay = await enter(peer("raw-relay", inproc=inproc))
+        await enter(peer("raw-workers", relay, 1, inproc=inproc))
+        echo_caller = await RawCaller.open(echo)
+        stack.push_async_callback(echo_caller.aclose)
+        relay_caller = await RawCaller.open(relay, b"caller")
+        stack.push_async_callback(relay_caller.aclose)
 
-async def raw_relay_figures(opts: Options, inproc: bool) -> tuple[list[float], dict[int, float]]:
-    async with (
-        peer("raw-relay", inproc=inproc) as address,
-        peer("raw-workers", address, 1, inproc=inproc),
-    ):
-        caller = await RawCaller.open(address, b"caller")
-        try:
-            return await round_trips(lambda: caller.request(LINE), opts)
-        finally:
-            await caller.aclose()
-
-
-async def dispatch_figures(
-    url: str, opts: Options, inproc: bool
-) -> tuple[list[float], dict[int, float]]:
-    async with peer("workers", url, 1, "neuron", inproc=inproc):
+        # the dev synapse: a worker Dendrite, and the transport-only echo
+        url = await enter(peer("dev-server", inproc=inproc))
+        await enter(peer("workers", url, 1, "neuron", inproc=inproc))
+        await enter(peer("dev-echoes", url, 1, inproc=inproc))
         bus = await connect_synapse(url)
-        caller = Dendrite(synapse=bus, namespace=NAMESPACE, dendrite_id="c", heartbeat_s=0)
-
-        async def op() -> None:
-            reply = await caller.dispatch_and_wait(neuron="echo", input=INPUT, timeout_s=10)
-            assert reply.type is SignalType.AGENT_OUTPUT
-
-        try:
-            async with caller:
-                return await round_trips(op, opts)
-        finally:
-            dropped = bus.stats["dropped"]
-            await bus.close()
-            if dropped:
-                print(f"warning: the caller dropped {dropped} frames", file=sys.stderr)
-
-
-async def synapse_figures(url: str, opts: Options, inproc: bool) -> dict[int, float]:
-    async with peer("dev-echoes", url, 1, inproc=inproc):
-        bus = await connect_synapse(url)
+        stack.push_async_callback(bus.close)
+        caller = await enter(
+            Dendrite(synapse=bus, namespace=NAMESPACE, dendrite_id="c", heartbeat_s=0)
+        )
+        plain = await connect_synapse(url)
+        stack.push_async_callback(plain.close)
         waiting: dict[str, asyncio.Future[bytes]] = {}
         ids = itertools.count()
 
@@ -113,37 +94,44 @@ async def synapse_figures(url: str, opts: Options, inproc: bool) -> dict[int, fl
             if fut is not None and not fut.done():
                 fut.set_result(data)
 
-        await bus.subscribe("bench.reply.*", collect)
+        await plain.subscribe("bench.reply.*", collect)
 
-        async def op() -> None:
+        async def synapse_op() -> None:
             key = str(next(ids))
             fut = asyncio.get_running_loop().create_future()
             waiting["bench.reply." + key] = fut
-            await bus.publish("bench.ask." + key, FRAME)
+            await plain.publish("bench.ask." + key, FRAME)
             await asyncio.wait_for(fut, 10)
 
-        try:
-            _, rates = await round_trips(op, Options(opts.quick, opts.seconds, 1))
-            return rates
-        finally:
-            await bus.close()
+        async def dispatch_op() -> None:
+            reply = await caller.dispatch_and_wait(neuron="echo", input=INPUT, timeout_s=10)
+            assert reply.type is SignalType.AGENT_OUTPUT
 
-
-async def main(opts: Options | None = None, inproc: bool = False) -> list[Row]:
-    opts = opts or Options()
-    echo_samples, echo_rates = await raw_echo_figures(opts, inproc)
-    relay_samples, relay_rates = await raw_relay_figures(opts, inproc)
-    async with peer("dev-server", inproc=inproc) as url:
-        samples, rates = await dispatch_figures(url, opts, inproc)
-        synapse_rates = await synapse_figures(url, opts, inproc)
-    label = "dev: dispatch_and_wait"
+        figures = await compare(
+            {
+                "dispatch": dispatch_op,
+                "echo": lambda: echo_caller.request(LINE),
+                "relay": lambda: relay_caller.request(LINE),
+                "synapse": synapse_op,
+            },
+            opts,
+        )
+        dropped = bus.stats["dropped"] + plain.stats["dropped"]
+        if dropped:
+            print(f"warning: {dropped} frames dropped during the run", file=sys.stderr)
+    dev, raw_echo, raw_relay = figures["dispatch"], figures["echo"], figures["relay"]
+    label, rates = "dev: dispatch_and_wait", "dev: round trips/s"
     return [
-        *latency_rows(label, "raw echo", samples, echo_samples, SECTION),
-        *rate_rows("dev: round trips/s", "raw echo", rates, echo_rates, SECTION),
-        *latency_rows(label, "raw relay", samples, relay_samples, SECTION),
-        *rate_rows("dev: round trips/s", "raw relay", rates, relay_rates, SECTION),
+        *latency_rows(label, "raw echo", dev.samples, raw_echo.samples, SECTION),
+        *rate_rows(rates, "raw echo", dev.rates, raw_echo.rates, SECTION),
+        *latency_rows(label, "raw relay", dev.samples, raw_relay.samples, SECTION),
+        *rate_rows(rates, "raw relay", dev.rates, raw_relay.rates, SECTION),
         *rate_rows(
-            "dev: synapse only, round trips/s", "raw relay", synapse_rates, relay_rates, SECTION
+            "dev: synapse only, round trips/s",
+            "raw relay",
+            figures["synapse"].rates,
+            raw_relay.rates,
+            SECTION,
         ),
     ]
 

@@ -6,9 +6,9 @@ cosmo://, each next to a raw baseline measured in the same run.
 A Doppler subscribes to the namespace wildcard (``cosmonapse.bench.>``) with no queue
 group, so every subscriber gets every frame. Here each subscriber's handler only counts
 frames: the figure is the bus's fan-out (what the ``cosmo doppler`` command adds on top,
-decoding and printing, is its own cost). The publisher sends M encoded Signals as fast
-as the transport takes them, and the clock stops when every subscriber has counted M:
-the figure is deliveries (frames times subscribers) per second.
+decoding and printing, is its own cost). The publisher sends a burst of encoded Signals as
+fast as the transport takes them, and the clock stops when every subscriber has counted
+the burst: the figure is deliveries (frames times subscribers) per second.
 
 * memory:// next to asyncio queues: one queue and one consumer task per subscriber, the
   publisher putting each item into every queue.
@@ -16,16 +16,19 @@ the figure is deliveries (frames times subscribers) per second.
   in a child process; the publisher and the N subscribers (one TCP connection each, as N
   Doppler processes would have) run here.
 
-M is chosen so no buffer can overflow (memory inboxes hold 65,536 frames, the server
-8 MiB per client): nothing is dropped, and a drop would show as a hang guard failing.
+Each figure and its baseline publish the same bursts, in alternation. A burst is small
+enough that no buffer can overflow (memory inboxes hold 65,536 frames, the server 8 MiB
+per client): nothing is dropped, and a drop would show as a hang guard failing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -59,138 +62,171 @@ def frames_for(subscribers: int, opts: Options, *, total: int, cap: int) -> int:
 
 
 class Counter:
-    """Counts deliveries across subscribers; :meth:`wait` returns at ``target``."""
+    """Deliveries across every subscriber of one contender; :meth:`expect` arms a
+    target and returns a future set when it is reached."""
 
-    def __init__(self, target: int) -> None:
+    def __init__(self) -> None:
         self.count = 0
-        self.target = target
-        self.done = asyncio.get_running_loop().create_future()
+        self._target = 0
+        self._done: asyncio.Future[None] | None = None
 
     def hit(self) -> None:
         self.count += 1
-        if self.count >= self.target and not self.done.done():
-            self.done.set_result(None)
+        done = self._done
+        if done is not None and self.count >= self._target and not done.done():
+            done.set_result(None)
 
-    async def wait(self) -> None:
-        try:
-            await asyncio.wait_for(self.done, DEADLINE_S)
-        except TimeoutError:
-            raise RuntimeError(
-                f"only {self.count} of {self.target} deliveries within {DEADLINE_S:g} s"
-            ) from None
+    def expect(self, more: int) -> asyncio.Future[None]:
+        self._target = self.count + more
+        self._done = asyncio.get_running_loop().create_future()
+        return self._done
 
 
-async def timed(publish: Callable[[], Awaitable[None]], frames: int, counter: Counter) -> float:
-    """Deliveries per second: publish ``frames`` frames and wait for every delivery."""
+Publish = Callable[[], Awaitable[object]]
+
+
+async def burst(publish: Publish, counter: Counter, frames: int, subscribers: int) -> float:
+    """Seconds from the first of ``frames`` publishes to the last delivery."""
+    done = counter.expect(frames * subscribers)
     started = time.perf_counter()
     for _ in range(frames):
         await publish()
-    await counter.wait()
-    return counter.target / (time.perf_counter() - started)
+    try:
+        await asyncio.wait_for(done, DEADLINE_S)
+    except TimeoutError:
+        raise RuntimeError(f"deliveries missing after {DEADLINE_S:g} s (a drop?)") from None
+    return time.perf_counter() - started
 
 
-async def raw_queues(subscribers: int, frames: int) -> float:
-    queues: list[asyncio.Queue[bytes]] = [asyncio.Queue() for _ in range(subscribers)]
-    counter = Counter(subscribers * frames)
+@contextlib.asynccontextmanager
+async def queues(subscribers: int, counter: Counter) -> AsyncIterator[Publish]:
+    """asyncio queues, one consumer task each; yields the publish of one frame."""
+    qs: list[asyncio.Queue[bytes]] = [asyncio.Queue() for _ in range(subscribers)]
 
     async def consume(queue: asyncio.Queue[bytes]) -> None:
         while True:
             await queue.get()
             counter.hit()
 
-    tasks = [asyncio.get_running_loop().create_task(consume(q)) for q in queues]
+    tasks = [asyncio.get_running_loop().create_task(consume(q)) for q in qs]
 
     async def publish() -> None:
-        for queue in queues:
+        for queue in qs:
             queue.put_nowait(FRAME)
 
     try:
-        return await timed(publish, frames, counter)
+        yield publish
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def synapse_fanout(publisher: Synapse, listeners: list[Synapse], frames: int) -> float:
-    counter = Counter(len(listeners) * frames)
+@contextlib.asynccontextmanager
+async def dopplers(
+    publisher: Synapse, listeners: list[Synapse], counter: Counter
+) -> AsyncIterator[Publish]:
+    """A namespace-wildcard subscription on each listener; yields the publish."""
 
     async def count(subject: str, data: bytes) -> None:
         counter.hit()
 
     subs = [await s.subscribe(namespace_wildcard(NAMESPACE), count) for s in listeners]
     try:
-        return await timed(lambda: publisher.publish(SUBJECT, FRAME), frames, counter)
+        yield lambda: publisher.publish(SUBJECT, FRAME)
     finally:
         for sub in subs:
             await sub.unsubscribe()
 
 
-async def memory_rows(opts: Options) -> list[Row]:
-    rows = []
-    for n in SUBSCRIBERS:
-        frames = frames_for(n, opts, total=100_000, cap=50_000)
-        raw = await raw_queues(n, frames)
-        bus = MemorySynapse()
-        try:
-            value = await synapse_fanout(bus, [bus] * n, frames)
-        finally:
-            await bus.close()
-        rows.append(
-            Row(
-                f"memory: deliveries/s, {n} subscriber{'s' if n > 1 else ''} (vs queues)",
-                value,
-                "/s",
-                raw,
-                section=SECTION,
-            )
-        )
-    return rows
+@contextlib.asynccontextmanager
+async def memory_bus(subscribers: int, counter: Counter) -> AsyncIterator[Publish]:
+    bus = MemorySynapse()
+    try:
+        async with dopplers(bus, [bus] * subscribers, counter) as publish:
+            yield publish
+    finally:
+        await bus.close()
 
 
-async def raw_relay(address: str, subscribers: int, frames: int) -> float:
-    subs = [await RawSubscriber.open(address) for _ in range(subscribers)]
+@contextlib.asynccontextmanager
+async def relay_subs(address: str, subscribers: int, counter: Counter) -> AsyncIterator[Publish]:
+    subs = [await RawSubscriber.open(address, counter.hit) for _ in range(subscribers)]
     publisher = await RawCaller.open(address, b"pub")
     try:
-        started = time.perf_counter()
-        for _ in range(frames):
-            await publisher.send(LINE)
-        await asyncio.gather(*(s.wait_for(frames, DEADLINE_S) for s in subs))
-        return subscribers * frames / (time.perf_counter() - started)
+        yield lambda: publisher.send(LINE)
     finally:
         await publisher.aclose()
         for sub in subs:
             await sub.aclose()
 
 
-async def dev_rows(opts: Options) -> list[Row]:
-    rows = []
-    async with peer("raw-relay") as relay, peer("dev-server") as url:
-        for n in SUBSCRIBERS:
-            frames = frames_for(n, opts, total=20_000, cap=10_000)
-            raw = await raw_relay(relay, n, frames)
-            listeners = [await connect_synapse(url) for _ in range(n)]
-            publisher = await connect_synapse(url)
-            try:
-                value = await synapse_fanout(publisher, listeners, frames)
-            finally:
-                for synapse in [publisher, *listeners]:
-                    await synapse.close()
-            rows.append(
-                Row(
-                    f"dev: deliveries/s, {n} subscriber{'s' if n > 1 else ''} (vs raw relay)",
-                    value,
-                    "/s",
-                    raw,
-                    section=SECTION,
-                )
-            )
-    return rows
+@contextlib.asynccontextmanager
+async def dev_subs(url: str, subscribers: int, counter: Counter) -> AsyncIterator[Publish]:
+    async with contextlib.AsyncExitStack() as stack:
+        synapses = []
+        for _ in range(subscribers + 1):
+            synapse = await connect_synapse(url)
+            stack.push_async_callback(synapse.close)
+            synapses.append(synapse)
+        yield await stack.enter_async_context(dopplers(synapses[0], synapses[1:], counter))
+
+
+Contender = Callable[[int, Counter], contextlib.AbstractAsyncContextManager[Publish]]
+
+
+async def alternate(
+    figure: Contender, baseline: Contender, subscribers: int, frames: int, opts: Options
+) -> tuple[float, float]:
+    """``(figure, baseline)`` deliveries per second over the same number of bursts,
+    taken in alternation (``frames`` split across them)."""
+    counters = (Counter(), Counter())
+    rounds = opts.count(4, 1)
+    per_burst = max(10, frames // rounds)
+    spent = [0.0, 0.0]
+    async with (
+        figure(subscribers, counters[0]) as publish_figure,
+        baseline(subscribers, counters[1]) as publish_raw,
+    ):
+        publishers = (publish_figure, publish_raw)
+        for i in (0, 1):  # a short warm-up burst each
+            await burst(publishers[i], counters[i], 10, subscribers)
+        for r in range(rounds):
+            for i in (0, 1) if r % 2 == 0 else (1, 0):
+                spent[i] += await burst(publishers[i], counters[i], per_burst, subscribers)
+    delivered = rounds * per_burst * subscribers
+    return delivered / spent[0], delivered / spent[1]
+
+
+def row(transport: str, versus: str, n: int, value: float, raw: float) -> Row:
+    return Row(
+        f"{transport}: deliveries/s, {n} subscriber{'s' if n > 1 else ''} (vs {versus})",
+        value,
+        "/s",
+        raw,
+        section=SECTION,
+    )
 
 
 async def main(opts: Options | None = None) -> list[Row]:
     opts = opts or Options()
-    return [*await memory_rows(opts), *await dev_rows(opts)]
+    rows = []
+    for n in SUBSCRIBERS:
+        frames = frames_for(n, opts, total=200_000, cap=50_000)
+        value, raw = await alternate(memory_bus, queues, n, frames, opts)
+        rows.append(row("memory", "queues", n, value, raw))
+    async with peer("raw-relay") as relay, peer("dev-server") as url:
+        for n in SUBSCRIBERS:
+            frames = frames_for(n, opts, total=80_000, cap=20_000)
+            value, raw = await alternate(
+                functools.partial(dev_subs, url),
+                functools.partial(relay_subs, relay),
+                n,
+                frames,
+                opts,
+            )
+            rows.append(row("dev", "raw relay", n, value, raw))
+    return rows
 
 
 if __name__ == "__main__":

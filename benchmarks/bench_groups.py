@@ -9,6 +9,8 @@ Every worker hosts an echo Neuron with capability ``echo`` (ids ``echo-0``, ``ec
 ``caps:echo``; the caller sends ``dispatch_and_wait(capabilities=["echo"], ...)`` and each
 TASK goes to one of them.
 
+Each figure and its baseline are measured in alternation (see ``_table.compare``).
+
 * memory:// next to a shared asyncio queue: N echo tasks take (request, future) pairs
   from one queue and resolve the future.
 * cosmo:// next to the raw relay of ``bench_dev.py`` with N raw worker connections
@@ -24,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -34,7 +38,7 @@ sys.path.insert(0, str(HERE.parent))  # for tests.nats_servers
 import orjson  # noqa: E402
 from _peers import ECHO_NEURON, NAMESPACE, peer  # noqa: E402
 from _raw import RawCaller  # noqa: E402
-from _table import Options, Row, parse_options, rate, run_script  # noqa: E402
+from _table import Options, Row, compare, parse_options, run_script  # noqa: E402
 from cosmonapse import (  # noqa: E402
     Axon,
     Dendrite,
@@ -57,7 +61,12 @@ LINE = (
 )
 
 
-async def dispatch_rate(synapse: Synapse, opts: Options) -> float:
+Op = Callable[[], Awaitable[object]]
+
+
+@contextlib.asynccontextmanager
+async def dispatching(synapse: Synapse) -> AsyncIterator[Op]:
+    """A caller Dendrite on ``synapse``; yields its capability-routed round trip."""
     caller = Dendrite(synapse=synapse, namespace=NAMESPACE, dendrite_id="c", heartbeat_s=0)
 
     async def op() -> None:
@@ -65,12 +74,11 @@ async def dispatch_rate(synapse: Synapse, opts: Options) -> float:
         assert reply.type is SignalType.AGENT_OUTPUT
 
     async with caller:
-        for _ in range(opts.warm_up):
-            await op()
-        return await rate(op, in_flight=IN_FLIGHT, seconds=opts.seconds)
+        yield op
 
 
-async def shared_queue_rate(workers: int, opts: Options) -> float:
+@contextlib.asynccontextmanager
+async def shared_queue(workers: int) -> AsyncIterator[Op]:
     requests: asyncio.Queue[tuple[bytes, asyncio.Future[bytes]]] = asyncio.Queue()
 
     async def echo() -> None:
@@ -87,54 +95,58 @@ async def shared_queue_rate(workers: int, opts: Options) -> float:
         await asyncio.wait_for(fut, 10)
 
     try:
-        return await rate(op, in_flight=IN_FLIGHT, seconds=opts.seconds)
+        yield op
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def memory_rate(workers: int, opts: Options) -> float:
+@contextlib.asynccontextmanager
+async def memory_group(workers: int) -> AsyncIterator[Op]:
     bus = MemorySynapse()
-    hosts = []
-    for i in range(workers):
-        host = Dendrite(
-            synapse=bus, namespace=NAMESPACE, dendrite_id=f"w{i}", role="worker", heartbeat_s=0
-        )
-        host.attach_axon(Axon(neuron_id=f"echo-{i}", neuron_fn=ECHO_NEURON, capabilities=["echo"]))
-        await host.start()
-        hosts.append(host)
     try:
-        return await dispatch_rate(bus, opts)
+        async with contextlib.AsyncExitStack() as stack:
+            for i in range(workers):
+                host = Dendrite(
+                    synapse=bus,
+                    namespace=NAMESPACE,
+                    dendrite_id=f"w{i}",
+                    role="worker",
+                    heartbeat_s=0,
+                )
+                host.attach_axon(
+                    Axon(neuron_id=f"echo-{i}", neuron_fn=ECHO_NEURON, capabilities=["echo"])
+                )
+                await stack.enter_async_context(host)
+            yield await stack.enter_async_context(dispatching(bus))
     finally:
-        for host in hosts:
-            await host.stop()
         await bus.close()
 
 
-async def relay_rate(relay: str, workers: int, opts: Options) -> float:
+@contextlib.asynccontextmanager
+async def relay_group(relay: str, workers: int) -> AsyncIterator[Op]:
     async with peer("raw-workers", relay, workers):
         caller = await RawCaller.open(relay, b"caller")
         try:
-            for _ in range(opts.warm_up):
-                await caller.request(LINE)
-            return await rate(
-                lambda: caller.request(LINE), in_flight=IN_FLIGHT, seconds=opts.seconds
-            )
+            yield lambda: caller.request(LINE)
         finally:
             await caller.aclose()
 
 
-async def remote_rate(url: str, workers: int, opts: Options) -> float:
+@contextlib.asynccontextmanager
+async def remote_group(url: str, workers: int) -> AsyncIterator[Op]:
     async with peer("workers", url, workers, "caps"):
         bus = await connect_synapse(url)
         try:
-            return await dispatch_rate(bus, opts)
+            async with dispatching(bus) as op:
+                yield op
         finally:
             await bus.close()
 
 
-async def nats_raw_rate(url: str, workers: int, opts: Options) -> float:
+@contextlib.asynccontextmanager
+async def nats_group(url: str, workers: int) -> AsyncIterator[Op]:
     import nats
 
     async with peer("nats-responders", url, workers):
@@ -144,11 +156,22 @@ async def nats_raw_rate(url: str, workers: int, opts: Options) -> float:
             await caller.request("bench.echo", FRAME, timeout=10)
 
         try:
-            for _ in range(opts.warm_up):
-                await op()
-            return await rate(op, in_flight=IN_FLIGHT, seconds=opts.seconds)
+            yield op
         finally:
             await caller.close()
+
+
+async def versus(
+    figure: contextlib.AbstractAsyncContextManager[Op],
+    baseline: contextlib.AbstractAsyncContextManager[Op],
+    opts: Options,
+) -> tuple[float, float]:
+    """``(figure, baseline)`` round trips per second at 64 in flight, in alternation."""
+    async with figure as op, baseline as raw_op:
+        figures = await compare(
+            {"figure": op, "raw": raw_op}, opts, sequential=False, in_flight=(IN_FLIGHT,)
+        )
+    return figures["figure"].rates[IN_FLIGHT], figures["raw"].rates[IN_FLIGHT]
 
 
 def row(transport: str, versus: str, workers: int, value: float, raw: float) -> Row:
@@ -165,19 +188,20 @@ async def main(opts: Options | None = None, with_nats: bool = True) -> list[Row]
     opts = opts or Options()
     rows = []
     for n in WORKERS:
-        raw = await shared_queue_rate(n, opts)
-        rows.append(row("memory", "shared queue", n, await memory_rate(n, opts), raw))
+        value, raw = await versus(memory_group(n), shared_queue(n), opts)
+        rows.append(row("memory", "shared queue", n, value, raw))
     async with peer("raw-relay") as relay, peer("dev-server") as url:
         for n in WORKERS:
-            raw = await relay_rate(relay, n, opts)
-            rows.append(row("dev", "raw relay", n, await remote_rate(url, n, opts), raw))
+            value, raw = await versus(remote_group(url, n), relay_group(relay, n), opts)
+            rows.append(row("dev", "raw relay", n, value, raw))
     if with_nats:
         from tests.nats_servers import NatsServer
 
         with NatsServer() as server:
             for n in WORKERS:
-                raw = await nats_raw_rate(server.url, n, opts)
-                value = await remote_rate(server.url, n, opts)
+                value, raw = await versus(
+                    remote_group(server.url, n), nats_group(server.url, n), opts
+                )
                 rows.append(row("nats", "nats-py queue group", n, value, raw))
     return rows
 

