@@ -4,11 +4,13 @@ Reading: lines are read one at a time (the stream reader's limit is the line lim
 handed to the server, which handles each synchronously: nothing on this path waits on
 another client. A line over the limit gets an ``err`` and ends this connection only.
 
-Writing: lines go straight into the socket's transport buffer, never awaited, so a
-publisher is never held up by its receivers. The buffer is checked after each write; once
-it holds more than ``max_outbound_bytes`` the client is a slow consumer and is dropped:
-it gets an ``err`` and a grace period to read what is queued, then the socket is aborted.
-So no client can make the server's memory grow past its bound.
+Writing: lines are queued per connection and leave in one socket write at the end of the
+loop iteration (one system call for many lines when traffic is busy), never awaited, so
+a publisher is never held up by its receivers. What is queued plus the transport's buffer
+is checked on every line; once it holds more than ``max_outbound_bytes`` the client is a
+slow consumer and is dropped: it gets an ``err`` and a grace period to read what is
+queued, then the socket is aborted. So no client can make the server's memory grow past
+its bound.
 
 Authenticating: on a server with a token a connection starts unauthenticated and has
 ``hello_timeout_s`` to send its ``hello``. The server refuses anything else with
@@ -63,9 +65,13 @@ class Connection:
     __slots__ = (
         "_abort_handle",
         "_closing",
+        "_flush_scheduled",
         "_hello_deadline",
         "_host",
+        "_loop",
         "_max_out",
+        "_out",
+        "_out_bytes",
         "_reader",
         "_refused",
         "_transport",
@@ -88,6 +94,10 @@ class Connection:
         self._writer = writer
         self._transport = writer.transport
         self._max_out = host.limits.max_outbound_bytes
+        self._out: list[bytes] = []
+        self._out_bytes = 0
+        self._flush_scheduled = False
+        self._loop = asyncio.get_running_loop()
         self._closing = False
         self._abort_handle: asyncio.TimerHandle | None = None
         self._refused = False
@@ -117,11 +127,27 @@ class Connection:
         transport = self._transport
         if self._closing or transport.is_closing():
             return False
-        transport.write(line)
-        if transport.get_write_buffer_size() > self._max_out:
+        self._out.append(line)
+        self._out_bytes += len(line)
+        if self._out_bytes + transport.get_write_buffer_size() > self._max_out:
+            self._flush()
             self._drop_slow()
             return False
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
         return True
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        out = self._out
+        if not out:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self._out_bytes = 0
+        if not self._transport.is_closing():
+            self._transport.write(data)
 
     def send_error(self, message: str) -> None:
         self.send(encode_reply("err", message=message))
@@ -198,6 +224,7 @@ class Connection:
         except (ConnectionError, OSError) as exc:
             log.debug("connection %s failed: %s", self.peer, exc)
         finally:
+            self._flush()
             self._closing = True
             host.connection_closed(self)
             self.subs.clear()
@@ -224,6 +251,7 @@ class Connection:
         await self._linger()
 
     async def _linger(self) -> None:
+        self._flush()
         transport = self._transport
         if transport.can_write_eof():
             transport.write_eof()
@@ -238,6 +266,7 @@ class Connection:
 
     def close(self) -> None:
         """Stop reading and close once queued lines are flushed (server shutdown)."""
+        self._flush()
         self._closing = True
         self._transport.close()
 
