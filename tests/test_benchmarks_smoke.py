@@ -26,9 +26,8 @@ def _plural(n: int, word: str) -> str:
 
 
 EXPECTED = [
-    "codec: encode a TASK",
-    "codec: decode + validate a TASK",
-    "codec: decode + validate + encode a TASK",
+    "codec: encode a TASK (vs orjson)",
+    "codec: decode + validate a TASK (vs orjson)",
     *(f"memory: dispatch_and_wait p{p} (vs queue ping-pong)" for p in (50, 99)),
     *(f"memory: round trips/s, {n} in flight (vs queue ping-pong)" for n in IN_FLIGHT),
     *(
