@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import re
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -225,6 +230,37 @@ async def test_a_dropped_slow_consumer_is_released_after_its_grace_period() -> N
             writer.close()
 
 
+async def test_cosmo_synapse_start_passes_its_line_limit_to_the_server() -> None:
+    cosmo = Path(sys.executable).with_name("cosmo")
+    env = {k: v for k, v in os.environ.items() if k not in ("SYNAPSE_URL", "COSMO_TOKEN")}
+    proc = await asyncio.create_subprocess_exec(
+        str(cosmo),
+        *("synapse", "start", "memory", "--port", "0", "--quiet", "--max-line-bytes", "2048"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**env, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        url = None
+        while url is None:  # the banner names the URL
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line, "cosmo ended before printing its URL"
+            found = re.search(r"cosmo://127\.0\.0\.1:(\d+)", line.decode())
+            url = found.group(0) if found else None
+        host, port = url.removeprefix("cosmo://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b'{"op":"pub","subject":"a.b","frame":"' + b"x" * 3000 + b'"}\n')
+        reply = orjson.loads(await asyncio.wait_for(reader.readline(), HANG_GUARD_S))
+        assert reply["message"] == (
+            "line too long: over the limit of 2048 bytes; closing this connection"
+        )
+        writer.close()
+    finally:
+        proc.kill()
+        await asyncio.wait_for(proc.wait(), HANG_GUARD_S)
+
+
 # -- the dev synapse client ----------------------------------------------------------------
 
 
@@ -340,6 +376,20 @@ async def test_nats_subscription_drops_past_max_pending_bytes() -> None:
             release.set()
             await pub.close()
             await sub.close()
+
+
+async def test_nats_a_frozen_server_is_noticed_after_max_outstanding_pings() -> None:
+    with NatsServer() as server:
+        synapse = await connect_synapse(
+            server.url, ping_interval=0.1, max_outstanding_pings=2, connect_timeout=0.5
+        )
+        assert server.process is not None
+        try:
+            server.process.send_signal(signal.SIGSTOP)  # alive, but answers nothing
+            await eventually(lambda: getattr(synapse, "connected_server", "") is None)
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+            await asyncio.wait_for(synapse.close(), HANG_GUARD_S)
 
 
 # -- the Dendrite ----------------------------------------------------------------------------
