@@ -22,10 +22,12 @@ from typing import Any
 import orjson
 import pytest
 from cosmonapse import (
+    Axon,
     Dendrite,
     EnvelopeError,
     InMemoryEngram,
     MemorySynapse,
+    NeuronContext,
     RetryStrategy,
     Signal,
     SignalType,
@@ -171,6 +173,18 @@ def test_integers_are_64_bit() -> None:
 # -- the dev synapse server ----------------------------------------------------------------
 
 
+async def _non_reader(server: DevSynapseServer) -> tuple[socket.socket, asyncio.StreamWriter]:
+    """A subscriber with a small receive window that stops reading after its pong."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (server.host, server.port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(b'{"op":"sub","sub_id":"slow","subject":"cosmonapse.ns.>"}\n{"op":"ping"}\n')
+    assert await asyncio.wait_for(reader.readline(), HANG_GUARD_S) == b'{"op":"pong"}\n'
+    return sock, writer
+
+
 async def test_namespaces_past_max_namespaces_are_routed_but_not_counted() -> None:
     async with DevSynapseServer("127.0.0.1", port=0, limits=ServerLimits(max_namespaces=2)) as srv:
         client = await Raw.open(srv)
@@ -206,14 +220,7 @@ async def test_signal_types_are_counted_per_namespace_up_to_64() -> None:
 async def test_a_dropped_slow_consumer_is_released_after_its_grace_period() -> None:
     limits = ServerLimits(max_outbound_bytes=64 * 1024, slow_consumer_grace_s=0.2)
     async with DevSynapseServer("127.0.0.1", port=0, limits=limits) as srv:
-        # A client with a small receive window that stops reading after its pong.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, (srv.host, srv.port))
-        reader, writer = await asyncio.open_connection(sock=sock)
-        writer.write(b'{"op":"sub","sub_id":"slow","subject":"cosmonapse.ns.>"}\n{"op":"ping"}\n')
-        assert await asyncio.wait_for(reader.readline(), HANG_GUARD_S) == b'{"op":"pong"}\n'
+        _, writer = await _non_reader(srv)
         publisher = await Raw.open(srv)
         try:
             frame = "z" * 16_384
@@ -228,6 +235,25 @@ async def test_a_dropped_slow_consumer_is_released_after_its_grace_period() -> N
         finally:
             await publisher.close()
             writer.close()
+
+
+async def test_server_close_gives_clients_that_do_not_read_2_s_then_aborts_them() -> None:
+    srv = DevSynapseServer("127.0.0.1", port=0)
+    await srv.start()
+    _, stuck = await _non_reader(srv)
+    publisher = await Raw.open(srv)
+    try:
+        for _ in range(384):  # 6 MiB queued for the stuck client, under its 8 MiB bound
+            await publisher.send(
+                {"op": "pub", "subject": "cosmonapse.ns.TASK", "frame": "z" * 16_384}
+            )
+        assert (await publisher.request({"op": "ping"})) == {"op": "pong"}
+        assert srv.stats["slow_consumers"] == 0
+        await asyncio.wait_for(srv.close(), HANG_GUARD_S)  # does not wait for the reader
+        assert srv.stats["connections"] == 0
+    finally:
+        await publisher.close()
+        stuck.close()
 
 
 async def test_cosmo_synapse_start_passes_its_line_limit_to_the_server() -> None:
@@ -426,6 +452,30 @@ async def test_stop_trace_waits_for_acks_at_most_timeout_s() -> None:
             boss.stop_trace(new_trace_id(), collect_acks=True, timeout_s=0.2), HANG_GUARD_S
         )
         assert acks == []
+
+
+async def test_stop_waits_at_most_5_s_for_work_that_ignores_cancellation() -> None:
+    synapse = MemorySynapse()
+    worker = Dendrite(synapse=synapse, namespace="ns", role="worker", heartbeat_s=0)
+    boss = Dendrite(synapse=synapse, namespace="ns", heartbeat_s=0)
+    running, release = asyncio.Event(), asyncio.Event()
+
+    async def stubborn(input: dict[str, Any], context: NeuronContext) -> dict[str, Any]:
+        running.set()
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):  # a badly written Neuron
+                await release.wait()
+        return {}
+
+    worker.attach_axon(Axon("stubborn", stubborn))
+    async with synapse, boss:
+        await worker.start()
+        await boss.dispatch_task(neuron="stubborn", input={})
+        await asyncio.wait_for(running.wait(), HANG_GUARD_S)
+        await asyncio.wait_for(worker.stop(), 3 * HANG_GUARD_S)  # returns although it runs on
+        assert not worker.started and worker.stats["in_flight"] == 1
+        release.set()
+        await eventually(lambda: worker.stats["in_flight"] == 0)
 
 
 def test_per_trace_records_are_bounded() -> None:
