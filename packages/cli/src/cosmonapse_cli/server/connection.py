@@ -24,6 +24,8 @@ import asyncio
 import logging
 from typing import Protocol
 
+from cosmonapse.synapses._ndjson import READ_CHUNK, LineSplitter
+
 from .limits import ServerLimits
 from .protocol import encode_reply
 from .routing import Entry, OutboundFrame
@@ -198,27 +200,44 @@ class Connection:
     # -- reading -----------------------------------------------------------------------
 
     async def serve(self) -> None:
-        """Read and dispatch lines until the client leaves or is dropped."""
+        """Read and dispatch lines until the client leaves or is dropped.
+
+        Until the client has authenticated, lines are read one at a time (the hello
+        deadline applies to each); after that, whatever the socket has is read at once
+        and every complete line in it handled, one wake-up per chunk rather than per line.
+        """
         reader = self._reader
         host = self._host
+        splitter = LineSplitter(host.limits.max_line_bytes)
         try:
             while not self._closing:
-                try:
-                    if self.authenticated:
-                        line = await reader.readuntil(b"\n")
-                    else:
+                if not self.authenticated:
+                    try:
                         line = await self._read_before_hello()
-                except asyncio.IncompleteReadError as exc:
-                    if exc.partial.strip() and not self._closing:  # a last line without \n
-                        host.handle_line(self, exc.partial)
+                    except asyncio.IncompleteReadError as exc:
+                        if exc.partial.strip() and not self._closing:  # no \n at the end
+                            host.handle_line(self, exc.partial)
+                        return
+                    except asyncio.LimitOverrunError:
+                        host.connection_oversized(self)
+                        await self._refuse_oversized()
+                        return
+                    if not self._closing:
+                        host.handle_line(self, line)
+                    continue
+                chunk = await reader.read(READ_CHUNK)
+                if not chunk:
+                    if splitter.pending and not self._closing:  # a last line without \n
+                        host.handle_line(self, splitter.feed(b"\n")[0])
                     return
-                except asyncio.LimitOverrunError:
+                for line in splitter.feed(chunk):
+                    if self._closing:
+                        break
+                    host.handle_line(self, line)
+                if splitter.oversized:
                     host.connection_oversized(self)
                     await self._refuse_oversized()
                     return
-                if self._closing:
-                    break
-                host.handle_line(self, line)
             if self._refused:
                 await self._linger()
         except (ConnectionError, OSError) as exc:

@@ -13,7 +13,19 @@ import orjson
 
 from ..exceptions import EnvelopeError
 
-__all__ = ["HELLO", "PING", "encode", "pub_line", "read_line", "sub_line", "unsub_line"]
+__all__ = [
+    "HELLO",
+    "PING",
+    "LineSplitter",
+    "encode",
+    "pub_line",
+    "read_line",
+    "sub_line",
+    "unsub_line",
+]
+
+READ_CHUNK = 256 * 1024
+"""Bytes asked of the socket per read: many lines per wake-up when traffic is busy."""
 
 HELLO = b'{"op":"hello"}\n'
 PING = b'{"op":"ping"}\n'
@@ -67,3 +79,47 @@ async def read_line(reader: asyncio.StreamReader) -> bytes | None:
             return None
         except asyncio.LimitOverrunError as exc:
             consumed = exc.consumed
+
+
+class LineSplitter:
+    """Cuts a byte stream into lines (without their ``\\n``), never holding more than
+    ``limit`` bytes of an unfinished line.
+
+    A line longer than ``limit`` is dropped whole, however many chunks it spans, and
+    counted in :attr:`oversized`; the lines around it are unaffected.
+    """
+
+    __slots__ = ("_rest", "_skipping", "limit", "oversized")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.oversized = 0
+        self._rest = b""
+        self._skipping = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The complete lines ``chunk`` finishes, in order."""
+        data = self._rest + chunk if self._rest else chunk
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        if self._skipping and lines:
+            lines.pop(0)  # the end of a line that was already too long
+            self._skipping = False
+        limit = self.limit
+        if len(rest) > limit:
+            if not self._skipping:
+                self.oversized += 1
+            self._skipping = True
+            rest = b""
+        self._rest = rest
+        for line in lines:
+            if len(line) > limit:  # rare: filter the whole batch
+                kept = [line for line in lines if len(line) <= limit]
+                self.oversized += len(lines) - len(kept)
+                return kept
+        return lines
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an unfinished line held."""
+        return len(self._rest)

@@ -295,23 +295,33 @@ class DevSynapse(Synapse):
                 return
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> str:
-        """Dispatch server lines until the connection ends; returns why it ended."""
+        """Dispatch server lines until the connection ends; returns why it ended.
+
+        Reads whatever the socket has (up to ``READ_CHUNK``) and handles every complete
+        line in it, so a busy connection costs one wake-up per chunk, not per line.
+        """
+        splitter = _ndjson.LineSplitter(2 * self._max_frame)
+        read = reader.read
+        on_line = self._on_line
         while True:
             try:
-                line = await _ndjson.read_line(reader)
-            except asyncio.IncompleteReadError:
+                chunk = await read(_ndjson.READ_CHUNK)
+            except OSError as exc:
+                return f"{type(exc).__name__}: {exc}"
+            if not chunk:
                 if self._errors:  # the server said why before closing
                     return f"the server closed the connection: {self._errors[-1][1]}"
                 return "the server closed the connection"
-            except OSError as exc:
-                return f"{type(exc).__name__}: {exc}"
-            if line is None:
+            oversized = splitter.oversized
+            for line in splitter.feed(chunk):
+                if not line:
+                    continue
+                try:
+                    on_line(line)
+                except Exception as exc:  # a line no server should send must not end the loop
+                    self._skip(f"a line that could not be handled ({exc!r}): {line[:60]!r}")
+            if splitter.oversized != oversized:
                 self._skip(f"a line over {2 * self._max_frame} bytes")
-                continue
-            try:
-                self._on_line(line)
-            except Exception as exc:  # a line no server should send must not end the loop
-                self._skip(f"a line that could not be handled ({exc!r}): {line[:60]!r}")
 
     def _on_line(self, line: bytes) -> None:
         try:
