@@ -441,3 +441,28 @@ async def test_a_refused_subscription_raises_server_error() -> None:
             await synapse.flush()  # still connected and usable
         finally:
             await synapse.close()
+
+
+async def test_a_dendrite_stops_promptly_while_its_bus_is_down(eventually) -> None:
+    # Each DEREGISTER would wait for a reconnect (request_timeout each); stop() bounds
+    # them all together, so a worker whose bus died still shuts down.
+    from cosmonapse import Axon, Dendrite
+
+    server = DevSynapseServer("127.0.0.1", port=0)
+    await server.start()
+    synapse = await connect(server.url, request_timeout=30.0, reconnect_delay=0.05)
+
+    async def echo(input: dict, context: object) -> dict:  # type: ignore[type-arg]
+        return input
+
+    worker = Dendrite(synapse=synapse, namespace="ns", role="worker", heartbeat_s=0)
+    worker.attach_axon(Axon(neuron_id="a", neuron_fn=echo))
+    worker.attach_axon(Axon(neuron_id="b", neuron_fn=echo))
+    try:
+        await worker.start()
+        await server.close()
+        await eventually(lambda: not synapse.connected)
+        await asyncio.wait_for(worker.stop(), 10.0)  # hang guard: was 2 x 30 s
+        assert not worker.started
+    finally:
+        await synapse.close()

@@ -74,6 +74,7 @@ _SUPPRESSED = frozenset(
     }
 )
 _MEMBERSHIP = (SignalType.REGISTER, SignalType.DEREGISTER, SignalType.HEARTBEAT)
+_DEREGISTER_DEADLINE_S = 1.0  # stop() gives its DEREGISTERs this long, all together
 _ANSWERS = frozenset({SignalType.STOPPED, SignalType.IMPRINTED, SignalType.RECALLED})
 
 
@@ -189,15 +190,18 @@ class Dendrite:
         if pending:
             await asyncio.wait(pending, timeout=5.0)
         if not self.synapse.closed:
-            for participant in self._participants():
-                try:
-                    await self._send(
-                        deregister_signal(
-                            participant=participant[0], reason="stopped", node=self.dendrite_id
+            # Goodbyes are best effort and bounded: a bus that is down (a transport
+            # waiting to reconnect) must not hold stop() up.
+            try:
+                async with asyncio.timeout(_DEREGISTER_DEADLINE_S):
+                    for participant in self._participants():
+                        await self._send(
+                            deregister_signal(
+                                participant=participant[0], reason="stopped", node=self.dendrite_id
+                            )
                         )
-                    )
-                except Exception as exc:  # the bus may already be gone
-                    log.debug("deregister of %s failed: %s", participant[0], exc)
+            except Exception as exc:  # the bus may already be gone
+                log.debug("dendrite %s: DEREGISTER not sent: %r", self.dendrite_id, exc)
             for sub in [
                 *self._subs.values(),
                 *self._extra_subs,
