@@ -543,6 +543,7 @@ class Dendrite:
             finalize=finalize,
             context_ref=context_ref,
         )
+        task.meta.setdefault("node", self.dendrite_id)  # who sent it, for observers
         await self.publish(task)
         return task
 
@@ -617,6 +618,7 @@ class Dendrite:
             meta=meta,
             finalize=finalize,
         )
+        task.meta.setdefault("node", self.dendrite_id)  # who sent it, for observers
         trace = task.trace_id
         traces = self._traces
         if traces.stopped_traces and traces.is_stopped(task):  # fail now, not at timeout
