@@ -38,11 +38,14 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from _raw import echo_server, raw_workers, relay_server  # noqa: E402
+from _table import cpu_seconds  # noqa: E402
 
-__all__ = ["ECHO_NEURON", "NAMESPACE", "peer"]
+__all__ = ["CHILDREN", "ECHO_NEURON", "NAMESPACE", "children_cpu", "peer"]
 
 NAMESPACE = "bench"
 SCRIPT = str(Path(__file__).resolve())
+CHILDREN: set[int] = set()
+"""The pids of the peers running in child processes now."""
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
@@ -178,6 +181,7 @@ async def peer(role: str, *args: object, inproc: bool = False) -> AsyncIterator[
         stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdin is not None and proc.stdout is not None
+    CHILDREN.add(proc.pid)
     try:
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)
@@ -187,12 +191,18 @@ async def peer(role: str, *args: object, inproc: bool = False) -> AsyncIterator[
             raise RuntimeError(f"the {role} peer did not start (it said {line!r})")
         yield line.split(b" ", 1)[1].strip().decode()
     finally:
+        CHILDREN.discard(proc.pid)
         proc.stdin.close()
         try:
             await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+def children_cpu() -> float:
+    """CPU seconds used so far by this process and every live child peer."""
+    return cpu_seconds(CHILDREN)
 
 
 async def _child(role: str, args: list[str]) -> None:

@@ -180,11 +180,18 @@ class RawCaller:
 
     async def _read(self) -> None:
         reader, waiting = self._reader, self._waiting
-        while True:
-            line = await reader.readuntil(b"\n")
-            fut = waiting.popleft()
-            if not fut.done():
-                fut.set_result(line)
+        try:
+            while True:
+                line = await reader.readuntil(b"\n")
+                fut = waiting.popleft()
+                if not fut.done():
+                    fut.set_result(line)
+        except (asyncio.IncompleteReadError, ConnectionError, IndexError) as exc:
+            # the peer left (or answered what was never asked): fail whoever waits
+            while waiting:
+                fut = waiting.popleft()
+                if not fut.done():
+                    fut.set_exception(ConnectionError(f"the raw peer went away: {exc!r}"))
 
     async def request(self, line: bytes) -> bytes:
         """Send ``line`` and return the reply; TimeoutError after ``DEADLINE_S``."""
@@ -258,9 +265,10 @@ class RawSubscriber:
 
     async def _read(self) -> None:
         reader, on_line = self._reader, self._on_line
-        while True:
-            await reader.readuntil(b"\n")
-            on_line()
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                await reader.readuntil(b"\n")
+                on_line()
 
     async def aclose(self) -> None:
         self._task.cancel()

@@ -25,6 +25,8 @@ __all__ = [
     "Row",
     "compare",
     "cpu_name",
+    "cpu_row",
+    "cpu_seconds",
     "latency_rows",
     "machine",
     "parse_options",
@@ -209,10 +211,31 @@ async def rate(
 @dataclass
 class Figures:
     """One contender's figures from :func:`compare`: sequential round-trip times in
-    seconds, and calls per second by number in flight."""
+    seconds, calls per second by number in flight, and CPU seconds per call by number in
+    flight (every process counted, see :func:`cpu_seconds`)."""
 
     samples: list[float]
     rates: dict[int, float]
+    cpu: dict[int, float]
+
+
+def cpu_seconds(pids: Iterable[int] = ()) -> float:
+    """CPU time used so far by this process and by the processes ``pids`` (every
+    thread), in seconds. The others' share comes from Linux's ``/proc/<pid>/task/*/
+    schedstat`` (nanoseconds); elsewhere, or for a process that is gone, it is left out."""
+    total = time.process_time()
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/schedstat", encoding="ascii") as stat:
+                    total += int(stat.read().split()[0]) / 1e9
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
 
 
 async def compare(
@@ -222,6 +245,7 @@ async def compare(
     sequential: bool = True,
     in_flight: Iterable[int] = IN_FLIGHT,
     warm_up: int | None = None,
+    cpu_clock: Callable[[], float] = cpu_seconds,
 ) -> dict[str, Figures]:
     """Measure every op of ``ops`` (a figure and its raw baselines) in alternation.
 
@@ -231,13 +255,18 @@ async def compare(
     (``opts.seconds`` in all). So a figure and its baseline see the same minute of a
     noisy machine, and a burst of load elsewhere weighs on both alike. ``warm_up``
     overrides ``opts.warm_up``.
+
+    ``cpu_clock`` tells the CPU seconds used so far by every process a contender runs in
+    (this one by default; pass the child processes' too). Idle processes add nothing, so
+    the CPU spent in a contender's turns is its own; per call, it is the figure least
+    moved by other work on the machine.
     """
     names = list(ops)
     for name in names:
         for _ in range(opts.warm_up if warm_up is None else warm_up):
             await ops[name]()
     rounds = opts.rounds
-    figures = {name: Figures([], {}) for name in names}
+    figures = {name: Figures([], {}, {}) for name in names}
     if sequential:
         per_round = max(1, opts.sequential // rounds)
         for r in range(rounds):
@@ -248,14 +277,17 @@ async def compare(
                     await op()
                     samples.append(time.perf_counter() - t0)
     for n in in_flight:
-        totals = dict.fromkeys(names, (0, 0.0))
+        totals = dict.fromkeys(names, (0, 0.0, 0.0))
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:
+                cpu = cpu_clock()
                 done, elapsed = await _run(ops[name], n, opts.seconds / rounds)
+                cpu = cpu_clock() - cpu
                 total = totals[name]
-                totals[name] = (total[0] + done, total[1] + elapsed)
-        for name, (done, elapsed) in totals.items():
+                totals[name] = (total[0] + done, total[1] + elapsed, total[2] + cpu)
+        for name, (done, elapsed, cpu) in totals.items():
             figures[name].rates[n] = done / elapsed
+            figures[name].cpu[n] = cpu / done
     return figures
 
 
@@ -274,6 +306,20 @@ def latency_rows(
         )
         for pct in (50, 99)
     ]
+
+
+def cpu_row(
+    label: str, versus: str, figure: Figures, raw: Figures, section: str, in_flight: int = 64
+) -> Row:
+    """CPU µs per call at ``in_flight``, every process counted, next to the raw one."""
+    return Row(
+        f"{label} (vs {versus})",
+        figure.cpu[in_flight] * 1e6,
+        "µs",
+        raw.cpu[in_flight] * 1e6,
+        higher_is_better=False,
+        section=section,
+    )
 
 
 def rate_rows(

@@ -15,7 +15,17 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _table import IN_FLIGHT, Options, Row, compare, latency_rows, rate_rows, run_script, timed_loop
+from _table import (
+    IN_FLIGHT,
+    Options,
+    Row,
+    compare,
+    cpu_row,
+    latency_rows,
+    rate_rows,
+    run_script,
+    timed_loop,
+)
 from cosmonapse import Axon, Dendrite, MemorySynapse, Signal, SignalType, builders
 
 CODEC = "codec (per Signal)"
@@ -114,6 +124,7 @@ async def main(opts: Options | None = None) -> list[Row]:
             "memory: dispatch_and_wait", "queue ping-pong", dev.samples, raw.samples, MEMORY
         ),
         *rate_rows("memory: round trips/s", "queue ping-pong", dev.rates, raw.rates, MEMORY),
+        cpu_row("memory: CPU per round trip, 64 in flight", "queue ping-pong", dev, raw, MEMORY),
     ]
 
 

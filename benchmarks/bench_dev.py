@@ -38,12 +38,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson
-from _peers import NAMESPACE, peer
+from _peers import NAMESPACE, children_cpu, peer
 from _raw import RawCaller
 from _table import (
     Options,
     Row,
     compare,
+    cpu_row,
     latency_rows,
     rate_rows,
     run_script,
@@ -51,6 +52,7 @@ from _table import (
 from cosmonapse import Dendrite, SignalType, builders, connect_synapse
 
 SECTION = "dev synapse (cosmo://)"
+CPU = "dev: CPU per round trip, 64 in flight"  # every process: caller, server, worker
 INPUT = {"n": 1, "prompt": "the sun"}
 FRAME = builders.task_signal(input=INPUT, neuron="echo").encode()
 # What the dev client sends for that TASK: the raw baselines move lines of this size.
@@ -115,6 +117,7 @@ async def main(opts: Options | None = None, inproc: bool = False) -> list[Row]:
                 "synapse": synapse_op,
             },
             opts,
+            cpu_clock=children_cpu,
         )
         dropped = bus.stats["dropped"] + plain.stats["dropped"]
         if dropped:
@@ -132,6 +135,11 @@ async def main(opts: Options | None = None, inproc: bool = False) -> list[Row]:
             figures["synapse"].rates,
             raw_relay.rates,
             SECTION,
+        ),
+        cpu_row(CPU, "raw echo", dev, raw_echo, SECTION),
+        cpu_row(CPU, "raw relay", dev, raw_relay, SECTION),
+        cpu_row(
+            "dev: synapse only, " + CPU[5:], "raw relay", figures["synapse"], raw_relay, SECTION
         ),
     ]
 

@@ -25,13 +25,23 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # for tests.nats_servers
 
 import nats  # noqa: E402
-from _table import Options, Row, compare, latency_rows, rate_rows, run_script  # noqa: E402
+from _table import (  # noqa: E402
+    Options,
+    Row,
+    compare,
+    cpu_row,
+    cpu_seconds,
+    latency_rows,
+    rate_rows,
+    run_script,
+)
 from cosmonapse import Axon, Dendrite, SignalType, builders, connect_synapse  # noqa: E402
 from nats.aio.msg import Msg  # noqa: E402
 
 from tests.nats_servers import NatsServer  # noqa: E402
 
 SECTION = "NATS (nats://)"
+CPU = "nats: CPU per round trip, 64 in flight"  # nats-server included
 FRAME = builders.task_signal(input={"n": 1, "prompt": "the sun"}, neuron="echo").encode()
 
 
@@ -133,8 +143,12 @@ async def main(opts: Options | None = None) -> list[Row]:
             synapse_request(server.url) as synapse_op,
             dispatch(server.url) as dispatch_op,
         ):
+            assert server.process is not None
+            pid = server.process.pid
             figures = await compare(
-                {"dispatch": dispatch_op, "raw": raw_op, "synapse": synapse_op}, opts
+                {"dispatch": dispatch_op, "raw": raw_op, "synapse": synapse_op},
+                opts,
+                cpu_clock=lambda: cpu_seconds([pid]),
             )
     dev, raw = figures["dispatch"], figures["raw"]
     return [
@@ -147,6 +161,8 @@ async def main(opts: Options | None = None) -> list[Row]:
             raw.rates,
             SECTION,
         ),
+        cpu_row(CPU, "request", dev, raw, SECTION),
+        cpu_row("nats: synapse only, " + CPU[6:], "request", figures["synapse"], raw, SECTION),
     ]
 
 

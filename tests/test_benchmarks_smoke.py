@@ -30,6 +30,7 @@ EXPECTED = [
     "codec: decode + validate a TASK (vs orjson)",
     *(f"memory: dispatch_and_wait p{p} (vs queue ping-pong)" for p in (50, 99)),
     *(f"memory: round trips/s, {n} in flight (vs queue ping-pong)" for n in IN_FLIGHT),
+    "memory: CPU per round trip, 64 in flight (vs queue ping-pong)",
     *(
         name
         for versus in ("raw echo", "raw relay")
@@ -39,9 +40,14 @@ EXPECTED = [
         )
     ),
     *(f"dev: synapse only, round trips/s, {n} in flight (vs raw relay)" for n in IN_FLIGHT),
+    "dev: CPU per round trip, 64 in flight (vs raw echo)",
+    "dev: CPU per round trip, 64 in flight (vs raw relay)",
+    "dev: synapse only, CPU per round trip, 64 in flight (vs raw relay)",
     *(f"nats: dispatch_and_wait p{p} (vs request)" for p in (50, 99)),
     *(f"nats: round trips/s, {n} in flight (vs request)" for n in IN_FLIGHT),
     *(f"nats: synapse only, round trips/s, {n} in flight (vs request)" for n in IN_FLIGHT),
+    "nats: CPU per round trip, 64 in flight (vs request)",
+    "nats: synapse only, CPU per round trip, 64 in flight (vs request)",
     *(
         f"{transport}: deliveries/s, {_plural(n, 'subscriber')} (vs {versus})"
         for transport, versus in (("memory", "queues"), ("dev", "raw relay"))
