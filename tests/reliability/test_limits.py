@@ -474,8 +474,10 @@ async def test_stop_waits_at_most_5_s_for_work_that_ignores_cancellation() -> No
         await asyncio.wait_for(running.wait(), HANG_GUARD_S)
         await asyncio.wait_for(worker.stop(), 3 * HANG_GUARD_S)  # returns although it runs on
         assert not worker.started and worker.stats["in_flight"] == 1
+        published = worker.stats["published"]
         release.set()
         await eventually(lambda: worker.stats["in_flight"] == 0)
+        assert worker.stats["published"] == published  # a stopped Dendrite sends no reply
 
 
 def test_per_trace_records_are_bounded() -> None:
@@ -549,3 +551,42 @@ async def test_hf_error_bodies_are_read_up_to_64_kib() -> None:
     finally:
         done.set()
         listener.close()
+
+
+def test_names_are_bounded_to_max_name_length() -> None:
+    from cosmonapse import SubjectError
+    from cosmonapse.subjects import (
+        MAX_NAME_LENGTH,
+        validate_namespace,
+        validate_queue_group,
+        validate_subject,
+    )
+
+    longest = "cosmonapse." + "n" * (MAX_NAME_LENGTH - len("cosmonapse."))
+    assert validate_subject(longest) == longest
+    for check, name in (
+        (validate_subject, longest + "x"),
+        (validate_namespace, "n" * (MAX_NAME_LENGTH + 1)),
+        (validate_queue_group, "g" * (MAX_NAME_LENGTH + 1)),
+    ):
+        with pytest.raises(SubjectError, match=f"the limit is {MAX_NAME_LENGTH}"):
+            check(name)
+
+
+async def test_dev_synapse_refuses_long_names_and_keeps_the_connection() -> None:
+    async with DevSynapseServer("127.0.0.1", port=0) as srv:
+        client = await Raw.open(srv)
+        try:
+            reply = await client.request(
+                {"op": "sub", "sub_id": "s" * 5000, "subject": "cosmonapse.ns.>"}
+            )
+            assert reply["op"] == "err" and "the limit is 1024" in reply["message"]
+            assert len(reply["message"]) < 300  # the name is not echoed back whole
+            reply = await client.request(
+                {"op": "sub", "sub_id": "s1", "subject": "cosmonapse." + "t" * 5000}
+            )
+            assert reply["op"] == "err" and "the limit is 1024" in reply["message"]
+            assert (await client.request({"op": "ping"})) == {"op": "pong"}
+            assert srv.stats["subscriptions"] == 0
+        finally:
+            await client.close()

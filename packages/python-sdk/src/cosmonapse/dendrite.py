@@ -966,6 +966,9 @@ class Dendrite:
             return
         finally:
             slots.release()
+        if self._state != "started":  # the Neuron outlived stop() (it ignored cancellation)
+            log.debug("dendrite %s stopped: dropping the reply to %s", self.dendrite_id, task.id)
+            return
         try:
             await self.publish(reply)
             if task.payload.get("finalize") and reply.type is SignalType.AGENT_OUTPUT:

@@ -13,6 +13,7 @@ from functools import lru_cache
 from .exceptions import SubjectError
 
 __all__ = [
+    "MAX_NAME_LENGTH",
     "PREFIX",
     "capability_group",
     "namespace_wildcard",
@@ -34,11 +35,25 @@ def _bad_char(text: str) -> str | None:
     return None
 
 
+MAX_NAME_LENGTH = 1024
+"""The longest subject, namespace or queue group accepted, in characters: names are
+cached and echoed in errors, so their size is bounded well below the frame limit."""
+
+
+def _too_long(kind: str, name: str) -> SubjectError:
+    return SubjectError(
+        f"{kind} is {len(name)} characters long; the limit is {MAX_NAME_LENGTH} "
+        f"(it starts {name[:40]!r})"
+    )
+
+
 @lru_cache(maxsize=1024)
 def validate_namespace(namespace: str) -> str:
     """Return ``namespace`` if it is a valid subject token, else raise SubjectError."""
     if not isinstance(namespace, str) or not namespace:
         raise SubjectError("namespace must be a non-empty string")
+    if len(namespace) > MAX_NAME_LENGTH:
+        raise _too_long("namespace", namespace)
     bad = _bad_char(namespace)
     if bad is not None:
         raise SubjectError(
@@ -57,6 +72,8 @@ def validate_subject(subject: str, *, wildcards: bool = True) -> str:
     ``wildcards`` is true (subscriptions), never in a published subject."""
     if not isinstance(subject, str) or not subject:
         raise SubjectError("subject must be a non-empty string")
+    if len(subject) > MAX_NAME_LENGTH:
+        raise _too_long("subject", subject)
     bad = _bad_char(subject)
     if bad is not None:
         raise SubjectError(f"subject {subject!r} contains whitespace or a control character")
@@ -79,6 +96,8 @@ def validate_queue_group(group: str) -> str:
     """Return ``group`` if it is a non-empty name without whitespace or control characters."""
     if not isinstance(group, str) or not group:
         raise SubjectError("queue group must be a non-empty string")
+    if len(group) > MAX_NAME_LENGTH:
+        raise _too_long("queue group", group)
     if _bad_char(group) is not None:
         raise SubjectError(f"queue group {group!r} contains whitespace or a control character")
     return group

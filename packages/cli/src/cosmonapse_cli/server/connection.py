@@ -233,7 +233,11 @@ class Connection:
                 for line in splitter.feed(chunk):
                     if self._closing:
                         break
-                    host.handle_line(self, line)
+                    try:
+                        host.handle_line(self, line)
+                    except Exception as exc:  # a server bug must not end this client silently
+                        log.error("%s: line not handled: %r", self.peer, exc, exc_info=exc)
+                        self.send_error(f"the server could not handle that line ({exc!r:.200})")
                 if splitter.oversized:
                     host.connection_oversized(self)
                     await self._refuse_oversized()

@@ -18,7 +18,12 @@ from typing import Any, Final
 
 import orjson
 from cosmonapse import SubjectError
-from cosmonapse.subjects import validate_namespace, validate_queue_group, validate_subject
+from cosmonapse.subjects import (
+    MAX_NAME_LENGTH,
+    validate_namespace,
+    validate_queue_group,
+    validate_subject,
+)
 
 from ..exceptions import ProtocolError
 
@@ -136,6 +141,10 @@ def _string(raw: dict[str, Any], op: str, name: str) -> str:
         raise ProtocolError(f"{op}: field {name!r} must be a string, got {_kind(value)}")
     if not value:
         raise ProtocolError(f"{op}: field {name!r} must not be empty")
+    if len(value) > MAX_NAME_LENGTH:
+        raise ProtocolError(
+            f"{op}: field {name!r} is {len(value)} characters long; the limit is {MAX_NAME_LENGTH}"
+        )
     return value
 
 
