@@ -581,29 +581,6 @@ class Dendrite:
                 meta=meta,
                 finalize=finalize,
             )
-        return await self._dispatch_and_wait_once(
-            input=input,
-            neuron=neuron,
-            capabilities=caps,
-            timeout_s=timeout_s,
-            trace_id=trace_id,
-            parent_id=parent_id,
-            meta=meta,
-            finalize=finalize,
-        )
-
-    async def _dispatch_and_wait_once(
-        self,
-        *,
-        input: Mapping[str, Any],
-        neuron: str | None,
-        capabilities: list[str] | None,
-        timeout_s: float,
-        trace_id: str | None,
-        parent_id: str | None,
-        meta: Mapping[str, Any] | None,
-        finalize: bool,
-    ) -> Signal:
         if self._state != "started":
             self._require_started()
         if self._reply_subs_missing:
@@ -612,7 +589,7 @@ class Dendrite:
         task = task_signal(
             input=input,
             neuron=neuron,
-            capabilities=capabilities,
+            capabilities=caps,
             trace_id=trace_id,
             parent_id=parent_id,
             meta=meta,
@@ -629,7 +606,7 @@ class Dendrite:
             self._deadlines.watch(fut, timeout_s)
             return await fut
         except TimeoutError:
-            target = neuron or ",".join(capabilities or [])
+            target = neuron or ",".join(caps or [])
             raise DispatchTimeoutError(
                 f"no reply from {target!r} within {timeout_s:g} s (trace {trace})"
             ) from None
@@ -637,6 +614,30 @@ class Dendrite:
             if not fut.done():
                 fut.cancel()
             self._replies.discard(trace, fut)
+
+    async def _dispatch_and_wait_once(
+        self,
+        *,
+        input: Mapping[str, Any],
+        neuron: str | None,
+        capabilities: list[str] | None,
+        timeout_s: float,
+        trace_id: str | None,
+        parent_id: str | None,
+        meta: Mapping[str, Any] | None,
+        finalize: bool,
+    ) -> Signal:
+        """One attempt, without retry (what :func:`run_with_retry` repeats)."""
+        return await self.dispatch_and_wait(
+            input=input,
+            neuron=neuron,
+            capabilities=capabilities,
+            timeout_s=timeout_s,
+            trace_id=trace_id,
+            parent_id=parent_id,
+            meta=meta,
+            finalize=finalize,
+        )
 
     async def run_with_retry(
         self,
