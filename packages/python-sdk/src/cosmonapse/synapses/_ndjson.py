@@ -48,9 +48,15 @@ def pub_line(subject: str, data: bytes) -> bytes:
         raise EnvelopeError(
             f"the dev synapse carries UTF-8 text frames only; byte {exc.start} is not UTF-8"
         ) from None
-    return (
-        b'{"op":"pub","subject":' + orjson.dumps(subject) + b',"frame":' + orjson.dumps(frame)
-    ) + b"}\n"
+    return b"".join(
+        (
+            b'{"op":"pub","subject":',
+            orjson.dumps(subject),
+            b',"frame":',
+            orjson.dumps(frame),
+            b"}\n",
+        )
+    )
 
 
 def sub_line(sub_id: str, subject: str, queue_group: str | None) -> bytes:
@@ -85,33 +91,49 @@ class LineSplitter:
     """Cuts a byte stream into lines (without their ``\\n``), never holding more than
     ``limit`` bytes of an unfinished line.
 
-    A line longer than ``limit`` is dropped whole, however many chunks it spans, and
-    counted in :attr:`oversized`; the lines around it are unaffected.
+    Each byte is scanned once: the pieces of an unfinished line are kept as they came
+    and joined once, when its end arrives, so a long line costs linear time whatever the
+    chunk size. A line longer than ``limit`` is dropped whole, however many chunks it
+    spans, and counted in :attr:`oversized`; the lines around it are unaffected.
     """
 
-    __slots__ = ("_rest", "_skipping", "limit", "oversized")
+    __slots__ = ("_parts", "_pending", "_skipping", "limit", "oversized")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.oversized = 0
-        self._rest = b""
-        self._skipping = False
+        self._parts: list[bytes] = []  # the unfinished line, in pieces
+        self._pending = 0
+        self._skipping = False  # inside a line already known to be too long
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The complete lines ``chunk`` finishes, in order."""
-        data = self._rest + chunk if self._rest else chunk
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        if self._skipping and lines:
-            lines.pop(0)  # the end of a line that was already too long
-            self._skipping = False
         limit = self.limit
-        if len(rest) > limit:
+        end = chunk.find(b"\n")
+        if end < 0:  # no line ends here: hold the piece (or drop it, past the limit)
             if not self._skipping:
-                self.oversized += 1
-            self._skipping = True
-            rest = b""
-        self._rest = rest
+                self._pending += len(chunk)
+                if self._pending > limit:
+                    self._drop_unfinished()
+                else:
+                    self._parts.append(chunk)
+            return []
+        lines = chunk.split(b"\n")
+        rest = lines.pop()
+        if self._skipping:  # the first piece ends the line that was too long
+            lines.pop(0)
+            self._skipping = False
+        elif self._parts:
+            self._parts.append(lines[0])
+            lines[0] = b"".join(self._parts)
+        self._parts = []
+        self._pending = 0
+        if rest:
+            self._pending = len(rest)
+            if self._pending > limit:
+                self._drop_unfinished()
+            else:
+                self._parts.append(rest)
         for line in lines:
             if len(line) > limit:  # rare: filter the whole batch
                 kept = [line for line in lines if len(line) <= limit]
@@ -119,7 +141,13 @@ class LineSplitter:
                 return kept
         return lines
 
+    def _drop_unfinished(self) -> None:
+        self.oversized += 1
+        self._skipping = True
+        self._parts = []
+        self._pending = 0
+
     @property
     def pending(self) -> int:
         """Bytes of an unfinished line held."""
-        return len(self._rest)
+        return self._pending
