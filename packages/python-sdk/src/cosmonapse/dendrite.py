@@ -1009,9 +1009,13 @@ class Dendrite:
             slots.release()
 
     def _spawn(self, work: Awaitable[None], trace_id: str | None) -> None:
-        self._start(self._guard(work), trace_id)
+        task = self._start(self._guard(work), trace_id)
+        if isinstance(work, Coroutine):
+            # Cancelled before it ever ran (a stop right after the spawn): close the inner
+            # coroutine too, so it is not reported as never awaited (a no-op otherwise).
+            task.add_done_callback(lambda _: work.close())
 
-    def _start(self, coro: Coroutine[Any, Any, None], trace_id: str | None) -> None:
+    def _start(self, coro: Coroutine[Any, Any, None], trace_id: str | None) -> asyncio.Task[None]:
         """Run ``coro`` as a task this Dendrite owns (cancelled on stop, and with the
         trace's STOP when ``trace_id`` is given); ``coro`` must not raise."""
         task = asyncio.get_running_loop().create_task(coro)
@@ -1020,6 +1024,7 @@ class Dendrite:
             task.add_done_callback(self._tasks.discard)
         else:
             self._traces.track(trace_id, task, self._tasks.discard)
+        return task
 
     def _spawn_control(self, work: Awaitable[Any]) -> None:
         async def run() -> None:
