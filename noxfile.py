@@ -78,4 +78,5 @@ def build(session: nox.Session) -> None:
     """Build the five wheels into dist/."""
     session.install("build>=1.2")
     for source in SOURCES:
-        session.run("python", "-m", "build", "--wheel", "--outdir", "dist", source.rsplit("/", 1)[0])
+        package = source.rsplit("/", 1)[0]
+        session.run("python", "-m", "build", "--wheel", "--outdir", "dist", package)

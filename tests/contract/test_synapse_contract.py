@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from cosmonapse import FrameTooLargeError, SubjectError, Synapse
+
 from tests.transports import Transport
 
 
@@ -19,13 +19,13 @@ class Collector:
         self.items.append((subject, data))
         self.event.set()
 
-    async def wait_for(self, n: int, timeout: float = 5.0) -> None:
+    async def wait_for(self, n: int, within_s: float = 5.0) -> None:
         async def _wait() -> None:
             while len(self.items) < n:
                 self.event.clear()
                 await self.event.wait()
 
-        await asyncio.wait_for(_wait(), timeout)
+        await asyncio.wait_for(_wait(), within_s)
 
 
 async def settle(synapse: Synapse) -> None:
