@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Literal
 
@@ -27,9 +27,9 @@ from ._dedup import DEFAULT_DEDUP_WINDOW, SeenWindow
 from ._engram_host import answer_imprint, answer_recall, recall_targets
 from ._handlers import HandlerSpec, SignalHandler
 from ._ids import random_suffix
-from ._slots import Slots
 from ._traces import TraceBook, attempt_of
 from ._waiters import Deadlines, ParentWaiters, ReplyWaiters, wait_future
+from ._work import OwnedWork
 from .axon import Axon
 from .builders import (
     deregister_signal,
@@ -74,6 +74,7 @@ _SUPPRESSED = frozenset(
     }
 )
 _MEMBERSHIP = (SignalType.REGISTER, SignalType.DEREGISTER, SignalType.HEARTBEAT)
+_STOP_WAIT_S = 5.0  # stop() waits this long for cancelled work to end
 _DEREGISTER_DEADLINE_S = 1.0  # stop() gives its DEREGISTERs this long, all together
 _ANSWERS = frozenset({SignalType.STOPPED, SignalType.IMPRINTED, SignalType.RECALLED})
 
@@ -134,11 +135,12 @@ class Dendrite:
         self._extra_subs: list[Subscription] = []
         self._routed_sub: Subscription | None = None
         self._sub_lock = asyncio.Lock()
-        self._slots = Slots(max_concurrency)
         self._deadlines = Deadlines()
         self._reply_subs_missing = True
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._traces = TraceBook()
+        self._work = OwnedWork(
+            traces=self._traces, max_concurrency=max_concurrency, on_error=self._log_handler_error
+        )
         self._replies = ReplyWaiters()
         self._answers = ParentWaiters()
         self._heartbeat: asyncio.Task[None] | None = None
@@ -181,14 +183,7 @@ class Dendrite:
             self._state = "stopped"
             return
         self._state = "stopped"
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-        tasks = [t for t in self._tasks if not t.done()]
-        for task in tasks:
-            task.cancel()
-        pending = [*tasks, *([self._heartbeat] if self._heartbeat else [])]
-        if pending:
-            await asyncio.wait(pending, timeout=5.0)
+        await self._work.cancel_all(extra=self._heartbeat, timeout_s=_STOP_WAIT_S)
         if not self.synapse.closed:
             # Goodbyes are best effort and bounded: a bus that is down (a transport
             # waiting to reconnect) must not hold stop() up.
@@ -240,7 +235,7 @@ class Dendrite:
     @property
     def stats(self) -> dict[str, int]:
         """Counters, plus ``in_flight`` (running or queued deliveries)."""
-        return {**self.counters, "in_flight": len(self._tasks)}
+        return {**self.counters, "in_flight": len(self._work)}
 
     # -- hosting -------------------------------------------------------------------------
 
@@ -252,7 +247,7 @@ class Dendrite:
         self._axons[axon.neuron_id] = axon
         axon._bind_host(self, self.dendrite_id, self.namespace)
         if self.started:
-            self._spawn_control(
+            self._work.spawn_control(
                 self._after_attach((axon.neuron_id, "neuron", axon.capabilities, axon.version))
             )
         return axon
@@ -264,7 +259,7 @@ class Dendrite:
             raise ValueError(f"an Engram {engram.engram_id!r} is already attached")
         self._engrams[engram.engram_id] = engram
         if self.started:
-            self._spawn_control(self._after_attach((engram.engram_id, "engram", [], None)))
+            self._work.spawn_control(self._after_attach((engram.engram_id, "engram", [], None)))
         return engram
 
     def _participants(self) -> list[tuple[str, str, list[str], str | None]]:
@@ -402,7 +397,7 @@ class Dendrite:
         def register(fn: SignalHandler) -> SignalHandler:
             self._add_handler(kind, HandlerSpec(fn, neuron, capability, trace_id))
             if self.started:
-                self._spawn_control(self._ensure(kind))
+                self._work.spawn_control(self._ensure(kind))
             return fn
 
         return register
@@ -822,7 +817,7 @@ class Dendrite:
         )
         if peers:
             ack.meta["peers"] = peers
-        self._spawn_control(self._send(ack))
+        self._work.spawn_control(self._send(ack))
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -927,15 +922,15 @@ class Dendrite:
                 )
         if axon is None:
             return
-        if len(self._tasks) >= self.max_queued:
+        if len(self._work) >= self.max_queued:
             self.counters["overloaded"] += 1
             log.warning(
                 "dendrite %s is overloaded (%d queued); refusing TASK %s",
                 self.dendrite_id,
-                len(self._tasks),
+                len(self._work),
                 task.id,
             )
-            self._spawn_control(
+            self._work.spawn_control(
                 self.publish(
                     error_signal(
                         trace_id=task.trace_id,
@@ -951,10 +946,10 @@ class Dendrite:
                 )
             )
             return
-        self._start(self._run_axon(axon, task), task.trace_id)
+        self._work.start(self._run_axon(axon, task), task.trace_id)
 
     async def _run_axon(self, axon: Axon, task: Signal) -> None:
-        slots = self._slots
+        slots = self._work.slots
         if not slots.try_acquire():
             await slots.acquire()
         try:
@@ -986,7 +981,7 @@ class Dendrite:
             self._log_handler_error(exc)
 
     def _run_handler(self, spec: HandlerSpec, signal: Signal) -> None:
-        if len(self._tasks) >= self.max_queued:
+        if len(self._work) >= self.max_queued:
             self.counters["overloaded"] += 1
             log.warning(
                 "dendrite %s is overloaded; dropping a %s delivery",
@@ -995,50 +990,9 @@ class Dendrite:
             )
             return
         if signal.type is SignalType.TASK:
-            self._spawn(self._bounded(spec.fn(signal)), signal.trace_id)
+            self._work.spawn(self._work.bounded(spec.fn(signal)), signal.trace_id)
         else:
-            self._spawn(spec.fn(signal), None)
-
-    async def _bounded(self, work: Awaitable[None]) -> None:
-        slots = self._slots
-        if not slots.try_acquire():
-            await slots.acquire()
-        try:
-            await work
-        finally:
-            slots.release()
-
-    def _spawn(self, work: Awaitable[None], trace_id: str | None) -> None:
-        task = self._start(self._guard(work), trace_id)
-        if isinstance(work, Coroutine):
-            # Cancelled before it ever ran (a stop right after the spawn): close the inner
-            # coroutine too, so it is not reported as never awaited (a no-op otherwise).
-            task.add_done_callback(lambda _: work.close())
-
-    def _start(self, coro: Coroutine[Any, Any, None], trace_id: str | None) -> asyncio.Task[None]:
-        """Run ``coro`` as a task this Dendrite owns (cancelled on stop, and with the
-        trace's STOP when ``trace_id`` is given); ``coro`` must not raise."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        if trace_id is None:
-            task.add_done_callback(self._tasks.discard)
-        else:
-            self._traces.track(trace_id, task, self._tasks.discard)
-        return task
-
-    def _spawn_control(self, work: Awaitable[Any]) -> None:
-        async def run() -> None:
-            await work
-
-        self._spawn(run(), None)
-
-    async def _guard(self, work: Awaitable[None]) -> None:
-        try:
-            await work
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._log_handler_error(exc)
+            self._work.spawn(spec.fn(signal), None)
 
     def _log_handler_error(self, exc: Exception) -> None:
         self.counters["handler_errors"] += 1
@@ -1089,12 +1043,14 @@ class Dendrite:
     def _on_imprint(self, imprint: Signal) -> None:
         engram = self._engrams.get(imprint.neuron or "")
         if engram is not None:  # applied now, in arrival order; only the answer waits
-            self._spawn_control(self._send(answer_imprint(engram, imprint, self.dendrite_id)))
+            self._work.spawn_control(self._send(answer_imprint(engram, imprint, self.dendrite_id)))
 
     def _on_recall(self, recall: Signal) -> None:
         targets = recall_targets(self._engrams, recall)
         if targets:
-            self._spawn_control(self._send_all(answer_recall(targets, recall, self.dendrite_id)))
+            self._work.spawn_control(
+                self._send_all(answer_recall(targets, recall, self.dendrite_id))
+            )
 
     async def _send_all(self, signals: list[Signal]) -> None:
         for signal in signals:
@@ -1108,7 +1064,7 @@ class Dendrite:
             if not (isinstance(wanted, list) and not set(wanted).issubset(p[2]))
         ]
         if participants:
-            self._spawn_control(self._announce_all(participants, discover))
+            self._work.spawn_control(self._announce_all(participants, discover))
 
     async def _announce_all(
         self, participants: list[tuple[str, str, list[str], str | None]], parent: Signal
@@ -1121,7 +1077,7 @@ class Dendrite:
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s)
-            in_flight = len(self._tasks)
+            in_flight = len(self._work)
             for ident, _role, _caps, _version in self._participants():
                 try:
                     await self._send(

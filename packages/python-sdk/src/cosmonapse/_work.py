@@ -1,0 +1,100 @@
+"""The tasks one Dendrite owns: Neuron runs, user handlers, and the sends it spawns.
+
+Every task is registered here until it finishes, so :meth:`OwnedWork.cancel_all` can end
+them on stop and ``len()`` is the Dendrite's in-flight count (what ``max_queued`` bounds).
+Work given a trace id is also recorded in the :class:`~cosmonapse._traces.TraceBook`, so a
+STOP of that trace cancels it. ``slots`` bounds how many Neuron runs and TASK handlers run
+at once (``max_concurrency``); the rest wait for a slot in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from ._slots import Slots
+from ._traces import TraceBook
+
+
+class OwnedWork:
+    """Start, bound, guard and cancel a Dendrite's tasks.
+
+    ``on_error`` is called with any exception a guarded work item raises (never with a
+    cancellation); the task then ends quietly.
+    """
+
+    __slots__ = ("_on_error", "_traces", "slots", "tasks")
+
+    def __init__(
+        self,
+        *,
+        traces: TraceBook,
+        max_concurrency: int,
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.slots = Slots(max_concurrency)
+        self._traces = traces
+        self._on_error = on_error
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def start(self, coro: Coroutine[Any, Any, None], trace_id: str | None) -> asyncio.Task[None]:
+        """Run ``coro`` as an owned task (cancelled on stop, and with the trace's STOP when
+        ``trace_id`` is given). ``coro`` must handle its own errors (see :meth:`spawn`)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        tasks = self.tasks
+        tasks.add(task)
+        if trace_id is None:
+            task.add_done_callback(tasks.discard)
+        else:
+            self._traces.track(trace_id, task, tasks.discard)
+        return task
+
+    def spawn(self, work: Awaitable[None], trace_id: str | None) -> None:
+        """Run ``work`` as an owned task whose errors go to ``on_error``."""
+        task = self.start(self._guard(work), trace_id)
+        if isinstance(work, Coroutine):
+            # Cancelled before it ever ran (a stop right after the spawn): close the inner
+            # coroutine too, so it is not reported as never awaited (a no-op otherwise).
+            task.add_done_callback(lambda _: work.close())
+
+    def spawn_control(self, work: Awaitable[Any]) -> None:
+        """:meth:`spawn` for sends and other bookkeeping whose result is not needed."""
+
+        async def run() -> None:
+            await work
+
+        self.spawn(run(), None)
+
+    async def bounded(self, work: Awaitable[None]) -> None:
+        """Await ``work`` while holding one of ``slots``."""
+        slots = self.slots
+        if not slots.try_acquire():
+            await slots.acquire()
+        try:
+            await work
+        finally:
+            slots.release()
+
+    async def _guard(self, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._on_error(exc)
+
+    async def cancel_all(self, *, extra: asyncio.Task[Any] | None, timeout_s: float) -> None:
+        """Cancel every owned task (and ``extra``) and wait for them, at most ``timeout_s``
+        (work that ignores cancellation is left running past that)."""
+        pending = [t for t in self.tasks if not t.done()]
+        for task in pending:
+            task.cancel()
+        if extra is not None:
+            extra.cancel()
+            pending.append(extra)
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)
