@@ -1,4 +1,5 @@
-"""The dev client's and server's line splitter: chunk boundaries never change the lines."""
+"""The dev client's and server's line handling: chunk boundaries never change the lines, and
+lines queued together leave together."""
 
 from __future__ import annotations
 
@@ -44,3 +45,21 @@ def test_an_unfinished_line_is_held_up_to_the_limit_only() -> None:
     assert splitter.feed(b"tail\nok\npart") == [b"ok"]
     assert splitter.oversized == 1 and splitter.pending == 4
     assert splitter.feed(b"ial\n") == [b"partial"]
+
+
+async def test_lines_of_one_loop_iteration_leave_in_one_write_in_order() -> None:
+    import asyncio
+
+    from cosmonapse.synapses._ndjson import LineBatcher
+
+    writes: list[bytes] = []
+    batcher = LineBatcher(writes.append)
+    for n in range(3):
+        batcher.add(b"%d\n" % n)
+    assert writes == [] and batcher.pending == 6  # nothing leaves before the iteration ends
+    await asyncio.sleep(0)
+    assert writes == [b"0\n1\n2\n"] and batcher.pending == 0
+    batcher.add(b"x\n")
+    batcher.flush()  # an explicit flush writes at once; the scheduled one finds nothing
+    await asyncio.sleep(0)
+    assert writes == [b"0\n1\n2\n", b"x\n"]

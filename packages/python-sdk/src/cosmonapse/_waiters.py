@@ -87,16 +87,6 @@ def _expire_one(fut: asyncio.Future[Signal]) -> None:
         fut.set_exception(TimeoutError())
 
 
-async def wait_future(fut: asyncio.Future[Signal], timeout_s: float) -> Signal:
-    """Await ``fut`` for at most ``timeout_s``; raise TimeoutError after that (one
-    ``call_later`` timer; :class:`Deadlines` is cheaper for many waits)."""
-    handle = asyncio.get_running_loop().call_later(timeout_s, _expire_one, fut)
-    try:
-        return await fut
-    finally:
-        handle.cancel()
-
-
 class ReplyWaiters:
     """``dispatch_and_wait`` futures keyed by trace id.
 

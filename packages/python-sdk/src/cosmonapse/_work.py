@@ -63,11 +63,7 @@ class OwnedWork:
 
     def spawn_control(self, work: Awaitable[Any]) -> None:
         """:meth:`spawn` for sends and other bookkeeping whose result is not needed."""
-
-        async def run() -> None:
-            await work
-
-        self.spawn(run(), None)
+        self.spawn(work, None)
 
     async def bounded(self, work: Awaitable[None]) -> None:
         """Await ``work`` while holding one of ``slots``."""

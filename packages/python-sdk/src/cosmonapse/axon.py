@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from time import perf_counter
 from typing import Any
 
-from .builders import error_signal
+from .builders import agent_output_signal, error_signal
 from .context import NeuronContext
 from .engram_binding import EngramBinding, EngramTransport, ImprintHelper, RecallHelper
 from .exceptions import NeuronError
-from .signal import Directed, Signal, SignalType, fresh_signal
+from .signal import Signal, SignalType
 
 __all__ = ["Axon", "NeuronFn"]
 
@@ -134,13 +134,12 @@ class Axon:
                 meta,
             )
         meta["took_ms"] = round((perf_counter() - started) * 1000, 3)
-        return fresh_signal(
-            SignalType.AGENT_OUTPUT,
-            {"output": dict(output)},
-            task.trace_id,
-            task.id,
-            Directed(self.neuron_id, None, list(self.capabilities)),
-            meta,
+        return agent_output_signal(
+            task,
+            output=output,
+            producer=self.neuron_id,
+            meta=meta,
+            capabilities=self.capabilities,
         )
 
     def _error(

@@ -59,14 +59,22 @@ def task_signal(
 
 
 def agent_output_signal(
-    task: Signal, *, output: Mapping[str, Any], producer: str, meta: Mapping[str, Any] | None = None
+    task: Signal,
+    *,
+    output: Mapping[str, Any],
+    producer: str,
+    meta: Mapping[str, Any] | None = None,
+    capabilities: Iterable[str] = (),
 ) -> Signal:
-    """The AGENT_OUTPUT answering ``task``; ``directed.id`` names the ``producer``."""
-    return task.reply(
+    """The AGENT_OUTPUT answering ``task``; ``directed.id`` names the ``producer`` and
+    ``directed.capabilities`` what it offers."""
+    return fresh_signal(
         SignalType.AGENT_OUTPUT,
         {"output": dict(output)},
-        directed=Directed(producer),
-        meta=_meta(meta),
+        task.trace_id,
+        task.id,
+        Directed(producer, None, list(capabilities)),
+        _meta(meta),
     )
 
 

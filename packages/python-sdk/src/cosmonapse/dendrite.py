@@ -28,7 +28,7 @@ from ._engram_host import answer_imprint, answer_recall, recall_targets
 from ._handlers import HandlerSpec, SignalHandler
 from ._ids import random_suffix
 from ._traces import TraceBook, attempt_of
-from ._waiters import Deadlines, ParentWaiters, ReplyWaiters, wait_future
+from ._waiters import Deadlines, ParentWaiters, ReplyWaiters
 from ._work import OwnedWork
 from .axon import Axon
 from .builders import (
@@ -1025,7 +1025,8 @@ class Dendrite:
         fut = self._answers.expect(signal.id)
         try:
             await self.publish(signal)
-            reply = await wait_future(fut, deadline_s)
+            self._deadlines.watch(fut, deadline_s)
+            reply = await fut
         except TimeoutError:
             target = signal.neuron or (signal.directed.type if signal.directed else None)
             raise EngramTimeoutError(
@@ -1034,6 +1035,8 @@ class Dendrite:
                 "Dendrite?)"
             ) from None
         finally:
+            if not fut.done():
+                fut.cancel()
             self._answers.forget(signal.id)
         node = reply.meta.get("node")
         if isinstance(node, str):

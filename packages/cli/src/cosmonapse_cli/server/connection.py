@@ -24,7 +24,7 @@ import asyncio
 import logging
 from typing import Protocol
 
-from cosmonapse.synapses._ndjson import READ_CHUNK, LineSplitter
+from cosmonapse.synapses._ndjson import READ_CHUNK, LineBatcher, LineSplitter
 
 from .limits import ServerLimits
 from .protocol import encode_reply
@@ -67,13 +67,10 @@ class Connection:
     __slots__ = (
         "_abort_handle",
         "_closing",
-        "_flush_scheduled",
         "_hello_deadline",
         "_host",
-        "_loop",
         "_max_out",
         "_out",
-        "_out_bytes",
         "_reader",
         "_refused",
         "_transport",
@@ -96,10 +93,7 @@ class Connection:
         self._writer = writer
         self._transport = writer.transport
         self._max_out = host.limits.max_outbound_bytes
-        self._out: list[bytes] = []
-        self._out_bytes = 0
-        self._flush_scheduled = False
-        self._loop = asyncio.get_running_loop()
+        self._out = LineBatcher(self._write_now)
         self._closing = False
         self._abort_handle: asyncio.TimerHandle | None = None
         self._refused = False
@@ -129,25 +123,14 @@ class Connection:
         transport = self._transport
         if self._closing or transport.is_closing():
             return False
-        self._out.append(line)
-        self._out_bytes += len(line)
-        if self._out_bytes + transport.get_write_buffer_size() > self._max_out:
-            self._flush()
+        self._out.add(line)
+        if self._out.pending + transport.get_write_buffer_size() > self._max_out:
+            self._out.flush()
             self._drop_slow()
             return False
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
         return True
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        out = self._out
-        if not out:
-            return
-        data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
-        self._out_bytes = 0
+    def _write_now(self, data: bytes) -> None:
         if not self._transport.is_closing():
             self._transport.write(data)
 
@@ -247,7 +230,7 @@ class Connection:
         except (ConnectionError, OSError) as exc:
             log.debug("connection %s failed: %s", self.peer, exc)
         finally:
-            self._flush()
+            self._out.flush()
             self._closing = True
             host.connection_closed(self)
             self.subs.clear()
@@ -274,7 +257,7 @@ class Connection:
         await self._linger()
 
     async def _linger(self) -> None:
-        self._flush()
+        self._out.flush()
         transport = self._transport
         if transport.can_write_eof():
             transport.write_eof()
@@ -289,7 +272,7 @@ class Connection:
 
     def close(self) -> None:
         """Stop reading and close once queued lines are flushed (server shutdown)."""
-        self._flush()
+        self._out.flush()
         self._closing = True
         self._transport.close()
 

@@ -8,6 +8,7 @@ rather than ending the connection.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import orjson
 
@@ -16,6 +17,7 @@ from ..exceptions import EnvelopeError
 __all__ = [
     "HELLO",
     "PING",
+    "LineBatcher",
     "LineSplitter",
     "encode",
     "pub_line",
@@ -151,3 +153,40 @@ class LineSplitter:
     def pending(self) -> int:
         """Bytes of an unfinished line held."""
         return self._pending
+
+
+class LineBatcher:
+    """Lines queued in one event-loop iteration leave in one ``write``, at the end of it:
+    one system call for many lines when traffic is busy, the same latency when it is not,
+    and lines keep the order they were queued in.
+
+    ``write`` gets the joined bytes; it decides what to do when the connection is gone.
+    :attr:`pending` is what is queued and not yet written (callers bound it).
+    """
+
+    __slots__ = ("_lines", "_scheduled", "_write", "pending")
+
+    def __init__(self, write: Callable[[bytes], None]) -> None:
+        self._write = write
+        self._lines: list[bytes] = []
+        self._scheduled = False
+        self.pending = 0
+
+    def add(self, line: bytes) -> None:
+        """Queue ``line``; it is written at the end of this loop iteration at the latest."""
+        self._lines.append(line)
+        self.pending += len(line)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write everything queued now (a no-op when nothing is)."""
+        self._scheduled = False
+        lines = self._lines
+        if not lines:
+            return
+        data = lines[0] if len(lines) == 1 else b"".join(lines)
+        lines.clear()
+        self.pending = 0
+        self._write(data)

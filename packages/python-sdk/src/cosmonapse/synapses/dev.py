@@ -149,10 +149,7 @@ class DevSynapse(Synapse):
 
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        # Lines written in one loop iteration leave in one socket write (see _write).
-        self._out: list[bytes] = []
-        self._out_bytes = 0
-        self._flush_scheduled = False
+        self._out = _ndjson.LineBatcher(self._write_now)  # one socket write per iteration
         self._connected = asyncio.Event()  # also set on close, to wake waiters
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -473,31 +470,17 @@ class DevSynapse(Synapse):
         self._counters["published"] += 1
         # Back-pressure only when the server stops reading. A failure here means the
         # connection dropped: the read loop reconnects; delivery is at-most-once.
-        if self._out_bytes >= _OUT_FLUSH_BYTES:
-            self._flush_out()
+        if self._out.pending >= _OUT_FLUSH_BYTES:
+            self._out.flush()
         if writer.transport.get_write_buffer_size() > _OUT_FLUSH_BYTES:
             with contextlib.suppress(OSError):
                 await writer.drain()
 
     def _write(self, line: bytes) -> None:
-        """Queue ``line`` for the socket. Everything queued in one loop iteration leaves
-        in one write at the end of it: one system call for many lines when traffic is
-        busy, the same latency when it is not, and lines keep the order they were
-        queued in."""
-        self._out.append(line)
-        self._out_bytes += len(line)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_out)
+        """Queue ``line`` for the server (see :class:`~._ndjson.LineBatcher`)."""
+        self._out.add(line)
 
-    def _flush_out(self) -> None:
-        self._flush_scheduled = False
-        out = self._out
-        if not out:
-            return
-        data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
-        self._out_bytes = 0
+    def _write_now(self, data: bytes) -> None:
         writer = self._writer
         if writer is None or writer.transport.is_closing():
             return  # lost with the connection: delivery is at-most-once
@@ -551,7 +534,7 @@ class DevSynapse(Synapse):
         await self._release()
 
     async def _release(self) -> None:
-        self._flush_out()  # what was published before close() still leaves
+        self._out.flush()  # what was published before close() still leaves
         self._closed = True
         self._connected.set()  # wake anyone waiting for a reconnect; they see closed
         writer, self._reader, self._writer = self._writer, None, None
