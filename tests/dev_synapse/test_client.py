@@ -175,6 +175,65 @@ async def test_client_speaks_the_published_wire_to_a_hand_written_peer() -> None
     assert [m["op"] for m in seen] == ["hello", "sub", "ping", "pub"]
 
 
+async def test_a_burst_is_handled_in_turns_so_started_work_runs_between() -> None:
+    """100 msg lines arrive in one write: the client hands the event loop back every
+    LINES_PER_TURN lines, so what the first lines started runs before the last are read
+    (a burst must not cross caller, server and worker as one convoy)."""
+    from cosmonapse.synapses._ndjson import LINES_PER_TURN
+
+    burst = 100
+    sent = asyncio.Event()
+    done = asyncio.Event()
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert orjson.loads(await reader.readline()) == {"op": "hello"}
+        writer.write(b'{"op":"welcome"}\n')
+        sub = orjson.loads(await reader.readline())
+        assert orjson.loads(await reader.readline()) == {"op": "ping"}
+        writer.write(b'{"op":"pong"}\n')
+        await writer.drain()
+        await sent.wait()
+        writer.write(
+            b"".join(
+                orjson.dumps(
+                    {"op": "msg", "sub_id": sub["sub_id"], "subject": "s", "frame": str(i)}
+                )
+                + b"\n"
+                for i in range(burst)
+            )
+        )
+        await writer.drain()
+        await done.wait()
+        writer.close()
+
+    handled: list[int] = []
+    ran_after: dict[int, int] = {}  # frame -> how many frames were handled when its work ran
+    all_in = asyncio.Event()
+
+    def on_frame(subject: str, data: bytes) -> None:  # a plain handler, as a Dendrite's
+        n = int(data)
+        handled.append(n)
+        asyncio.get_running_loop().call_soon(lambda: ran_after.setdefault(n, len(handled)))
+        if len(handled) == burst:
+            all_in.set()
+
+    async with await asyncio.start_server(peer, "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        synapse = await connect_synapse(f"cosmo://127.0.0.1:{port}")
+        try:
+            await synapse.subscribe("s", on_frame)
+            sent.set()
+            await asyncio.wait_for(all_in.wait(), 10)
+            await asyncio.sleep(0)
+        finally:
+            done.set()
+            await synapse.close()
+    assert handled == list(range(burst))
+    # the first frame's work ran once a turn's worth of lines was handled, not the burst
+    assert ran_after[0] == LINES_PER_TURN < burst
+    assert len(ran_after) == burst
+
+
 # -- delivery --------------------------------------------------------------------------
 
 

@@ -29,6 +29,12 @@ __all__ = [
 READ_CHUNK = 256 * 1024
 """Bytes asked of the socket per read: many lines per wake-up when traffic is busy."""
 
+LINES_PER_TURN = 32
+"""Lines a client read loop handles before it hands the event loop back. What those lines
+started (Neuron runs, replies, their write) goes on while the rest of the chunk waits, so a
+busy burst moves through the caller, the server and the worker in pieces that overlap
+instead of as one convoy that keeps a single process busy at a time (docs/benchmarks.md)."""
+
 HELLO = b'{"op":"hello"}\n'
 PING = b'{"op":"ping"}\n'
 

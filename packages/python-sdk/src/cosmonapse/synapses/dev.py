@@ -295,11 +295,13 @@ class DevSynapse(Synapse):
         """Dispatch server lines until the connection ends; returns why it ended.
 
         Reads whatever the socket has (up to ``READ_CHUNK``) and handles every complete
-        line in it, so a busy connection costs one wake-up per chunk, not per line.
+        line in it, so a busy connection costs one wake-up per chunk, not per line; it
+        yields to the event loop every ``LINES_PER_TURN`` lines.
         """
         splitter = _ndjson.LineSplitter(2 * self._max_frame)
         read = reader.read
         on_line = self._on_line
+        per_turn = _ndjson.LINES_PER_TURN
         while True:
             try:
                 chunk = await read(_ndjson.READ_CHUNK)
@@ -310,9 +312,14 @@ class DevSynapse(Synapse):
                     return f"the server closed the connection: {self._errors[-1][1]}"
                 return "the server closed the connection"
             oversized = splitter.oversized
+            turn = 0
             for line in splitter.feed(chunk):
                 if not line:
                     continue
+                turn += 1
+                if turn > per_turn:  # let what the last lines started run (LINES_PER_TURN)
+                    turn = 1
+                    await asyncio.sleep(0)
                 try:
                     on_line(line)
                 except Exception as exc:  # a line no server should send must not end the loop
