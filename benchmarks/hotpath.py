@@ -131,8 +131,15 @@ async def _record(pid: int, seconds: float, rate: int, out: Path) -> None:
         stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(spy.communicate(), seconds + 60)
-    if spy.returncode != 0 or not out.exists():
+    if spy.returncode != 0:
         raise RuntimeError(f"py-spy failed: {err.decode(errors='replace').strip()[-500:]}")
+
+
+def _samples(out: Path) -> str:
+    try:
+        return out.read_text()
+    except FileNotFoundError:
+        raise RuntimeError("py-spy wrote no samples") from None
 
 
 def report(raw: str, top: int) -> str:
@@ -186,7 +193,7 @@ async def profile(args: argparse.Namespace) -> str:
             began = time.perf_counter()
             await _record(pid, args.seconds, args.rate, out)
             took = time.perf_counter() - began
-        raw = out.read_text()
+        raw = _samples(out)
     where = args.process if args.transport == "dev" else "caller and worker"
     title = (
         f"{args.transport}: the {where} process, {args.in_flight} in flight, "
