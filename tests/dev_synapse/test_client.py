@@ -175,13 +175,18 @@ async def test_client_speaks_the_published_wire_to_a_hand_written_peer() -> None
     assert [m["op"] for m in seen] == ["hello", "sub", "ping", "pub"]
 
 
-async def test_a_burst_is_handled_in_turns_so_started_work_runs_between() -> None:
-    """100 msg lines arrive in one write: the client hands the event loop back every
-    LINES_PER_TURN lines, so what the first lines started runs before the last are read
-    (a burst must not cross caller, server and worker as one convoy)."""
-    from cosmonapse.synapses._ndjson import LINES_PER_TURN
-
-    burst = 100
+@pytest.mark.parametrize(
+    ("burst", "first_turn"),
+    [(100, 32), (64, 32), (16, 8), (7, 4), (3, 3)],
+    ids=["100 lines: 32 a turn", "64: halves", "16: halves", "7: 4 then 3", "3: one turn"],
+)
+async def test_a_burst_is_handled_in_turns_so_started_work_runs_between(
+    burst: int, first_turn: int
+) -> None:
+    """msg lines arrive in one write: the client hands the event loop back after half the
+    burst, or 32 lines, whichever is fewer (never fewer than 4), so what the first lines
+    started runs before the rest are handled (a burst must not cross caller, server and
+    worker as one convoy)."""
     sent = asyncio.Event()
     done = asyncio.Event()
 
@@ -229,8 +234,8 @@ async def test_a_burst_is_handled_in_turns_so_started_work_runs_between() -> Non
             done.set()
             await synapse.close()
     assert handled == list(range(burst))
-    # the first frame's work ran once a turn's worth of lines was handled, not the burst
-    assert ran_after[0] == LINES_PER_TURN < burst
+    # the first frame's work ran once a turn's worth of lines was handled
+    assert ran_after[0] == first_turn
     assert len(ran_after) == burst
 
 

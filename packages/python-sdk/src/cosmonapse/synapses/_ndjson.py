@@ -30,10 +30,17 @@ READ_CHUNK = 256 * 1024
 """Bytes asked of the socket per read: many lines per wake-up when traffic is busy."""
 
 LINES_PER_TURN = 32
-"""Lines a client read loop handles before it hands the event loop back. What those lines
-started (Neuron runs, replies, their write) goes on while the rest of the chunk waits, so a
-busy burst moves through the caller, the server and the worker in pieces that overlap
-instead of as one convoy that keeps a single process busy at a time (docs/benchmarks.md)."""
+"""The most lines a client read loop handles before it hands the event loop back; a chunk
+of more than 4 lines is also cut in half at least. What the handled lines started (Neuron
+runs, replies, their write) goes on while the rest wait, so a busy burst moves through the
+caller, the server and the worker in pieces that overlap instead of as one convoy that
+keeps a single process busy at a time (docs/benchmarks.md)."""
+
+
+def lines_per_turn(lines: int) -> int:
+    """How many of a chunk's ``lines`` a read loop handles per event-loop turn."""
+    return min(LINES_PER_TURN, max(4, (lines + 1) // 2))
+
 
 HELLO = b'{"op":"hello"}\n'
 PING = b'{"op":"ping"}\n'

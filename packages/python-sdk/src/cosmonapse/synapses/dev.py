@@ -296,12 +296,11 @@ class DevSynapse(Synapse):
 
         Reads whatever the socket has (up to ``READ_CHUNK``) and handles every complete
         line in it, so a busy connection costs one wake-up per chunk, not per line; it
-        yields to the event loop every ``LINES_PER_TURN`` lines.
+        yields to the event loop between pieces of a chunk (``_ndjson.lines_per_turn``).
         """
         splitter = _ndjson.LineSplitter(2 * self._max_frame)
         read = reader.read
         on_line = self._on_line
-        per_turn = _ndjson.LINES_PER_TURN
         while True:
             try:
                 chunk = await read(_ndjson.READ_CHUNK)
@@ -313,11 +312,13 @@ class DevSynapse(Synapse):
                 return "the server closed the connection"
             oversized = splitter.oversized
             turn = 0
-            for line in splitter.feed(chunk):
+            lines = splitter.feed(chunk)
+            per_turn = _ndjson.lines_per_turn(len(lines))
+            for line in lines:
                 if not line:
                     continue
                 turn += 1
-                if turn > per_turn:  # let what the last lines started run (LINES_PER_TURN)
+                if turn > per_turn:  # let what the last lines started run (lines_per_turn)
                     turn = 1
                     await asyncio.sleep(0)
                 try:
