@@ -20,6 +20,7 @@ __all__ = [
     "LineBatcher",
     "LineSplitter",
     "encode",
+    "lines_per_turn",
     "pub_line",
     "read_line",
     "sub_line",
