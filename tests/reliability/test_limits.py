@@ -256,35 +256,75 @@ async def test_server_close_gives_clients_that_do_not_read_2_s_then_aborts_them(
         stuck.close()
 
 
-async def test_cosmo_synapse_start_passes_its_line_limit_to_the_server() -> None:
+@contextlib.asynccontextmanager
+async def _cosmo_synapse(*options: str, token: str | None = None) -> AsyncIterator[tuple[str, int]]:
+    """``cosmo synapse start memory --port 0 --quiet OPTIONS`` in a child process; yields
+    the host and port its banner names."""
     cosmo = Path(sys.executable).with_name("cosmo")
     env = {k: v for k, v in os.environ.items() if k not in ("SYNAPSE_URL", "COSMO_TOKEN")}
+    if token is not None:
+        env["COSMO_TOKEN"] = token
     proc = await asyncio.create_subprocess_exec(
         str(cosmo),
-        *("synapse", "start", "memory", "--port", "0", "--quiet", "--max-line-bytes", "2048"),
+        *("synapse", "start", "memory", "--port", "0", "--quiet", *options),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env={**env, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"},
     )
     try:
         assert proc.stdout is not None
-        url = None
-        while url is None:  # the banner names the URL
+        port = None
+        while port is None:  # the banner names the URL
             line = await asyncio.wait_for(proc.stdout.readline(), 30)
             assert line, "cosmo ended before printing its URL"
-            found = re.search(r"cosmo://127\.0\.0\.1:(\d+)", line.decode())
-            url = found.group(0) if found else None
-        host, port = url.removeprefix("cosmo://").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
+            found = re.search(r"cosmo://(?::\S+@)?127\.0\.0\.1:(\d+)", line.decode())
+            port = int(found.group(1)) if found else None
+        yield "127.0.0.1", port
+    finally:
+        proc.kill()
+        await asyncio.wait_for(proc.wait(), HANG_GUARD_S)
+
+
+async def _line(reader: asyncio.StreamReader) -> Any:
+    return orjson.loads(await asyncio.wait_for(reader.readline(), HANG_GUARD_S))
+
+
+async def test_cosmo_synapse_start_passes_its_line_limit_to_the_server() -> None:
+    async with _cosmo_synapse("--max-line-bytes", "2048") as (host, port):
+        reader, writer = await asyncio.open_connection(host, port)
         writer.write(b'{"op":"pub","subject":"a.b","frame":"' + b"x" * 3000 + b'"}\n')
-        reply = orjson.loads(await asyncio.wait_for(reader.readline(), HANG_GUARD_S))
+        reply = await _line(reader)
         assert reply["message"] == (
             "line too long: over the limit of 2048 bytes; closing this connection"
         )
         writer.close()
-    finally:
-        proc.kill()
-        await asyncio.wait_for(proc.wait(), HANG_GUARD_S)
+
+
+async def test_cosmo_synapse_start_passes_its_other_limits_to_the_server() -> None:
+    options = ("--max-connections", "2", "--max-subscriptions", "1", "--hello-timeout", "2.5")
+    async with _cosmo_synapse(*options, token="s3cret") as (host, port):
+        # one subscription per client
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b'{"op":"hello","token":"s3cret"}\n')
+        assert await _line(reader) == {"op": "welcome"}
+        writer.write(b'{"op":"sub","sub_id":"s1","subject":"a.>","queue_group":null}\n')
+        writer.write(b'{"op":"sub","sub_id":"s2","subject":"b.>","queue_group":null}\n')
+        assert (await _line(reader))["message"] == (
+            "sub: subscription limit of 1 per connection reached; 's2' refused"
+        )
+        # two clients at once: a third is refused while the second has not said hello
+        quiet_reader, quiet_writer = await asyncio.open_connection(host, port)
+        third_reader, third_writer = await asyncio.open_connection(host, port)
+        assert (await _line(third_reader))["message"] == (
+            "connection limit of 2 reached; closing this connection"
+        )
+        # and the quiet one is refused once its 2.5 s to authenticate are up
+        assert (await _line(quiet_reader))["message"] == (
+            'authentication required: no {"op":"hello","token":"..."} within 2.5 s; '
+            "closing the connection"
+        )
+        for w in (writer, quiet_writer, third_writer):
+            w.close()
 
 
 # -- the dev synapse client ----------------------------------------------------------------

@@ -39,6 +39,8 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
+_LIMITS = ServerLimits()  # the defaults the options below show
+
 DEV_TRANSPORT = "TCP + NDJSON (single-host dev only)"
 DEV_TRANSPORT_WITH_TOKEN = "TCP + NDJSON, clients must present the token (not encrypted)"
 
@@ -100,6 +102,19 @@ def start(
         int,
         typer.Option(min=1024, help="memory only: unread bytes per client before it is dropped."),
     ] = DEFAULT_MAX_OUTBOUND_BYTES,
+    max_connections: Annotated[
+        int, typer.Option(min=1, help="memory only: clients connected at once.")
+    ] = _LIMITS.max_connections,
+    max_subscriptions: Annotated[
+        int, typer.Option(min=1, help="memory only: subscriptions per client.")
+    ] = _LIMITS.max_subscriptions,
+    hello_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            help="memory with a token only: seconds a new client has to authenticate.",
+        ),
+    ] = _LIMITS.hello_timeout_s,
     token: Annotated[
         str | None,
         typer.Option(
@@ -118,7 +133,13 @@ def start(
     cosmo://:TOKEN@HOST:PORT (or set COSMO_TOKEN). Ctrl-C stops it.
     """
     if kind is Kind.memory:
-        limits = ServerLimits(max_line_bytes=max_line_bytes, max_outbound_bytes=max_outbound_bytes)
+        limits = ServerLimits(
+            max_line_bytes=max_line_bytes,
+            max_outbound_bytes=max_outbound_bytes,
+            max_connections=max_connections,
+            max_subscriptions=max_subscriptions,
+            hello_timeout_s=hello_timeout,
+        )
         run(_serve_memory(namespace, host, port, quiet, limits, token))
     else:
         run(_serve_nats(broker, namespace, quiet))
