@@ -19,6 +19,10 @@ Roles (each yields the address the caller needs, printed by a child as ``READY <
   ``bench.echo`` requests from their subscription callback.
 * ``dev-echoes URL COUNT``: the transport alone: DevSynapse connections in one queue group
   answering ``bench.ask.<key>`` on ``bench.reply.<key>``, no Dendrite and no codec.
+* ``callers URL IN_FLIGHT with-worker|no-worker``: a caller Dendrite keeping IN_FLIGHT
+  ``dispatch_and_wait`` round trips to Neuron ``echo`` going until the peer ends (after a
+  warm-up), with the worker Dendrite in the same process or not; its address is its pid
+  (``hotpath.py`` samples it).
 
 A child lives until its stdin closes, so it never outlives the benchmark.
 """
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -43,6 +48,8 @@ from _table import cpu_seconds  # noqa: E402
 __all__ = ["CHILDREN", "ECHO_NEURON", "NAMESPACE", "children_cpu", "peer"]
 
 NAMESPACE = "bench"
+CALLERS_INPUT = {"n": 1, "prompt": "the sun"}
+CALLERS_WARM_UP = 2_000
 SCRIPT = str(Path(__file__).resolve())
 CHILDREN: set[int] = set()
 """The pids of the peers running in child processes now."""
@@ -119,6 +126,40 @@ async def _dev_echoes(url: str, count: str) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
+async def _callers(url: str, in_flight: str, worker: str) -> AsyncIterator[str]:
+    from cosmonapse import Axon, Dendrite, connect_synapse
+
+    async with contextlib.AsyncExitStack() as stack:
+        caller_bus = await connect_synapse(url)
+        stack.push_async_callback(caller_bus.close)
+        if worker == "with-worker":
+            worker_bus = caller_bus
+            if not url.startswith("memory"):
+                worker_bus = await connect_synapse(url)
+                stack.push_async_callback(worker_bus.close)
+            host = Dendrite(synapse=worker_bus, namespace=NAMESPACE, role="worker", heartbeat_s=0)
+            host.attach_axon(Axon(neuron_id="echo", neuron_fn=ECHO_NEURON))
+            await stack.enter_async_context(host)
+        caller = await stack.enter_async_context(
+            Dendrite(synapse=caller_bus, namespace=NAMESPACE, heartbeat_s=0)
+        )
+        for _ in range(CALLERS_WARM_UP):
+            await caller.dispatch_and_wait(neuron="echo", input=CALLERS_INPUT, timeout_s=10)
+
+        async def one_caller() -> None:
+            while True:
+                await caller.dispatch_and_wait(neuron="echo", input=CALLERS_INPUT, timeout_s=10)
+
+        tasks = [asyncio.create_task(one_caller()) for _ in range(int(in_flight))]
+        try:
+            yield str(os.getpid())
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
 async def _nats_responders(url: str, count: str) -> AsyncIterator[str]:
     import nats
 
@@ -157,6 +198,7 @@ ROLES: dict[str, Callable[..., AbstractAsyncContextManager[str]]] = {
     "workers": _workers,
     "nats-responders": _nats_responders,
     "dev-echoes": _dev_echoes,
+    "callers": _callers,
 }
 
 

