@@ -33,10 +33,13 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cosmonapse import Dendrite
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
@@ -45,10 +48,19 @@ if str(HERE) not in sys.path:
 from _raw import echo_server, raw_workers, relay_server  # noqa: E402
 from _table import cpu_seconds  # noqa: E402
 
-__all__ = ["CHILDREN", "ECHO_NEURON", "NAMESPACE", "children_cpu", "peer"]
+__all__ = [
+    "CHILDREN",
+    "ECHO_INPUT",
+    "ECHO_NEURON",
+    "NAMESPACE",
+    "children_cpu",
+    "echo_round_trip",
+    "peer",
+]
 
 NAMESPACE = "bench"
-CALLERS_INPUT = {"n": 1, "prompt": "the sun"}
+ECHO_INPUT = {"n": 1, "prompt": "the sun"}
+"""What every Dendrite round trip over a transport sends to the echo Neuron."""
 CALLERS_WARM_UP = 2_000
 SCRIPT = str(Path(__file__).resolve())
 CHILDREN: set[int] = set()
@@ -60,6 +72,16 @@ STOP_TIMEOUT_S = 10.0
 async def ECHO_NEURON(input: dict[str, Any], context: object) -> dict[str, Any]:
     """The Neuron every round trip runs: it returns its input."""
     return input
+
+
+def echo_round_trip(caller: Dendrite) -> Callable[[], Awaitable[None]]:
+    """One ``dispatch_and_wait`` of ``ECHO_INPUT`` to Neuron ``echo`` from ``caller``."""
+
+    async def op() -> None:
+        reply = await caller.dispatch_and_wait(neuron="echo", input=ECHO_INPUT, timeout_s=10)
+        assert reply.type.value == "AGENT_OUTPUT", reply
+
+    return op
 
 
 @contextlib.asynccontextmanager
@@ -143,12 +165,13 @@ async def _callers(url: str, in_flight: str, worker: str) -> AsyncIterator[str]:
         caller = await stack.enter_async_context(
             Dendrite(synapse=caller_bus, namespace=NAMESPACE, heartbeat_s=0)
         )
+        round_trip = echo_round_trip(caller)
         for _ in range(CALLERS_WARM_UP):
-            await caller.dispatch_and_wait(neuron="echo", input=CALLERS_INPUT, timeout_s=10)
+            await round_trip()
 
         async def one_caller() -> None:
             while True:
-                await caller.dispatch_and_wait(neuron="echo", input=CALLERS_INPUT, timeout_s=10)
+                await round_trip()
 
         tasks = [asyncio.create_task(one_caller()) for _ in range(int(in_flight))]
         try:

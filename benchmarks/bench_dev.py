@@ -38,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson
-from _peers import NAMESPACE, children_cpu, peer
+from _peers import ECHO_INPUT, NAMESPACE, children_cpu, echo_round_trip, peer
 from _raw import RawCaller
 from _table import (
     Options,
@@ -49,12 +49,11 @@ from _table import (
     rate_rows,
     run_script,
 )
-from cosmonapse import Dendrite, SignalType, builders, connect_synapse
+from cosmonapse import Dendrite, builders, connect_synapse
 
 SECTION = "dev synapse (cosmo://)"
 CPU = "dev: CPU per round trip, 64 in flight"  # every process: caller, server, worker
-INPUT = {"n": 1, "prompt": "the sun"}
-FRAME = builders.task_signal(input=INPUT, neuron="echo").encode()
+FRAME = builders.task_signal(input=ECHO_INPUT, neuron="echo").encode()
 # What the dev client sends for that TASK: the raw baselines move lines of this size.
 LINE = (
     b'{"op":"pub","subject":"cosmonapse.bench.TASK","frame":'
@@ -105,13 +104,9 @@ async def main(opts: Options | None = None, inproc: bool = False) -> list[Row]:
             await plain.publish("bench.ask." + key, FRAME)
             await asyncio.wait_for(fut, 10)
 
-        async def dispatch_op() -> None:
-            reply = await caller.dispatch_and_wait(neuron="echo", input=INPUT, timeout_s=10)
-            assert reply.type is SignalType.AGENT_OUTPUT
-
         figures = await compare(
             {
-                "dispatch": dispatch_op,
+                "dispatch": echo_round_trip(caller),
                 "echo": lambda: echo_caller.request(LINE),
                 "relay": lambda: relay_caller.request(LINE),
                 "synapse": synapse_op,

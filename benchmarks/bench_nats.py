@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # for tests.nats_servers
 
 import nats  # noqa: E402
-from _peers import CHILDREN, NAMESPACE, peer  # noqa: E402
+from _peers import CHILDREN, ECHO_INPUT, ECHO_NEURON, NAMESPACE, echo_round_trip, peer  # noqa: E402
 from _table import (  # noqa: E402
     Options,
     Row,
@@ -39,14 +39,14 @@ from _table import (  # noqa: E402
     rate_rows,
     run_script,
 )
-from cosmonapse import Axon, Dendrite, SignalType, builders, connect_synapse  # noqa: E402
+from cosmonapse import Axon, Dendrite, builders, connect_synapse  # noqa: E402
 from nats.aio.msg import Msg  # noqa: E402
 
 from tests.nats_servers import NatsServer  # noqa: E402
 
 SECTION = "NATS (nats://)"
 CPU = "nats: CPU per round trip, 64 in flight"  # nats-server included
-FRAME = builders.task_signal(input={"n": 1, "prompt": "the sun"}, neuron="echo").encode()
+FRAME = builders.task_signal(input=ECHO_INPUT, neuron="echo").encode()
 
 
 Op = Callable[[], Awaitable[object]]
@@ -113,24 +113,14 @@ async def dispatch(url: str) -> AsyncIterator[Op]:
     worker_bus = await connect_synapse(url)
     caller_bus = await connect_synapse(url)
 
-    async def echo(input: dict, context: object) -> dict:  # type: ignore[type-arg]
-        return input
-
     worker = Dendrite(
-        synapse=worker_bus, namespace="bench", dendrite_id="w", role="worker", heartbeat_s=0
+        synapse=worker_bus, namespace=NAMESPACE, dendrite_id="w", role="worker", heartbeat_s=0
     )
-    worker.attach_axon(Axon(neuron_id="echo", neuron_fn=echo))
-    caller = Dendrite(synapse=caller_bus, namespace="bench", dendrite_id="c", heartbeat_s=0)
-
-    async def op() -> None:
-        reply = await caller.dispatch_and_wait(
-            neuron="echo", input={"n": 1, "prompt": "the sun"}, timeout_s=10
-        )
-        assert reply.type is SignalType.AGENT_OUTPUT
-
+    worker.attach_axon(Axon(neuron_id="echo", neuron_fn=ECHO_NEURON))
+    caller = Dendrite(synapse=caller_bus, namespace=NAMESPACE, dendrite_id="c", heartbeat_s=0)
     try:
         async with worker, caller:
-            yield op
+            yield echo_round_trip(caller)
     finally:
         dropped = worker_bus.stats["dropped"] + caller_bus.stats["dropped"]
         if dropped:
@@ -155,19 +145,13 @@ async def _separate_processes(opts: Options) -> list[Row]:
                 )
                 async with caller:
 
-                    async def dispatch_op() -> None:
-                        reply = await caller.dispatch_and_wait(
-                            neuron="echo", input={"n": 1, "prompt": "the sun"}, timeout_s=10
-                        )
-                        assert reply.type is SignalType.AGENT_OUTPUT
-
                     async def raw_op() -> None:
                         await raw_caller.request("bench.echo", FRAME, timeout=10)
 
                     assert server.process is not None
                     pids = [server.process.pid]
                     figures = await compare(
-                        {"dispatch": dispatch_op, "raw": raw_op},
+                        {"dispatch": echo_round_trip(caller), "raw": raw_op},
                         opts,
                         sequential=False,
                         cpu_clock=lambda: cpu_seconds([*pids, *CHILDREN]),

