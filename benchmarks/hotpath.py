@@ -61,7 +61,12 @@ async def _record(pid: int, seconds: float, rate: int, out: Path) -> None:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    _, err = await asyncio.wait_for(spy.communicate(), seconds + 60)
+    try:
+        _, err = await asyncio.wait_for(spy.communicate(), seconds + 60)
+    except TimeoutError:
+        spy.kill()
+        await spy.wait()
+        raise RuntimeError(f"py-spy did not finish within {seconds + 60:g} s") from None
     if spy.returncode != 0:
         raise RuntimeError(f"py-spy failed: {err.decode(errors='replace').strip()[-500:]}")
 
