@@ -8,7 +8,6 @@ checked against what actually travelled, not against numbers written into the te
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from pathlib import Path
@@ -33,27 +32,22 @@ from cosmonapse.subjects import namespace_wildcard, signal_subject
 from cosmonapse_cli.server import DevSynapseServer
 from cosmonapse_prism import PrismServer, watch
 from playwright.async_api import Page
-from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+from tests.browser.helpers import (
+    DEADLINE_S,
+    Recorder,
+    filter_list,
+    text_of,
+    wait_received,
+    wait_text,
+    wait_trace_shown,
+)
 
 pytestmark = pytest.mark.browser
 
 NS = "prism-browser"
 MARKUP = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 MARKUP_ID = '<img src=y onerror="window.__pwned=3">'
-DEADLINE_S = 15.0  # hang guard only
-
-
-class Recorder:
-    """Every Signal on the namespace, decoded, in arrival order."""
-
-    def __init__(self) -> None:
-        self.signals: list[Signal] = []
-
-    async def __call__(self, subject: str, data: bytes) -> None:
-        self.signals.append(Signal.decode(data))
-
-    def of_type(self, kind: SignalType) -> list[Signal]:
-        return [s for s in self.signals if s.type is kind]
 
 
 # -- the workflow's neurons -----------------------------------------------------------
@@ -92,61 +86,6 @@ async def ingester(input: dict[str, Any], context: Any, *, imprint: Any) -> dict
     raise RuntimeError("crashed after 2 writes")
 
 
-# -- page helpers ---------------------------------------------------------------------
-
-
-async def text_of(page: Page, selector: str) -> str:
-    return (await page.locator(selector).first.text_content()) or ""
-
-
-async def wait_text(page: Page, selector: str, expected: str) -> None:
-    await page.wait_for_function(
-        "([sel, want]) => document.querySelector(sel)?.textContent === want",
-        arg=[selector, expected],
-    )
-
-
-async def visible_rows(page: Page) -> list[dict[str, str]]:
-    return await page.eval_on_selector_all(
-        "#list .row:not([hidden])",
-        "rows => rows.map(r => ({id: r.dataset.id, type: r.dataset.type,"
-        " summary: r.querySelector('.c-summary').textContent}))",
-    )
-
-
-async def wait_rows(page: Page, count: int) -> list[dict[str, str]]:
-    try:
-        await page.wait_for_function(
-            "n => document.querySelectorAll('#list .row:not([hidden])').length === n", arg=count
-        )
-    except PlaywrightTimeoutError:
-        rows = await visible_rows(page)
-        raise AssertionError(f"expected {count} rows, the list shows {rows}") from None
-    return await visible_rows(page)
-
-
-async def set_filters(
-    page: Page, *, type: str = "", trace: str = "", neuron: str = "", text: str = ""
-) -> None:
-    await page.select_option("#f-type", type)
-    await page.fill("#f-trace", trace)
-    await page.fill("#f-neuron", neuron)
-    await page.fill("#f-text", text)
-
-
-async def wait_quiet(page: Page, recorder: Recorder) -> int:
-    """Wait until the page has received exactly what the recorder saw, and the bus has
-    been quiet for a moment (late acks may still be on their way when a call returns)."""
-    async with asyncio.timeout(DEADLINE_S):
-        while True:
-            total = len(recorder.signals)
-            if await text_of(page, "#count-received") == str(total):
-                await asyncio.sleep(0.3)
-                if len(recorder.signals) == total:
-                    return total
-            await asyncio.sleep(0.05)
-
-
 def depths(trace: list[Signal]) -> dict[str, int]:
     by_id = {s.id: s for s in trace}
     out: dict[str, int] = {}
@@ -172,7 +111,7 @@ async def test_prism_shows_a_workflow_on_a_dev_synapse(open_page, tmp_path):
             page, problems = await open_page(view.url)
             try:
                 await page.wait_for_selector('#conn[data-state="live"]')
-                assert await text_of(page, "#namespace") == NS
+                await wait_text(page, "#namespace", NS)  # from the stream's hello
                 assert await text_of(page, "#synapse") == bus.url
                 await run_and_check(page, app, recorder, tmp_path)
                 assert await page.evaluate("window.__pwned") is None
@@ -228,16 +167,19 @@ async def run_and_check(page: Page, app: Any, recorder: Recorder, tmp_path: Path
         acks = await api.stop_trace(tid, rollback=True, collect_acks=True, timeout_s=5)
         assert sum(a.payload.get("compensated", 0) for a in acks) == 2
         # 5. a participant whose id is markup
-        await app.publish(
-            signal_subject(NS, "REGISTER"),
-            Signal(
-                type=SignalType.REGISTER,
-                directed=Directed(MARKUP_ID),
-                payload={"role": "neuron", "capabilities": []},
-            ).encode(),
+        marked = Signal(
+            type=SignalType.REGISTER,
+            directed=Directed(MARKUP_ID),
+            payload={"role": "neuron", "capabilities": []},
         )
+        await app.publish(signal_subject(NS, "REGISTER"), marked.encode())
 
-        total = await wait_quiet(page, recorder)
+        # Settled: the last publish arrived, and every Dendrite that worked on a stopped
+        # trace acked its STOP (acks are sent after the calls above have returned).
+        await recorder.holding({marked.id})
+        await recorder.until(lambda signals: all_acked(signals, tid), "every STOPPED ack")
+        total = len(recorder.signals)
+        await wait_received(page, total)
         rec = recorder.signals
         await check_metrics(page, recorder, total)
         await check_participants(page)
@@ -252,6 +194,21 @@ async def run_and_check(page: Page, app: Any, recorder: Recorder, tmp_path: Path
     await page.wait_for_selector(
         '#participant-table tr[data-participant="echo"][data-status="down"]'
     )
+
+
+def all_acked(signals: list[Signal], rolled_back: str) -> bool:
+    """Both STOPs acked: the retry's by api and worker, the rollback's by engram-host too."""
+    stops = [s for s in signals if s.type is SignalType.STOP]
+    for stop in stops:
+        want = {"api", "worker"} | ({"engram-host"} if stop.trace_id == rolled_back else set())
+        got = {
+            s.payload.get("node")
+            for s in signals
+            if s.type is SignalType.STOPPED and s.parent_id == stop.id
+        }
+        if not want <= got:
+            return False
+    return len(stops) == 2
 
 
 async def check_metrics(page: Page, recorder: Recorder, total: int) -> None:
@@ -318,27 +275,18 @@ async def check_filters_and_markup(
     rec = recorder.signals
     # type
     errors = recorder.of_type(SignalType.ERROR)
-    await set_filters(page, type="ERROR")
-    rows = await wait_rows(page, len(errors))
-    assert {r["id"] for r in rows} == {s.id for s in errors}
-    await wait_text(page, "#list-count", f"{len(errors)} of {total} match")
-    # neuron
-    involving = {s.id for s in rec if s.neuron == "broken"}  # its REGISTER, TASK and ERROR
-    assert {err.parent_id, err.id} < involving
-    await set_filters(page, neuron="broken")
-    rows = await wait_rows(page, len(involving))
-    assert {r["id"] for r in rows} == involving
+    await filter_list(page, total=total, expect=[s.id for s in errors], type="ERROR")
+    # neuron: its REGISTER, TASK and ERROR (as many rows as the ERROR filter showed)
+    involving = [s.id for s in rec if s.neuron == "broken"]
+    assert {err.parent_id, err.id} < set(involving)
+    await filter_list(page, total=total, expect=involving, neuron="broken")
     # trace
-    echo_trace = [s for s in rec if s.trace_id == out.trace_id]
-    await set_filters(page, trace=out.trace_id[-10:])
-    rows = await wait_rows(page, len(echo_trace))
-    assert [r["id"] for r in rows] == [s.id for s in echo_trace]
+    echo_trace = [s.id for s in rec if s.trace_id == out.trace_id]
+    await filter_list(page, total=total, expect=echo_trace, trace=out.trace_id[-10:])
     # free text, and markup shown as text
-    matching = [s for s in rec if "alpha-123" in json.dumps(s.payload) + json.dumps(s.meta)]
+    matching = [s.id for s in rec if "alpha-123" in json.dumps(s.payload) + json.dumps(s.meta)]
     assert len(matching) == 2
-    await set_filters(page, text="ALPHA-123")
-    rows = await wait_rows(page, 2)
-    assert [r["id"] for r in rows] == [s.id for s in matching]
+    rows = await filter_list(page, total=total, expect=matching, text="ALPHA-123")
     assert all("<img src=x onerror=" in r["summary"] for r in rows)
     await page.click(f'#list .row[data-id="{out.parent_id}"]')
     await page.wait_for_selector("#detail:not([hidden])")
@@ -350,18 +298,14 @@ async def check_filters_and_markup(
     # clicking a Signal shows its trace
     await wait_text(page, "#trace-selected", out.trace_id)
     await page.click("#detail-close")
-    await set_filters(page)
-    await wait_text(page, "#list-count", f"{total} shown")
+    await filter_list(page, total=total, expect=None)
 
 
 async def check_trace_nesting(page: Page, trace: list[Signal], tid: str) -> None:
     expected = depths(trace)
     assert max(expected.values()) >= 2  # TASK > IMPRINT > IMPRINTED at least
     await page.click(f'#trace-list [data-trace="{tid}"]')
-    await wait_text(page, "#trace-selected", tid)
-    await page.wait_for_function(
-        "n => document.querySelectorAll('#trace-tree .trow').length === n", arg=len(trace)
-    )
+    await wait_trace_shown(page, tid, len(trace))
     shown = await page.eval_on_selector_all(
         "#trace-tree .trow",
         "rows => rows.map(r => [r.dataset.id, Number(r.dataset.depth),"
@@ -379,7 +323,7 @@ async def check_trace_nesting(page: Page, trace: list[Signal], tid: str) -> None
 async def save_screenshot(page: Page, tmp_path: Path) -> None:
     """Always into the test's tmp_path; with PRISM_SCREENSHOT_DIR set (the README's
     pictures: packages/prism/docs) also there, light and dark."""
-    await page.wait_for_timeout(400)  # let the four-per-second panels settle for the picture
+    # Every panel already shows every Signal (the caller waited for the received count).
     await page.screenshot(path=str(tmp_path / "prism.png"))
     target = os.environ.get("PRISM_SCREENSHOT_DIR")
     if not target:
@@ -387,7 +331,9 @@ async def save_screenshot(page: Page, tmp_path: Path) -> None:
     await page.screenshot(path=str(Path(target) / "prism.png"))
     await page.click("#theme-toggle")  # auto -> light
     await page.click("#theme-toggle")  # light -> dark
-    await page.wait_for_timeout(100)
+    await page.wait_for_function(
+        "() => getComputedStyle(document.body).backgroundColor === 'rgb(15, 17, 23)'"
+    )
     await page.screenshot(path=str(Path(target) / "prism-dark.png"))
     await page.click("#theme-toggle")  # dark -> auto
 
@@ -396,12 +342,15 @@ async def check_pause(page: Page, app: Any, recorder: Recorder) -> None:
     before = await text_of(page, "#list-count")
     await page.click("#pause")
     assert await page.get_attribute("#pause", "aria-pressed") == "true"
-    for i in range(3):
-        sig = Signal(
+    late = [
+        Signal(
             type=SignalType.AGENT_OUTPUT, payload={"output": {"late": i}}, directed=Directed("echo")
         )
+        for i in range(3)
+    ]
+    for sig in late:
         await app.publish(signal_subject(NS, "AGENT_OUTPUT"), sig.encode())
-    await wait_quiet(page, recorder)
+    await wait_received(page, await recorder.holding({s.id for s in late}))
     await page.wait_for_selector("#notice-paused:not([hidden])")
     assert "3 new Signals are held" in await text_of(page, "#notice-paused")
     assert await text_of(page, "#list-count") == before

@@ -1,6 +1,9 @@
 // The virtualised Signal list: only the rows in sight exist in the DOM, recycled as the
 // list scrolls, so 5,000 entries cost the same to draw as 40. It follows the newest
 // Signal while scrolled to the bottom, and holds still otherwise.
+//
+// The rows, the "N shown" count and the list's data-filter (the filter they were drawn
+// with) are written together, so whoever reads them never sees one without the others.
 
 import { fmtClock, h, setText, shortId } from "./dom.js";
 import { summary } from "./model.js";
@@ -8,8 +11,9 @@ import { summary } from "./model.js";
 const ROW_HEIGHT = 24; // keep in step with .row in prism.css
 
 export class ListView {
-  constructor(viewport, log, { onSelect }) {
+  constructor(viewport, count, log, { onSelect }) {
     this.viewport = viewport;
+    this.count = count;
     this.log = log;
     this.onSelect = onSelect;
     this.spacer = viewport.querySelector(".list-spacer");
@@ -78,6 +82,9 @@ export class ListView {
       const selected = e.id === this.selectedId;
       if (row.classList.contains("selected") !== selected) row.classList.toggle("selected", selected);
     }
+    const kept = log.total;
+    setText(this.count, log.filter ? `${n} of ${kept} match` : `${n} shown${log.evicted ? ` (last ${kept})` : ""}`);
+    if (v.dataset.filter !== log.filterKey) v.dataset.filter = log.filterKey;
   }
 
   _makeRow() {

@@ -9,6 +9,7 @@ export class SignalLog {
     this.capacity = capacity;
     this.holdCapacity = holdCapacity;
     this.filter = null;
+    this.filterKey = ""; // what the filter was built from, said on the page for tests
     this.paused = false;
     this.heldDropped = 0;
     this.reset();
@@ -78,8 +79,9 @@ export class SignalLog {
     }
   }
 
-  setFilter(fn) {
+  setFilter(fn, key = "") {
     this.filter = fn;
+    this.filterKey = key;
     const live = this.items.slice(this.start);
     this.view = fn ? live.filter(fn) : live;
     this.vstart = 0;

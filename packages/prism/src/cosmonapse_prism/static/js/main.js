@@ -44,7 +44,7 @@ function showDetail(entry) {
   detail.box.hidden = false;
 }
 
-const listView = new ListView($("list"), log, {
+const listView = new ListView($("list"), $("list-count"), log, {
   onSelect(entry) {
     showDetail(entry);
     if (entry) traceView.show(entry.trace);
@@ -116,7 +116,7 @@ function connect() {
     if (!stats) return;
     state.stats = stats;
     if (Number.isFinite(stats.feed_dropped)) state.serverDropped = Math.max(state.serverDropped, stats.feed_dropped);
-    });
+  });
 }
 
 function setConn(conn) {
@@ -128,17 +128,18 @@ function setConn(conn) {
 
 // -- controls ------------------------------------------------------------------------
 
+/** The filter in the form: its predicate (null: show all) and the values it was built from. */
 function buildFilter() {
-  const type = $("f-type").value;
-  const trace = $("f-trace").value.trim().toLowerCase();
-  const neuron = $("f-neuron").value.trim().toLowerCase();
-  const text = $("f-text").value.trim().toLowerCase();
-  if (!type && !trace && !neuron && !text) return null;
-  return (e) =>
-    (!type || e.type === type) &&
+  const values = ["f-type", "f-trace", "f-neuron", "f-text"].map((id) => $(id).value.trim());
+  const key = JSON.stringify(values);
+  const [type, trace, neuron, text] = values.map((v) => v.toLowerCase());
+  if (!type && !trace && !neuron && !text) return { fn: null, key };
+  const fn = (e) =>
+    (!type || e.type.toLowerCase() === type) &&
     (!trace || e.trace.toLowerCase().includes(trace)) &&
     (!neuron || [e.who, e.from, e.to].some((v) => v && v.toLowerCase().includes(neuron))) &&
     (!text || searchText(e).includes(text));
+  return { fn, key };
 }
 
 function initControls() {
@@ -150,11 +151,13 @@ function initControls() {
     pending = true;
     requestAnimationFrame(() => {
       pending = false;
-      log.setFilter(buildFilter());
+      const { fn, key } = buildFilter();
+      log.setFilter(fn, key);
       listView.following = true;
       listView.dirty = true;
-        });
+    });
   };
+  log.setFilter(null, buildFilter().key);
   const form = $("filters");
   form.addEventListener("input", apply);
   form.addEventListener("change", apply);
@@ -165,7 +168,7 @@ function initControls() {
     log.setPaused(!log.paused);
     pause.setAttribute("aria-pressed", String(log.paused));
     setText(pause, log.paused ? "Resume" : "Pause");
-    });
+  });
   $("clear").addEventListener("click", () => {
     log.clear();
     traces.clear();
@@ -174,7 +177,7 @@ function initControls() {
     state.clearedDropped = state.serverDropped;
     listView.select(null);
     traceView.show(null);
-    });
+  });
   $("detail-close").addEventListener("click", () => listView.select(null));
   document.addEventListener("keydown", (ev) => {
     if (ev.target instanceof Element && ev.target.closest("input, select, textarea, button")) return;
@@ -194,9 +197,6 @@ function renderHeader(rate) {
   if (rate !== undefined) setText($("count-rate"), rate < 10 ? rate.toFixed(1) : String(Math.round(rate)));
   setText($("count-dropped"), fmtCount(droppedTotal()));
   setText($("count-viewers"), String(state.stats?.viewers ?? "–"));
-  const kept = log.total;
-  const shown = log.size;
-  setText($("list-count"), log.filter ? `${shown} of ${kept} match` : `${shown} shown${log.evicted ? ` (last ${kept})` : ""}`);
 
   const paused = $("notice-paused");
   paused.hidden = !log.paused;

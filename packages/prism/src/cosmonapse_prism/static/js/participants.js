@@ -1,11 +1,20 @@
 // Participants: who is on the bus (from REGISTER, DEREGISTER and HEARTBEAT, plus anyone
 // seen answering) and who talks to whom (edges counted from each Signal's from/to).
+// A participant's dendrite is the node hosting it: `meta.node` of its REGISTER, HEARTBEAT
+// or DEREGISTER, else of the Signals it sends.
 
 import { fmtClock, h, s, setText } from "./dom.js";
 
 const MAX_NODES = 500;
 const MAX_EDGES = 2000;
 const GRAPH_NODES = 24;
+const GRAPH_WIDTH = 600;
+const ROW_GAP = 34; // between node centres in a column
+const NODE_W = 112;
+const NODE_H = 24;
+const TWIN_BOW = 14; // how far the two directions between one pair bend apart
+const LABEL_PAD = 1.5; // room kept around each edge count
+const LABEL_SPOTS = [0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.12, 0.88]; // along the edge
 
 export class Participants {
   constructor() {
@@ -79,6 +88,10 @@ export class Participants {
       const n = this._node(from, e.type === "STOPPED" ? "dendrite"
         : e.type === "STOP" || (e.type === "TASK" && !e.parent) ? "orchestrator" : null);
       n.signals++;
+      // A Dendrite names itself in meta.node of what it sends (a STOPPED ack names its
+      // Dendrite as its sender): the sender lives there, unless its REGISTER said otherwise.
+      const node = typeof e.meta.node === "string" ? e.meta.node : e.type === "STOPPED" ? from : null;
+      if (node && !n.dendrite) n.dendrite = node;
       if (e.replay === false || n.lastSeen === null) n.lastSeen = Math.max(n.lastSeen ?? 0, e.tms);
     }
     if (to && to !== "all") {
@@ -172,10 +185,9 @@ export class ParticipantsView {
     const cols = [[], [], []];
     for (const n of chosen) cols[column(n)].push(n);
     for (const c of cols) c.sort((a, b) => a.id.localeCompare(b.id));
-    const width = 600;
     const rowsMax = Math.max(1, ...cols.map((c) => c.length));
-    const height = Math.max(120, rowsMax * 34 + 20);
-    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    const height = Math.max(120, rowsMax * ROW_GAP + 20);
+    svg.setAttribute("viewBox", `0 0 ${GRAPH_WIDTH} ${height}`);
     const pos = new Map();
     cols.forEach((c, ci) => {
       const x = 100 + ci * 200;
@@ -186,36 +198,104 @@ export class ParticipantsView {
       markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
     marker.append(s("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow" }));
     defs.append(marker);
-    const layer = s("g");
+    const paths = s("g");
+    const boxes = s("g");
+    const counts = s("g");
+    const pairs = new Set(edges.map((e) => `${e.from}\u0000${e.to}`));
     const max = Math.max(1, ...edges.map((e) => e.count));
+    const curves = [];
     for (const e of edges) {
       const a = pos.get(e.from);
       const b = pos.get(e.to);
       if (!a || !b) continue;
-      const x1 = a.x + (b.x >= a.x ? 58 : -58);
-      const x2 = b.x + (b.x >= a.x ? -58 : 58);
-      const bend = a.x === b.x ? 60 : 0;
-      const mx = (x1 + x2) / 2 + bend;
-      const my = (a.y + b.y) / 2 - (a.y === b.y ? 14 : 0);
+      const p0 = { x: a.x + (b.x >= a.x ? NODE_W / 2 + 2 : -NODE_W / 2 - 2), y: a.y };
+      const p2 = { x: b.x + (b.x >= a.x ? -NODE_W / 2 - 2 : NODE_W / 2 + 2), y: b.y };
+      const c = { x: (p0.x + p2.x) / 2 + (a.x === b.x ? 60 : 0), y: (p0.y + p2.y) / 2 - (a.y === b.y ? 14 : 0) };
+      if (pairs.has(`${e.to}\u0000${e.from}`)) {
+        // Both directions between one pair: bow them to opposite sides.
+        const dx = p2.x - p0.x;
+        const dy = p2.y - p0.y;
+        const len = Math.hypot(dx, dy) || 1;
+        c.x += (-dy / len) * TWIN_BOW;
+        c.y += (dx / len) * TWIN_BOW;
+      }
       const path = s("path", {
-        d: `M${x1},${a.y} Q${mx},${my} ${x2},${b.y}`,
+        d: `M${p0.x},${p0.y} Q${c.x},${c.y} ${p2.x},${p2.y}`,
         class: "edge",
         "stroke-width": (1 + 3 * Math.log1p(e.count) / Math.log1p(max)).toFixed(2),
         "marker-end": "url(#arrow)",
       });
       path.append(s("title", {}, `${e.from} → ${e.to}: ${e.count}`));
-      layer.append(path);
-      layer.append(s("text", { x: mx, y: my - 3, class: "edge-label", "text-anchor": "middle" }, String(e.count)));
+      paths.append(path);
+      const label = s("text", { x: 0, y: 0, class: "edge-label", "text-anchor": "middle" }, String(e.count));
+      counts.append(label);
+      curves.push({ label, p0, c, p2 });
     }
+    const names = [];
     for (const n of chosen) {
       const p = pos.get(n.id);
-      const g = s("g", { class: "node", "data-role": m.roleOf(n), "data-status": n.status });
-      g.append(s("rect", { x: p.x - 56, y: p.y - 12, width: 112, height: 24, rx: 6 }));
-      const label = n.id.length > 16 ? `${n.id.slice(0, 15)}…` : n.id;
-      g.append(s("text", { x: p.x, y: p.y + 4, "text-anchor": "middle" }, label));
+      const g = s("g", { class: "node", "data-role": m.roleOf(n), "data-status": n.status, "data-id": n.id });
+      g.append(s("rect", { x: p.x - NODE_W / 2, y: p.y - NODE_H / 2, width: NODE_W, height: NODE_H, rx: 6 }));
+      const text = s("text", { x: p.x, y: p.y + 4, "text-anchor": "middle" }, n.id);
+      g.append(text);
       g.append(s("title", {}, `${n.id} (${m.roleOf(n)}${n.dendrite ? ` on ${n.dendrite}` : ""}, ${n.status})`));
-      layer.append(g);
+      boxes.append(g);
+      names.push({ text, id: n.id });
     }
-    svg.replaceChildren(defs, layer);
+    const ellipsis = s("text", {}, "…");
+    const probe = s("g", { class: "node" });
+    probe.append(ellipsis);
+    boxes.append(probe);
+    svg.replaceChildren(defs, paths, boxes, counts);
+
+    // Measure everything first (one layout), then write: long names are cut to fit
+    // their box, and each count goes to the first free spot along its edge.
+    const cuts = names.map(({ text, id }) => fitText(text, id, NODE_W - 8, ellipsis.getComputedTextLength()));
+    const sizes = curves.map(({ label }) => label.getBBox());
+    probe.remove();
+    names.forEach(({ text }, i) => { if (cuts[i] !== null) text.textContent = cuts[i]; });
+    const taken = chosen.map((n) => {
+      const p = pos.get(n.id);
+      return { x: p.x - NODE_W / 2, y: p.y - NODE_H / 2, w: NODE_W, h: NODE_H };
+    });
+    const bounds = { x: 0, y: 0, w: GRAPH_WIDTH, h: height };
+    curves.forEach(({ label, p0, c, p2 }, i) => {
+      const size = sizes[i];
+      for (const t of LABEL_SPOTS) {
+        const x = (1 - t) * (1 - t) * p0.x + 2 * (1 - t) * t * c.x + t * t * p2.x;
+        const y = (1 - t) * (1 - t) * p0.y + 2 * (1 - t) * t * c.y + t * t * p2.y;
+        const box = { x: x + size.x - LABEL_PAD, y: y + size.y - LABEL_PAD,
+          w: size.width + 2 * LABEL_PAD, h: size.height + 2 * LABEL_PAD };
+        if (inside(box, bounds) && !taken.some((other) => overlaps(box, other))) {
+          label.setAttribute("x", x.toFixed(1));
+          label.setAttribute("y", y.toFixed(1));
+          taken.push(box);
+          return;
+        }
+      }
+      label.remove(); // no free spot: the count stays in the edge's tooltip
+    });
   }
+}
+
+/** The longest prefix of `full` that fits in `room` with an ellipsis, or null if all fits. */
+function fitText(text, full, room, ellipsisWidth) {
+  if (text.getComputedTextLength() <= room) return null;
+  let lo = 0;
+  let hi = full.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (text.getSubStringLength(0, mid) + ellipsisWidth <= room) lo = mid;
+    else hi = mid - 1;
+  }
+  const cut = /[\uD800-\uDBFF]/.test(full[lo - 1] ?? "") ? lo - 1 : lo; // keep surrogate pairs whole
+  return `${full.slice(0, cut)}…`;
+}
+
+function overlaps(a, b) {
+  return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+}
+
+function inside(a, b) {
+  return a.x >= b.x && a.y >= b.y && a.x + a.w <= b.x + b.w && a.y + a.h <= b.y + b.h;
 }

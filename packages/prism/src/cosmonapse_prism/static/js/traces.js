@@ -1,16 +1,20 @@
 // Traces: Signals grouped by trace_id and nested by parent_id, with timings.
 //
-// The store keeps the newest `maxTraces` traces and at most `maxPerTrace` Signals each
-// (the rest are counted). The view lists recent traces and draws the selected one as a
-// tree: each row shows when the Signal happened relative to the trace's first Signal and
-// how long its first reply took, plus a waterfall bar on the trace's time axis.
+// Every Signal but membership chatter (REGISTER, DEREGISTER, HEARTBEAT) belongs to a
+// trace. The store keeps the `maxTraces` most recently active traces, in order of
+// latest activity: a trace moves to the end whenever one of its Signals arrives, so the
+// last one is the trace whose newest Signal arrived last, whether it came live or in the
+// history replayed to a tab opened late. At most `maxPerTrace` Signals are kept per trace
+// (the rest are counted). The view lists the most recent traces and draws the selected
+// one as a tree: each row shows when the Signal happened relative to the trace's first
+// Signal and how long its first reply took, plus a waterfall bar on the trace's time axis.
 
 import { fmtMs, h, setText, shortId } from "./dom.js";
-import { REPLY_TYPES, summary } from "./model.js";
+import { MEMBERSHIP_TYPES, REPLY_TYPES, summary } from "./model.js";
 
 const MAX_TREE_ROWS = 400;
 const MAX_DEPTH = 32;
-const RECENT = 14;
+const RECENT = 30;
 
 export class TraceStore {
   constructor({ maxTraces = 500, maxPerTrace = 1000 } = {}) {
@@ -20,22 +24,23 @@ export class TraceStore {
   }
 
   clear() {
-    this.traces = new Map();
-    this.latest = null;
+    this.traces = new Map(); // trace id -> trace, least recently active first
+    this.latest = null; // id of the trace whose newest Signal arrived last
     this.version = 0;
   }
 
   add(e) {
-    if (e.type === "HEARTBEAT") return; // membership chatter is not workflow
+    if (MEMBERSHIP_TYPES.has(e.type)) return;
     let t = this.traces.get(e.trace);
-    if (!t) {
+    if (t) {
+      this.traces.delete(e.trace); // re-inserted below, at the end
+    } else {
       t = { id: e.trace, entries: [], ids: new Set(), first: e.tms, last: e.tms,
-        status: null, dropped: 0, version: 0, label: null, workflow: false };
-      this.traces.set(e.trace, t);
-      if (this.traces.size > this.maxTraces) {
-        this.traces.delete(this.traces.keys().next().value);
-      }
+        status: null, dropped: 0, version: 0, label: null, kind: e.type };
     }
+    this.traces.set(e.trace, t);
+    if (this.traces.size > this.maxTraces) this.traces.delete(this.traces.keys().next().value);
+    this.latest = t.id;
     if (t.entries.length >= this.maxPerTrace) {
       t.dropped++;
     } else {
@@ -45,15 +50,18 @@ export class TraceStore {
     if (e.tms < t.first) t.first = e.tms;
     if (e.tms > t.last) t.last = e.tms;
     if (t.label === null && e.type === "TASK") t.label = e.to;
-    if (e.type === "TASK") t.workflow = true;
     if (e.type === "FINAL") t.status = "final";
     else if (e.type === "ERROR" && t.status !== "final") t.status = "error";
     else if (e.type === "STOP" || e.type === "STOPPED") t.status = t.status === "final" ? t.status : "stopped";
     else if (e.type === "AGENT_OUTPUT" && t.status === null) t.status = "output";
     t.version++;
-    if (t.workflow && !e.replay) this.latest = t.id;
-    else if (t.workflow && this.latest === null) this.latest = t.id;
     this.version++;
+  }
+
+  /** The `limit` most recently active traces, newest first, and how many are kept. */
+  recent(limit) {
+    const all = Array.from(this.traces.values());
+    return { items: all.slice(-limit).reverse(), total: all.length };
   }
 }
 
@@ -101,6 +109,7 @@ export class TraceView {
         this.els.tree.replaceChildren(h("p", { class: "empty", text: id ? "This trace was cleared." : "No trace yet." }));
         setText(this.els.title, id ? shortId(id) : "none yet");
         setText(this.els.summary, "");
+        this.els.tree.dataset.trace = "";
         this.drawn.id = null;
         this.drawn.version = 0;
       }
@@ -113,30 +122,26 @@ export class TraceView {
   }
 
   _renderList() {
-    const store = this.store;
-    setText(this.els.count, `${store.traces.size} kept`);
-    const recent = [];
-    const all = Array.from(store.traces.values());
-    for (let i = all.length - 1; i >= 0 && recent.length < RECENT; i--) {
-      if (all[i].workflow) recent.push(all[i]);
-    }
+    const { items, total } = this.store.recent(RECENT);
+    setText(this.els.count, items.length < total ? `latest ${items.length} of ${total}` : `${total} shown`);
     const current = this.current;
-    const items = recent.map((t) => h("button", {
+    const buttons = items.map((t) => h("button", {
       class: `trace-item${t.id === current ? " selected" : ""}`,
       data: { trace: t.id, status: t.status ?? "open" },
       attrs: { type: "button", role: "option", "aria-selected": String(t.id === current) },
       title: t.id,
     },
     h("code", { text: shortId(t.id) }),
-    h("span", { class: "t-label", text: t.label ?? "?" }),
+    h("span", { class: "t-label", text: t.label ?? t.kind }),
     h("span", { class: "t-n", text: `${t.entries.length + t.dropped}` }),
     h("span", { class: "t-dur", text: fmtMs(t.last - t.first) }),
     h("span", { class: "t-status", text: t.status ?? "open" })));
-    this.els.list.replaceChildren(...items);
+    this.els.list.replaceChildren(...buttons);
   }
 
   _renderTree(t) {
     setText(this.els.title, t.id);
+    this.els.tree.dataset.trace = t.id;
     const span = Math.max(t.last - t.first, 0.001);
     setText(this.els.summary,
       `${t.entries.length} signals · ${fmtMs(t.last - t.first)}${t.status ? ` · ${t.status}` : ""}` +
