@@ -77,10 +77,16 @@ async def raw() -> AsyncIterator[RawConnect]:
     """``await raw(server)`` opens a raw client; all are closed after the test."""
     clients: list[RawClient] = []
 
-    async def open_client(srv: DevSynapseServer, **kwargs: Any) -> RawClient:
+    async def open_client(
+        srv: DevSynapseServer, *, read_banner: bool = True, **kwargs: Any
+    ) -> RawClient:
+        """``read_banner``: read off the ``welcome`` a server without a token writes on
+        connect (docs/protocol.md, section 4), so a test starts on a quiet line."""
         reader, writer = await asyncio.open_connection(srv.host, srv.port, **kwargs)
         client = RawClient(reader, writer)
         clients.append(client)
+        if read_banner and not srv.token_required:
+            assert await client.recv() == {"op": "welcome"}
         return client
 
     yield open_client

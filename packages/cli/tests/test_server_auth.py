@@ -93,6 +93,16 @@ async def test_the_right_token_is_welcomed(guarded: DevSynapseServer, raw: RawCo
     assert guarded.stats["auth_failures"] == 0
 
 
+async def test_a_token_server_sends_no_banner_before_the_hello(
+    guarded: DevSynapseServer, raw: RawConnect
+) -> None:
+    client = await raw(guarded)
+    await client.send(HELLO)
+    await client.send({"op": "ping"})
+    # Exactly one welcome, the answer to the hello: nothing was written before it.
+    assert [await client.recv(), await client.recv()] == [{"op": "welcome"}, {"op": "pong"}]
+
+
 async def test_a_wrong_token_is_refused_and_the_connection_closed(
     guarded: DevSynapseServer, raw: RawConnect
 ) -> None:

@@ -128,6 +128,8 @@ async def test_slow_consumer_is_dropped_and_never_holds_up_the_others(raw, event
         writer.write(
             b'{"op":"sub","sub_id":"slow","subject":"cosmonapse.ns.TASK"}\n{"op":"ping"}\n'
         )
+        banner = await asyncio.wait_for(reader.readline(), 5)
+        assert orjson.loads(banner) == {"op": "welcome"}
         assert orjson.loads(await asyncio.wait_for(reader.readline(), 5)) == {"op": "pong"}
 
         fast = await raw(srv, limit=4 * 1_048_576)
@@ -203,7 +205,7 @@ async def test_connection_limit(raw) -> None:
     async with DevSynapseServer("127.0.0.1", port=0, limits=ServerLimits(max_connections=1)) as srv:
         first = await raw(srv)
         assert await first.request({"op": "hello"}) == {"op": "welcome"}
-        second = await raw(srv)
+        second = await raw(srv, read_banner=False)
         reply = await second.recv()
         assert reply["op"] == "err" and "connection limit of 1" in reply["message"]
         assert await second.at_eof()

@@ -167,3 +167,20 @@ async def test_blank_lines_are_ignored(server: DevSynapseServer, raw, line: byte
     client = await raw(server)
     await client.send(line)
     assert await client.request({"op": "ping"}) == {"op": "pong"}
+
+
+async def test_a_client_that_sends_nothing_gets_the_welcome_banner(
+    server: DevSynapseServer, raw
+) -> None:
+    # A client of the published protocol waits for this line and never sends hello.
+    client = await raw(server, read_banner=False)
+    assert await client.recv() == {"op": "welcome"}
+    assert await client.request({"op": "ping"}) == {"op": "pong"}  # and nothing else came
+
+
+async def test_hello_after_the_banner_gets_another_welcome(server: DevSynapseServer, raw) -> None:
+    client = await raw(server, read_banner=False)
+    await client.send({"op": "hello"})
+    await client.send({"op": "hello"})
+    assert [await client.recv() for _ in range(3)] == [{"op": "welcome"}] * 3
+    assert await client.request({"op": "ping"}) == {"op": "pong"}

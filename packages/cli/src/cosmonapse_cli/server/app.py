@@ -12,7 +12,9 @@ Usage in tests and tools::
         ...
 
 The server is for one host in development. It listens on loopback unless told otherwise.
-With a ``token`` every client must authenticate: its first line must be
+Without a token it writes ``{"op":"welcome"}`` to each client as soon as it connects, before
+the client says anything (clients of the published protocol wait for that banner and never
+send ``hello``); a ``hello`` is answered with another ``welcome``. With a ``token`` every client must authenticate: its first line must be
 ``{"op":"hello","token":"..."}``; anything else, a missing or wrong token, or no hello
 within ``limits.hello_timeout_s`` gets one ``err`` and the connection is closed. Listening
 on any other address requires a token (:class:`~cosmonapse_cli.ConfigError` otherwise);
@@ -320,6 +322,10 @@ class DevSynapseServer:
             writer.close()
             return
         conn = Connection(self, reader, writer, authenticated=self._token is None)
+        if conn.authenticated:
+            # The opening banner (docs/protocol.md, section 4): published clients wait for
+            # it and never send hello. A server with a token welcomes only a right hello.
+            conn.send(_WELCOME)
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(conn)
