@@ -14,11 +14,13 @@ Usage in tests and tools::
 The server is for one host in development. It listens on loopback unless told otherwise.
 Without a token it writes ``{"op":"welcome"}`` to each client as soon as it connects, before
 the client says anything (clients of the published protocol wait for that banner and never
-send ``hello``); a ``hello`` is answered with another ``welcome``. With a ``token`` every client must authenticate: its first line must be
-``{"op":"hello","token":"..."}``; anything else, a missing or wrong token, or no hello
-within ``limits.hello_timeout_s`` gets one ``err`` and the connection is closed. Listening
-on any other address requires a token (:class:`~cosmonapse_cli.ConfigError` otherwise);
-the token only gates access, it does not encrypt the traffic.
+send ``hello``); a ``hello`` is answered with another ``welcome``. With a ``token`` there
+is no banner and every client must authenticate: its first line must be
+``{"op":"hello","token":"..."}`` (answered with ``welcome``); anything else, a missing or
+wrong token, or no hello within ``limits.hello_timeout_s`` gets one ``err`` and the
+connection is closed. Listening on any other address requires a token
+(:class:`~cosmonapse_cli.ConfigError` otherwise); the token only gates access, it does not
+encrypt the traffic.
 """
 
 from __future__ import annotations
