@@ -31,6 +31,7 @@ PUBLIC_API = [
     "NeuronContext",
     "NeuronError",
     "NeuronFn",
+    "NoCapableNeuronError",
     "PROTOCOL_VERSION",
     "Participant",
     "PluginError",

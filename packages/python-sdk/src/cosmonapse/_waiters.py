@@ -1,4 +1,4 @@
-"""Futures waiting for Signals: replies by trace, engram answers and STOP acks by parent."""
+"""Futures waiting for Signals: replies by TASK, engram answers and STOP acks by parent."""
 
 from __future__ import annotations
 
@@ -87,54 +87,97 @@ def _expire_one(fut: asyncio.Future[Signal]) -> None:
         fut.set_exception(TimeoutError())
 
 
-class ReplyWaiters:
-    """``dispatch_and_wait`` futures keyed by trace id.
+class _Waiter:
+    __slots__ = ("fut", "output_id", "trace_id", "want_final")
 
-    AGENT_OUTPUT resolves waiters that do not insist on FINAL; FINAL and ERROR resolve
-    every waiter of the trace (the first terminal Signal wins).
+    def __init__(self, fut: asyncio.Future[Signal], trace_id: str, want_final: bool) -> None:
+        self.fut = fut
+        self.trace_id = trace_id
+        self.want_final = want_final
+        self.output_id: str | None = None  # the AGENT_OUTPUT a FINAL may be parented to
+
+
+class ReplyWaiters:
+    """``dispatch_and_wait`` futures keyed by the TASK they wait on.
+
+    A reply belongs to the TASK named by its ``parent_id`` (AGENT_OUTPUT, ERROR) or, for
+    a FINAL, by its ``meta.task`` or a ``parent_id`` naming the TASK's AGENT_OUTPUT
+    (workers parent the FINAL that closes a ``finalize`` TASK to its AGENT_OUTPUT). So
+    two waits on one trace each get their own answer.
+
+    AGENT_OUTPUT resolves a waiter that does not insist on FINAL. A FINAL, or an ERROR
+    with no ``parent_id``, that names no waiting TASK ends every wait on its trace (the
+    first terminal Signal of a trace wins).
     """
 
     def __init__(self) -> None:
-        self._by_trace: dict[str, list[tuple[asyncio.Future[Signal], bool]]] = {}
+        self._by_task: dict[str, _Waiter] = {}
+        self._by_output: dict[str, _Waiter] = {}
+        self._by_trace: dict[str, set[str]] = {}
 
-    def add(self, trace_id: str, *, want_final: bool) -> asyncio.Future[Signal]:
+    def add(self, task: Signal, *, want_final: bool) -> asyncio.Future[Signal]:
         fut: asyncio.Future[Signal] = asyncio.get_running_loop().create_future()
-        self._by_trace.setdefault(trace_id, []).append((fut, want_final))
+        trace_id = task.trace_id
+        self._by_task[task.id] = _Waiter(fut, trace_id, want_final)
+        tasks = self._by_trace.get(trace_id)
+        if tasks is None:
+            self._by_trace[trace_id] = {task.id}
+        else:
+            tasks.add(task.id)
         return fut
 
-    def discard(self, trace_id: str, fut: asyncio.Future[Signal]) -> None:
-        waiters = self._by_trace.get(trace_id)
-        if waiters is None:
+    def discard(self, task_id: str) -> None:
+        waiter = self._by_task.pop(task_id, None)
+        if waiter is None:
             return
-        waiters[:] = [w for w in waiters if w[0] is not fut]
-        if not waiters:
-            del self._by_trace[trace_id]
+        if waiter.output_id is not None:
+            self._by_output.pop(waiter.output_id, None)
+        tasks = self._by_trace.get(waiter.trace_id)
+        if tasks is not None:
+            tasks.discard(task_id)
+            if not tasks:
+                del self._by_trace[waiter.trace_id]
+
+    def others_on_trace(self, task_id: str, trace_id: str) -> bool:
+        """True when a wait other than ``task_id``'s is pending on ``trace_id``."""
+        return any(t != task_id for t in self._by_trace.get(trace_id, ()))
 
     def resolve(self, signal: Signal) -> None:
-        waiters = self._by_trace.get(signal.trace_id)
-        if not waiters:
-            return
-        terminal = signal.type is not SignalType.AGENT_OUTPUT
-        keep: list[tuple[asyncio.Future[Signal], bool]] = []
-        for fut, want_final in waiters:
-            if fut.done():
-                continue
-            if terminal or not want_final:
-                fut.set_result(signal)
+        kind = signal.type
+        parent = signal.parent_id
+        waiter = self._by_task.get(parent) if parent is not None else None
+        if kind is SignalType.AGENT_OUTPUT:
+            if waiter is None or waiter.fut.done():
+                return
+            if waiter.want_final:  # wait on: the FINAL may be parented to this output
+                waiter.output_id = signal.id
+                self._by_output[signal.id] = waiter
             else:
-                keep.append((fut, want_final))
-        if keep:
-            self._by_trace[signal.trace_id] = keep
-        else:
-            del self._by_trace[signal.trace_id]
+                waiter.fut.set_result(signal)
+            return
+        if waiter is None and kind is SignalType.FINAL:
+            task_id = signal.meta.get("task")
+            if type(task_id) is str:
+                waiter = self._by_task.get(task_id)
+            if waiter is None and parent is not None:
+                waiter = self._by_output.get(parent)
+        if waiter is not None:
+            if not waiter.fut.done():
+                waiter.fut.set_result(signal)
+        elif kind is SignalType.FINAL or (kind is SignalType.ERROR and parent is None):
+            for task_id in self._by_trace.get(signal.trace_id, ()):
+                fut = self._by_task[task_id].fut
+                if not fut.done():
+                    fut.set_result(signal)
 
     def fail_trace(self, trace_id: str, exc_factory: Callable[[], BaseException]) -> None:
-        for fut, _ in self._by_trace.pop(trace_id, []):
+        for task_id in self._by_trace.get(trace_id, ()):
+            fut = self._by_task[task_id].fut
             if not fut.done():
                 fut.set_exception(exc_factory())
 
     def __len__(self) -> int:
-        return sum(len(w) for w in self._by_trace.values())
+        return len(self._by_task)
 
 
 class ParentWaiters:

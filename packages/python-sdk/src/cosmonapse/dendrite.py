@@ -26,6 +26,7 @@ from . import subjects
 from ._dedup import DEFAULT_DEDUP_WINDOW, SeenWindow
 from ._engram_host import answer_imprint, answer_recall, recall_targets
 from ._handlers import HandlerSpec, SignalHandler
+from ._host_picker import HostPicker
 from ._ids import random_suffix
 from ._traces import TraceBook, attempt_of
 from ._waiters import Deadlines, ParentWaiters, ReplyWaiters
@@ -33,6 +34,7 @@ from ._work import OwnedWork
 from .axon import Axon
 from .builders import (
     deregister_signal,
+    discover_signal,
     error_signal,
     final_signal,
     heartbeat_signal,
@@ -47,6 +49,7 @@ from .exceptions import (
     DispatchTimeoutError,
     EngramTimeoutError,
     EnvelopeError,
+    NoCapableNeuronError,
     RoleError,
     TraceStoppedError,
 )
@@ -75,6 +78,8 @@ _SUPPRESSED = frozenset(
 )
 _MEMBERSHIP = (SignalType.REGISTER, SignalType.DEREGISTER, SignalType.HEARTBEAT)
 _STOP_WAIT_S = 5.0  # stop() waits this long for cancelled work to end
+_DEFAULT_TIMEOUT_S = 30.0  # dispatch_and_wait without timeout_s (and without retry)
+_ABANDON_DEADLINE_S = 1.0  # the STOP of an abandoned wait gets this long to go out
 _DEREGISTER_DEADLINE_S = 1.0  # stop() gives its DEREGISTERs this long, all together
 _ANSWERS = frozenset({SignalType.STOPPED, SignalType.IMPRINTED, SignalType.RECALLED})
 
@@ -95,6 +100,9 @@ class Dendrite:
     ``dedup_window`` (default 10,000; 0 disables) is how many recent ``(subject, id)``
     pairs the Dendrite remembers: a Signal redelivered on the same subject within that
     window is handled once, and the copies are counted in ``counters["duplicates"]``.
+
+    ``discover_timeout_s`` (default 0.5 s) is how long a capability-routed dispatch waits
+    for a covering host to answer its DISCOVER when live membership knows none.
     """
 
     def __init__(
@@ -109,6 +117,7 @@ class Dendrite:
         max_concurrency: int = 256,
         max_queued: int = 10_000,
         dedup_window: int = DEFAULT_DEDUP_WINDOW,
+        discover_timeout_s: float = 0.5,
     ) -> None:
         if role not in ("orchestrator", "worker"):
             raise ValueError(f"role must be 'orchestrator' or 'worker', got {role!r}")
@@ -118,6 +127,8 @@ class Dendrite:
             raise ValueError("max_concurrency and max_queued must be at least 1")
         if dedup_window < 0:
             raise ValueError("dedup_window must be >= 0 (0 disables duplicate detection)")
+        if discover_timeout_s < 0:
+            raise ValueError("discover_timeout_s must be >= 0")
         self.synapse = synapse
         self.namespace = subjects.validate_namespace(namespace)
         self.dendrite_id = dendrite_id or f"dendrite-{random_suffix()}"
@@ -126,6 +137,9 @@ class Dendrite:
         self.registry_store = registry_store
         self.max_concurrency = max_concurrency
         self.max_queued = max_queued
+        self.discover_timeout_s = discover_timeout_s
+        self._hosts: HostPicker | None = None  # made on the first capability-routed dispatch
+        self._hosts_lock = asyncio.Lock()
         self._seen = SeenWindow(dedup_window) if dedup_window else None
 
         self._axons: dict[str, Axon] = {}
@@ -301,7 +315,7 @@ class Dendrite:
             wanted |= {SignalType.TASK, SignalType.DISCOVER}
         if self._engrams:
             wanted |= {SignalType.IMPRINT, SignalType.RECALL, SignalType.FINAL, SignalType.DISCOVER}
-        if self.registry_store is not None:
+        if self.registry_store is not None or self._hosts is not None:
             wanted |= set(_MEMBERSHIP)
         return wanted
 
@@ -523,11 +537,35 @@ class Dendrite:
         finalize: bool = False,
         context_ref: str | None = None,
     ) -> Signal:
-        """Send a TASK to a ``neuron`` id (broadcast; its host runs it) or to whoever
-        covers ``capabilities`` (one host per capability profile). Returns the TASK."""
+        """Send a TASK to a ``neuron`` id (broadcast; its host runs it) or to one live host
+        whose capabilities cover ``capabilities`` (picked from membership, see
+        docs/protocol.md section 5). Returns the TASK.
+
+        Raises :class:`~cosmonapse.NoCapableNeuronError` when no live host covers the
+        capabilities (after a DISCOVER and up to ``discover_timeout_s``).
+        """
+        task = self._new_task(
+            input, neuron, capabilities, trace_id, parent_id, meta, finalize, context_ref
+        )
+        if neuron is None:
+            await self._route(task, self.discover_timeout_s)
+        await self.publish(task)
+        return task
+
+    def _new_task(
+        self,
+        input: Mapping[str, Any],
+        neuron: str | None,
+        capabilities: Iterable[str] | None,
+        trace_id: str | None,
+        parent_id: str | None,
+        meta: Mapping[str, Any] | None,
+        finalize: bool,
+        context_ref: str | None,
+    ) -> Signal:
         caps = list(capabilities or [])
         if neuron is None and not caps:
-            raise ValueError("dispatch_task needs neuron= or capabilities=")
+            raise ValueError("dispatch needs neuron= or capabilities=")
         task = task_signal(
             input=input,
             neuron=neuron,
@@ -539,8 +577,57 @@ class Dendrite:
             context_ref=context_ref,
         )
         task.meta.setdefault("node", self.dendrite_id)  # who sent it, for observers
-        await self.publish(task)
         return task
+
+    async def _route(self, task: Signal, wait_s: float) -> tuple[str, float]:
+        """Address a capability TASK to the host that will run it. Returns its neuron id
+        and the seconds spent waiting for a DISCOVER to be answered (0 when membership
+        already knew a covering host).
+
+        Raises NoCapableNeuronError (after publishing the ERROR) when none covers it."""
+        directed = task.directed
+        assert directed is not None
+        caps = directed.capabilities
+        hosts = self._hosts
+        if hosts is None:
+            async with self._hosts_lock:  # concurrent first dispatches wait for one setup
+                hosts = self._hosts
+                if hosts is None:
+                    self._require_started()
+                    await self._ensure(*_MEMBERSHIP)
+                    hosts = self._hosts = HostPicker(self.registry_store or MemoryRegistryStore())
+        picked = hosts.pick(caps)
+        waited = 0.0
+        if picked is None:
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            picked = await hosts.discover(
+                caps,
+                send_discover=lambda: self._send(discover_signal(capabilities=caps)),
+                timeout_s=min(self.discover_timeout_s, wait_s),
+            )
+            waited = loop.time() - began
+        if picked is None:
+            wanted = ", ".join(caps)
+            message = (
+                f"no live neuron covers the capabilities [{wanted}] in namespace {self.namespace!r}"
+            )
+            try:
+                await self.publish(
+                    error_signal(
+                        trace_id=task.trace_id,
+                        parent_id=task.id,
+                        code=NoCapableNeuronError.code,
+                        message=message,
+                        producer=self.dendrite_id,
+                        meta={"node": self.dendrite_id, "capabilities": list(caps)},
+                    )
+                )
+            except Exception as exc:  # the exception below is what matters to the caller
+                log.debug("ERROR %s not published: %r", NoCapableNeuronError.code, exc)
+            raise NoCapableNeuronError(message, capabilities=list(caps), trace_id=task.trace_id)
+        directed.id = picked
+        return picked, waited
 
     async def dispatch_and_wait(
         self,
@@ -548,91 +635,135 @@ class Dendrite:
         input: Mapping[str, Any],
         neuron: str | None = None,
         capabilities: Iterable[str] | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float | None = None,
         trace_id: str | None = None,
         parent_id: str | None = None,
         meta: Mapping[str, Any] | None = None,
         finalize: bool = False,
+        context_ref: str | None = None,
         retry: RetryStrategy | None = None,
+        stop_abandoned: bool = True,
     ) -> Signal:
-        """Dispatch a TASK and return the first reply on its trace: AGENT_OUTPUT, FINAL or
-        ERROR (with ``finalize=True``: the FINAL or ERROR that ends it).
+        """Dispatch a TASK and return its reply: the AGENT_OUTPUT, FINAL or ERROR that
+        answers this TASK (with ``finalize=True``: the FINAL or ERROR that ends it).
+        Replies are matched to the TASK, so concurrent waits on one trace each get their
+        own answer.
 
-        Raises :class:`~cosmonapse.DispatchTimeoutError` (a TimeoutError) after
-        ``timeout_s`` with no reply, and :class:`~cosmonapse.TraceStoppedError` when the
-        trace is (or gets) stopped while waiting. With ``retry`` it behaves as
-        :meth:`run_with_retry` (whose ``timeout_s`` applies per attempt).
+        ``timeout_s`` bounds the whole call (default 30 s). With ``retry`` the call
+        behaves as :meth:`run_with_retry`: each attempt waits at most
+        ``retry.timeout_s``, and ``timeout_s``, when given, still bounds the whole call,
+        retries and backoff included.
+
+        A wait that ends without an answer (timeout, or the calling task cancelled, for
+        example by ``asyncio.timeout`` or a task group) STOPs that attempt, best effort
+        and within about a second, so its Neuron does not run on unseen; pass
+        ``stop_abandoned=False`` to leave it running. The STOP is skipped while another
+        wait of this Dendrite is pending on the same trace.
+
+        Raises :class:`~cosmonapse.DispatchTimeoutError` (a TimeoutError) when no reply
+        came in time, :class:`~cosmonapse.TraceStoppedError` when the trace is (or gets)
+        stopped while waiting and :class:`~cosmonapse.NoCapableNeuronError` when no live
+        host covers ``capabilities``.
         """
-        caps = list(capabilities) if capabilities is not None else None
         if retry is not None:
             return await run_with_retry(
                 self,
                 retry=retry,
                 input=input,
                 neuron=neuron,
-                capabilities=caps,
+                capabilities=list(capabilities) if capabilities is not None else None,
                 trace_id=trace_id,
                 parent_id=parent_id,
                 meta=meta,
                 finalize=finalize,
+                context_ref=context_ref,
+                timeout_s=timeout_s,
+                stop_abandoned=stop_abandoned,
             )
-        if self._state != "started":
-            self._require_started()
-        if self._reply_subs_missing:
-            await self._ensure(*_REPLIES)
-            self._reply_subs_missing = any(t not in self._subs for t in _REPLIES)
-        task = task_signal(
+        return await self._dispatch_and_wait_once(
             input=input,
             neuron=neuron,
-            capabilities=caps,
+            capabilities=capabilities,
+            timeout_s=_DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
             trace_id=trace_id,
             parent_id=parent_id,
             meta=meta,
             finalize=finalize,
+            context_ref=context_ref,
+            stop_on_timeout=stop_abandoned,
+            stop_on_cancel=stop_abandoned,
         )
-        task.meta.setdefault("node", self.dendrite_id)  # who sent it, for observers
-        trace = task.trace_id
-        traces = self._traces
-        if traces.stopped_traces and traces.is_stopped(task):  # fail now, not at timeout
-            raise TraceStoppedError(f"trace {trace} was stopped; nothing was dispatched")
-        fut = self._replies.add(trace, want_final=finalize)
-        try:
-            await self.publish(task)
-            self._deadlines.watch(fut, timeout_s)
-            return await fut
-        except TimeoutError:
-            target = neuron or ",".join(caps or [])
-            raise DispatchTimeoutError(
-                f"no reply from {target!r} within {timeout_s:g} s (trace {trace})"
-            ) from None
-        finally:
-            if not fut.done():
-                fut.cancel()
-            self._replies.discard(trace, fut)
 
     async def _dispatch_and_wait_once(
         self,
         *,
         input: Mapping[str, Any],
         neuron: str | None,
-        capabilities: list[str] | None,
+        capabilities: Iterable[str] | None,
         timeout_s: float,
         trace_id: str | None,
         parent_id: str | None,
         meta: Mapping[str, Any] | None,
         finalize: bool,
+        context_ref: str | None,
+        stop_on_timeout: bool,
+        stop_on_cancel: bool,
     ) -> Signal:
         """One attempt, without retry (what :func:`run_with_retry` repeats)."""
-        return await self.dispatch_and_wait(
-            input=input,
-            neuron=neuron,
-            capabilities=capabilities,
-            timeout_s=timeout_s,
-            trace_id=trace_id,
-            parent_id=parent_id,
-            meta=meta,
-            finalize=finalize,
+        if self._state != "started":
+            self._require_started()
+        if self._reply_subs_missing:
+            await self._ensure(*_REPLIES)
+            self._reply_subs_missing = any(t not in self._subs for t in _REPLIES)
+        task = self._new_task(
+            input, neuron, capabilities, trace_id, parent_id, meta, finalize, context_ref
         )
+        trace = task.trace_id
+        traces = self._traces
+        if traces.stopped_traces and traces.is_stopped(task):  # fail now, not at timeout
+            raise TraceStoppedError(f"trace {trace} was stopped; nothing was dispatched")
+        routed_to: str | None = None
+        if neuron is None:
+            routed_to, waited = await self._route(task, timeout_s)
+            timeout_s = max(timeout_s - waited, 0.0)  # the DISCOVER's wait counts too
+        fut = self._replies.add(task, want_final=finalize)
+        try:
+            await self.publish(task)
+            self._deadlines.watch(fut, timeout_s)
+            return await fut
+        except TimeoutError:
+            if stop_on_timeout:
+                self._abandon(task)
+            target = neuron or ",".join(task.directed.capabilities if task.directed else [])
+            raise DispatchTimeoutError(
+                f"no reply from {target!r} within {timeout_s:g} s (trace {trace})"
+            ) from None
+        except asyncio.CancelledError:
+            if stop_on_cancel and (fut.cancelled() or not fut.done()):  # no answer came
+                self._abandon(task)
+            raise
+        finally:
+            if not fut.done():
+                fut.cancel()
+            self._replies.discard(task.id)
+            if routed_to is not None and self._hosts is not None:
+                self._hosts.answered(routed_to)
+
+    def _abandon(self, task: Signal) -> None:
+        """STOP the attempt of a wait that ended unanswered, in the background (the
+        caller may be being cancelled), unless another wait shares its trace."""
+        if self._state != "started" or self._replies.others_on_trace(task.id, task.trace_id):
+            return
+        attempt = task.meta.get("attempt")
+        self._work.spawn_control(
+            self._stop_abandoned(task.trace_id, attempt if type(attempt) is int else None)
+        )
+
+    async def _stop_abandoned(self, trace_id: str, attempt: int | None) -> None:
+        async with asyncio.timeout(_ABANDON_DEADLINE_S):
+            await self.stop_trace(
+                trace_id, reason="the caller stopped waiting for its reply", attempt=attempt
+            )
 
     async def run_with_retry(
         self,
@@ -641,18 +772,26 @@ class Dendrite:
         retry: RetryStrategy | None = None,
         neuron: str | None = None,
         capabilities: Iterable[str] | None = None,
+        timeout_s: float | None = None,
         trace_id: str | None = None,
+        parent_id: str | None = None,
         meta: Mapping[str, Any] | None = None,
         finalize: bool = False,
+        context_ref: str | None = None,
+        stop_abandoned: bool = True,
     ) -> Signal:
         """Dispatch and wait, retrying a stuck (no reply within ``retry.timeout_s``) or
         recoverably failed attempt: the abandoned attempt is STOPped first, then the TASK
         is dispatched again (on a fresh trace by default, with ``meta.attempt``).
 
+        Takes the same options as :meth:`dispatch_and_wait`; ``timeout_s``, when given,
+        bounds the whole call (attempts, STOPs and backoff), and each attempt waits at most
+        ``retry.timeout_s``.
+
         Returns the first successful reply, or a non-retryable ERROR. When every attempt
         stalls raises :class:`~cosmonapse.DispatchTimeoutError` (a TimeoutError) after
-        about ``max_attempts * timeout_s``; when the last attempt failed with a
-        recoverable ERROR, returns that ERROR.
+        about ``max_attempts * retry.timeout_s`` (or at ``timeout_s``); when the last
+        attempt failed with a recoverable ERROR, returns that ERROR.
         """
         return await run_with_retry(
             self,
@@ -661,8 +800,12 @@ class Dendrite:
             neuron=neuron,
             capabilities=list(capabilities) if capabilities is not None else None,
             trace_id=trace_id,
+            parent_id=parent_id,
             meta=meta,
             finalize=finalize,
+            context_ref=context_ref,
+            timeout_s=timeout_s,
+            stop_abandoned=stop_abandoned,
         )
 
     async def emit_final(
@@ -888,7 +1031,11 @@ class Dendrite:
         elif kind is SignalType.RECALL:
             self._on_recall(signal)
         elif kind in _MEMBERSHIP:
-            if self.registry_store is not None:
+            hosts = self._hosts
+            if hosts is not None:
+                hosts.store.observe(signal)
+                hosts.observe(signal)
+            elif self.registry_store is not None:
                 self.registry_store.observe(signal)
         elif kind is SignalType.DISCOVER:
             self._on_discover(signal)
@@ -952,10 +1099,7 @@ class Dendrite:
         slots = self._work.slots
         if not slots.try_acquire():
             await slots.acquire()
-        try:
-            traces = self._traces
-            if traces.stopped_traces and traces.is_stopped(task):  # STOPped while queued
-                return
+        try:  # a STOP of the trace cancels this task, waiting for a slot or running
             reply = await axon.handle_task(task)
         except Exception as exc:  # handle_task turns Neuron failures into ERRORs
             self._log_handler_error(exc)
@@ -974,7 +1118,8 @@ class Dendrite:
                         parent_id=reply.id,
                         result=reply.payload["output"],
                         producer=axon.neuron_id,
-                        meta={"node": self.dendrite_id, **_attempt_meta(task)},
+                        # the TASK this FINAL closes, for a caller waiting on it
+                        meta={"node": self.dendrite_id, "task": task.id, **_attempt_meta(task)},
                     )
                 )
         except Exception as exc:

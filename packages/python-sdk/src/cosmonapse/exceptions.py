@@ -18,6 +18,7 @@ The hierarchy::
     ├── RoleError (also PermissionError)        a worker tried to send TASK or STOP
     ├── DendriteStateError (also RuntimeError)  used before start() or after stop()
     ├── DispatchTimeoutError (also TimeoutError) no reply before the deadline
+    ├── NoCapableNeuronError (also LookupError)  no live host covers the capabilities
     ├── TraceStoppedError                       the trace was STOPped while waiting
     ├── EngramError                             an Engram operation failed
     │   ├── EngramTimeoutError (also TimeoutError)
@@ -39,6 +40,7 @@ __all__ = [
     "EnvelopeError",
     "FrameTooLargeError",
     "NeuronError",
+    "NoCapableNeuronError",
     "PluginError",
     "PluginNotInstalledError",
     "RoleError",
@@ -131,6 +133,19 @@ class DendriteStateError(CosmonapseError, RuntimeError):
 
 class DispatchTimeoutError(CosmonapseError, TimeoutError):
     """No terminal reply arrived before the deadline."""
+
+
+class NoCapableNeuronError(CosmonapseError, LookupError):
+    """No live host covers the capabilities a TASK asked for (after a DISCOVER and its
+    short wait), so nothing was dispatched. The dispatcher also published an ERROR with
+    ``code`` ``no_capable_neuron`` on the trace, so observers see why it ended."""
+
+    code = "no_capable_neuron"
+
+    def __init__(self, message: str, *, capabilities: list[str], trace_id: str) -> None:
+        super().__init__(message)
+        self.capabilities = capabilities
+        self.trace_id = trace_id
 
 
 class TraceStoppedError(CosmonapseError):

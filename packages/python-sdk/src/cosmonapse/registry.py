@@ -28,6 +28,7 @@ class Participant:
     version: str | None
     last_seen: float
     status: str = "ok"
+    in_flight: int = 0  # what its host's last HEARTBEAT reported running or queued
     meta: dict[str, object] = field(default_factory=dict)
 
 
@@ -87,6 +88,9 @@ class MemoryRegistryStore:
             if beating is not None:
                 beating.last_seen = now
                 beating.status = str(signal.payload.get("status", "ok"))
+                in_flight = signal.payload.get("in_flight")
+                if type(in_flight) is int and in_flight >= 0:
+                    beating.in_flight = in_flight
 
     def on_change(self, listener: Callable[[str, Participant], None]) -> None:
         """Call ``listener("join" | "leave", participant)`` on every membership change."""

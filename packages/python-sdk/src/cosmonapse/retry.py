@@ -90,12 +90,24 @@ async def run_with_retry(
     parent_id: str | None = None,
     meta: Mapping[str, Any] | None = None,
     finalize: bool = False,
+    context_ref: str | None = None,
+    timeout_s: float | None = None,
+    stop_abandoned: bool = True,
 ) -> Signal:
     """Dispatch with retries; see :meth:`Dendrite.run_with_retry`."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout_s is None else loop.time() + timeout_s
     trace = trace_id or new_trace_id()
     traces: list[str] = []
     outcome: Outcome | None = None
+    cut_short = False  # the call's timeout_s ended an attempt or the whole loop early
     for attempt in range(1, retry.max_attempts + 1):
+        wait_s = retry.timeout_s
+        if deadline is not None and deadline - loop.time() < wait_s:
+            wait_s = deadline - loop.time()
+            cut_short = True
+            if wait_s <= 0:
+                break
         if attempt > 1 and retry.new_trace:
             trace = new_trace_id()
         traces.append(trace)
@@ -111,7 +123,10 @@ async def run_with_retry(
                 parent_id=parent_id,
                 meta=attempt_meta,
                 finalize=finalize,
-                timeout_s=retry.timeout_s,
+                context_ref=context_ref,
+                timeout_s=wait_s,
+                stop_on_timeout=False,  # stopped below, before the next attempt
+                stop_on_cancel=stop_abandoned,
             )
         except DispatchTimeoutError as exc:
             # Hand callbacks the plain TimeoutError: "attempt 1 stuck (TimeoutError)".
@@ -143,11 +158,18 @@ async def run_with_retry(
             if asyncio.iscoroutine(result):
                 await result
         pause = retry.delay(attempt, outcome)
+        if deadline is not None:
+            pause = min(pause, max(deadline - loop.time(), 0.0))
         if pause:
             await asyncio.sleep(pause)
     if isinstance(outcome, Signal):
         return outcome
     target = neuron or ",".join(capabilities or [])
+    if cut_short:
+        raise DispatchTimeoutError(
+            f"{target!r} gave no reply within the call's timeout of {timeout_s:g} s "
+            f"({len(traces)} of {retry.max_attempts} attempts; traces: {', '.join(traces)})"
+        )
     raise DispatchTimeoutError(
         f"{target!r} gave no reply in {retry.max_attempts} attempts of {retry.timeout_s:g} s "
         f"each (traces: {', '.join(traces)})"
