@@ -530,3 +530,67 @@ async def test_a_dendrite_stops_promptly_while_its_bus_is_down(eventually) -> No
         assert not worker.started
     finally:
         await synapse.close()
+
+
+async def test_client_accepts_any_number_of_welcomes_on_every_connect() -> None:
+    """A server that writes the banner on connect, answers hello with two more welcomes,
+    and slips welcomes between other replies, on the first connection and after a
+    reconnect: the client connects on the first one and takes none of them for a reply."""
+    sessions: list[list[str]] = []
+    drop_first = asyncio.Event()
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ops: list[str] = []
+        sessions.append(ops)
+        writer.write(b'{"op":"welcome"}\n')  # the banner, before the client says anything
+        subs: dict[str, str] = {}
+        try:
+            while line := await asyncio.wait_for(reader.readline(), 30):
+                request = orjson.loads(line)
+                ops.append(request["op"])
+                if request["op"] == "hello":
+                    writer.write(b'{"op":"welcome"}\n{"op":"welcome"}\n')
+                elif request["op"] == "sub":
+                    subs[request["sub_id"]] = request["subject"]
+                elif request["op"] == "ping":
+                    writer.write(b'{"op":"welcome"}\n{"op":"pong"}\n{"op":"welcome"}\n')
+                elif request["op"] == "mgmt_list":
+                    writer.write(b'{"op":"welcome"}\n{"op":"mgmt_ns_list","namespaces":["ns"]}\n')
+                elif request["op"] == "pub":
+                    for sub_id in subs:
+                        msg = {"op": "msg", "sub_id": sub_id, "subject": request["subject"]}
+                        msg["frame"] = request["frame"]
+                        writer.write(b'{"op":"welcome"}\n' + orjson.dumps(msg) + b"\n")
+                    if len(sessions) == 1 and request["frame"] == "drop":
+                        drop_first.set()
+                        break
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async with await asyncio.start_server(peer, "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        synapse = await connect(f"cosmo://127.0.0.1:{port}", reconnect_delay=0.01)
+        try:
+            inbox = Inbox()
+            await synapse.subscribe("cosmonapse.ns.>", inbox)
+            await synapse.flush()
+            await synapse.publish("cosmonapse.ns.TASK", b"one")
+            await inbox.wait_for(1)
+            await synapse.publish("cosmonapse.ns.TASK", b"drop")  # the server hangs up
+            await asyncio.wait_for(drop_first.wait(), 10)
+            await inbox.wait_for(2)
+            await asyncio.wait_for(_until(lambda: synapse.stats["reconnects"] == 1), 10)
+            await synapse.flush()  # a welcome is no pong
+            assert await synapse.list_namespaces() == ["ns"]
+            await synapse.publish("cosmonapse.ns.TASK", b"two")
+            await inbox.wait_for(3)
+            assert [data for _, data in inbox.items] == [b"one", b"drop", b"two"]
+            assert synapse.stats["reconnects"] == 1
+            assert synapse.stats["skipped_lines"] == 0
+            assert synapse.stats["server_errors"] == 0
+        finally:
+            await synapse.close()
+    assert len(sessions) == 2
+    assert all(ops[0] == "hello" for ops in sessions)  # every connect says hello too
+    assert sessions[1][1] == "sub"  # and replays the subscription

@@ -26,6 +26,11 @@ How it behaves:
   ``stats["server_errors"]`` and kept in :attr:`DevSynapse.last_server_error`. A ``sub``
   the server refuses (an ``err`` naming its ``sub_id`` before the ``pong``) makes
   :meth:`DevSynapse.subscribe` raise :class:`~cosmonapse.ServerError`.
+* **Opening.** On each connect (reconnects included) it sends ``hello`` at once and is
+  connected on the first ``welcome``, within ``connect_timeout``: a server without a token
+  writes that banner before reading anything, a server with one answers the hello. Any
+  later ``welcome`` (the answer to its hello after a banner) is read and ignored, never
+  taken for the answer to another request.
 * **Delivery is at-most-once**: frames in flight when a connection drops are lost.
 * **Token.** For a server started with a token, give it as the URL's password
   (``cosmo://:TOKEN@host:port``), as ``token=``, or in the ``COSMO_TOKEN`` environment
@@ -253,6 +258,8 @@ class DevSynapse(Synapse):
         self._connected.set()
 
     async def _handshake(self, reader: asyncio.StreamReader) -> None:
+        """Read up to the first ``welcome``: the banner of a server without a token, or
+        the answer to our hello. The caller bounds the wait with ``connect_timeout``."""
         for _ in range(64):  # a server may say a few things first; not forever
             line = await _ndjson.read_line(reader)
             if line is None:
@@ -352,6 +359,8 @@ class DevSynapse(Synapse):
             sub.inbox.push(subject, frame.encode())
         elif op == "err":
             self._server_error(str(reply.get("message", "")))
+        elif op == "welcome":
+            return  # the answer to our hello after the banner, or any repeat: nothing to do
         else:
             waiters = self._waiters.get(op) if type(op) is str else None
             if waiters:
