@@ -75,10 +75,13 @@ OpenPage = Callable[..., Awaitable[tuple[Page, PageProblems]]]
 
 @pytest.fixture
 async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
-    """``page, problems = await open_page(url, color_scheme="light")``."""
+    """``page, problems = await open_page(url, color_scheme="light")``; ``init_script``
+    runs in the page before its own scripts."""
     contexts = []
 
-    async def opener(url: str, *, color_scheme: str = "light") -> tuple[Page, PageProblems]:
+    async def opener(
+        url: str, *, color_scheme: str = "light", init_script: str | None = None
+    ) -> tuple[Page, PageProblems]:
         context = await browser.new_context(
             viewport={"width": 1600, "height": 1000},
             color_scheme=color_scheme,  # type: ignore[arg-type]
@@ -90,6 +93,8 @@ async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
         problems = PageProblems()
         page.on("console", problems.console)
         page.on("pageerror", problems.error)
+        if init_script:
+            await page.add_init_script(init_script)
         await page.goto(url)
         return page, problems
 
