@@ -207,6 +207,43 @@ async def _first_to_start(workers: list[WorkerProcess]) -> tuple[WorkerProcess, 
     return found[0]
 
 
+@pytest.mark.parametrize("how", ["cancelled", "timeout_s"])
+async def test_a_caller_that_stops_waiting_stops_the_neuron_in_the_worker_process(
+    bus: Bus, procs: ProcessGroup, how: str
+) -> None:
+    """The caller gives up (its task cancelled, as ``asyncio.timeout`` or a task group
+    does, or its own ``timeout_s``): the worker process, which holds every TASK until
+    released, sees its Neuron run cancelled instead of running on unseen."""
+    worker = await procs.worker(bus.url, FAULT_NS, name="worker")
+    synapse = await connect_synapse(bus.url)
+    caller = Dendrite(synapse=synapse, namespace=FAULT_NS, dendrite_id="caller", heartbeat_s=0)
+    try:
+        async with caller:
+            call = caller.dispatch_and_wait(
+                neuron="crunch", input={"x": 1}, timeout_s=WAIT_S if how != "timeout_s" else 1.0
+            )
+            if how == "cancelled":
+
+                async def give_up_once_started() -> None:
+                    task = asyncio.ensure_future(call)
+                    await eventually(lambda: worker.find(r"^started trc_\w+ 1$") is not None)
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+
+                await give_up_once_started()
+            else:
+                with pytest.raises(TimeoutError):
+                    await call
+            started = worker.find(r"^started (trc_\w+) 1$")
+            assert started is not None, procs.dump()
+            trace = started.group(1)
+            await eventually(lambda: worker.find(rf"^cancelled {trace} 1$") is not None)
+        assert not worker.find(r"^answered "), procs.dump()
+    finally:
+        await synapse.close()
+        await procs.close()
+
+
 async def test_a_worker_killed_mid_task_is_replaced_by_the_retry_on_the_other_worker(
     bus: Bus, procs: ProcessGroup
 ) -> None:

@@ -736,3 +736,60 @@ def orjson_dumps(value: Any) -> bytes:
     import orjson
 
     return orjson.dumps(value)
+
+
+async def test_replicas_of_one_neuron_id_each_run_a_capability_task_once(bus: Bus) -> None:
+    handled: list[tuple[str, int]] = []
+
+    def neuron_on(host: str) -> Any:
+        async def fn(input: dict[str, Any], context: NeuronContext) -> dict[str, Any]:
+            handled.append((host, input["i"]))
+            return {"host": host}
+
+        return fn
+
+    # one neuron id, two processes: replicas, as a scaled-out deployment runs them
+    a = worker(await bus.connect(), "replica-a", Axon("crunch", neuron_on("a"), ["crunch"]))
+    b = worker(await bus.connect(), "replica-b", Axon("crunch", neuron_on("b"), ["crunch"]))
+    boss = orchestrator(await bus.connect())
+    async with a, b, boss:
+        replies = [
+            await boss.dispatch_and_wait(
+                capabilities=["crunch"], input={"i": i}, timeout_s=HANG_GUARD_S
+            )
+            for i in range(20)
+        ]
+        await boss.dispatch_and_wait(neuron="crunch", input={"i": -1}, timeout_s=HANG_GUARD_S)
+        await eventually(lambda: len([h for h in handled if h[1] == -1]) == 2)  # by id: both
+    assert Counter(i for _, i in handled if i >= 0) == Counter(range(20))
+    assert Counter(h for h, i in handled if i >= 0) == {"a": 10, "b": 10}  # they take turns
+    assert {r.payload["output"]["host"] for r in replies} == {"a", "b"}
+
+
+async def test_a_host_that_lets_a_task_go_unanswered_is_passed_over(memory: MemorySynapse) -> None:
+    ran: list[str] = []
+    stuck = asyncio.Event()
+
+    async def answers(input: dict[str, Any], context: NeuronContext) -> dict[str, Any]:
+        ran.append(context.node)
+        return {}
+
+    async def hangs(input: dict[str, Any], context: NeuronContext) -> dict[str, Any]:
+        ran.append(context.node)
+        await stuck.wait()  # as a host that died without a DEREGISTER
+        return {}
+
+    good = worker(memory, "good", Axon("crunch", answers, ["crunch"]))
+    dead = worker(memory, "dead", Axon("crunch", hangs, ["crunch"]))
+    boss = orchestrator(memory)
+    async with good, dead, boss:
+        outcomes = []
+        for _ in range(6):
+            try:
+                await boss.dispatch_and_wait(capabilities=["crunch"], input={}, timeout_s=0.3)
+                outcomes.append("ok")
+            except DispatchTimeoutError:
+                outcomes.append("timeout")
+        stuck.set()
+    assert outcomes.count("timeout") <= 1  # the silent host got at most one TASK
+    assert ran.count("dead") <= 1 and ran.count("good") >= 5

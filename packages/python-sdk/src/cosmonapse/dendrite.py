@@ -26,7 +26,7 @@ from . import subjects
 from ._dedup import DEFAULT_DEDUP_WINDOW, SeenWindow
 from ._engram_host import answer_imprint, answer_recall, recall_targets
 from ._handlers import HandlerSpec, SignalHandler
-from ._host_picker import HostPicker
+from ._host_picker import Host, HostPicker
 from ._ids import random_suffix
 from ._traces import TraceBook, attempt_of
 from ._waiters import Deadlines, ParentWaiters, ReplyWaiters
@@ -579,9 +579,9 @@ class Dendrite:
         task.meta.setdefault("node", self.dendrite_id)  # who sent it, for observers
         return task
 
-    async def _route(self, task: Signal, wait_s: float) -> tuple[str, float]:
-        """Address a capability TASK to the host that will run it. Returns its neuron id
-        and the seconds spent waiting for a DISCOVER to be answered (0 when membership
+    async def _route(self, task: Signal, wait_s: float) -> tuple[Host, float]:
+        """Address a capability TASK to the host that will run it. Returns the host and
+        the seconds spent waiting for a DISCOVER to be answered (0 when membership
         already knew a covering host).
 
         Raises NoCapableNeuronError (after publishing the ERROR) when none covers it."""
@@ -595,7 +595,7 @@ class Dendrite:
                 if hosts is None:
                     self._require_started()
                     await self._ensure(*_MEMBERSHIP)
-                    hosts = self._hosts = HostPicker(self.registry_store or MemoryRegistryStore())
+                    hosts = self._hosts = HostPicker()
         picked = hosts.pick(caps)
         waited = 0.0
         if picked is None:
@@ -626,7 +626,9 @@ class Dendrite:
             except Exception as exc:  # the exception below is what matters to the caller
                 log.debug("ERROR %s not published: %r", NoCapableNeuronError.code, exc)
             raise NoCapableNeuronError(message, capabilities=list(caps), trace_id=task.trace_id)
-        directed.id = picked
+        directed.id = picked.neuron_id
+        if picked.node is not None:
+            task.meta["host"] = picked.node  # replicas of the neuron id: only this one runs it
         return picked, waited
 
     async def dispatch_and_wait(
@@ -722,7 +724,7 @@ class Dendrite:
         traces = self._traces
         if traces.stopped_traces and traces.is_stopped(task):  # fail now, not at timeout
             raise TraceStoppedError(f"trace {trace} was stopped; nothing was dispatched")
-        routed_to: str | None = None
+        routed_to: Host | None = None
         if neuron is None:
             routed_to, waited = await self._route(task, timeout_s)
             timeout_s = max(timeout_s - waited, 0.0)  # the DISCOVER's wait counts too
@@ -747,7 +749,8 @@ class Dendrite:
                 fut.cancel()
             self._replies.discard(task.id)
             if routed_to is not None and self._hosts is not None:
-                self._hosts.answered(routed_to)
+                answered = fut.done() and not fut.cancelled() and fut.exception() is None
+                self._hosts.finished(routed_to, answered=answered)
 
     def _abandon(self, task: Signal) -> None:
         """STOP the attempt of a wait that ended unanswered, in the background (the
@@ -1031,11 +1034,9 @@ class Dendrite:
         elif kind is SignalType.RECALL:
             self._on_recall(signal)
         elif kind in _MEMBERSHIP:
-            hosts = self._hosts
-            if hosts is not None:
-                hosts.store.observe(signal)
-                hosts.observe(signal)
-            elif self.registry_store is not None:
+            if self._hosts is not None:
+                self._hosts.observe(signal)
+            if self.registry_store is not None:
                 self.registry_store.observe(signal)
         elif kind is SignalType.DISCOVER:
             self._on_discover(signal)
@@ -1056,6 +1057,9 @@ class Dendrite:
         axon: Axon | None = None
         if directed is not None and directed.id is not None:
             axon = self._axons.get(directed.id)
+            host = task.meta.get("host")
+            if axon is not None and type(host) is str and host != self.dendrite_id:
+                return  # routed to a replica of this neuron id on another Dendrite
         elif routed and directed is not None:
             for candidate in self._axons.values():
                 if candidate.covers(directed.capabilities):
