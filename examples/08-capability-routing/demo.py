@@ -1,7 +1,7 @@
 """Dispatch by what a Neuron can do, not by who it is.
 
-Two summarizers share one capability profile, so they share the load; a translator has
-another profile and gets only what it covers.
+Two summarizers and a polyglot (profile ["summarize", "french"]) all cover "summarize", so
+they share that load, each TASK run once; a translator gets only what it covers.
 
     python demo.py
 """
@@ -34,8 +34,8 @@ async def translate(input, context):
 def worker(synapse, dendrite_id, neuron_fn, capabilities):
     dendrite = Dendrite(synapse=synapse, namespace=NAMESPACE, dendrite_id=dendrite_id,
                         role="worker")
-    # Hosting an Axon with capabilities joins the queue group of that profile
-    # ("caps:summarize"): a capability TASK goes to one member of the group.
+    # Hosting an Axon with capabilities announces them (REGISTER): a dispatcher picks one
+    # covering host per capability TASK from that live membership.
     dendrite.attach_axon(Axon(neuron_id=dendrite_id, neuron_fn=neuron_fn,
                               capabilities=capabilities))
     return dendrite
@@ -46,6 +46,7 @@ async def main():
     workers = [
         worker(synapse, "summarizer-1", summarize, ["summarize"]),
         worker(synapse, "summarizer-2", summarize, ["summarize"]),
+        worker(synapse, "polyglot", summarize, ["summarize", "french"]),
         worker(synapse, "translator", translate, ["translate"]),
     ]
     orchestrator = Dendrite(synapse=synapse, namespace=NAMESPACE, dendrite_id="orchestrator")
@@ -54,7 +55,8 @@ async def main():
         for dendrite in [*workers, orchestrator]:
             await dendrite.start()
 
-        # No neuron id: whoever covers ["summarize"] takes it, one host per TASK.
+        # No neuron id: one host that covers ["summarize"] takes each TASK, whatever
+        # else it offers; the least loaded one, so the three share the work.
         replies = await asyncio.gather(*(
             orchestrator.dispatch_and_wait(capabilities=["summarize"], input={"text": t},
                                            timeout_s=10)

@@ -71,10 +71,10 @@ def test_08_capability_routing(transport: str, procs: ExampleProcesses) -> None:
     assert first == "summarize: 'report number 0 on ...'"
     match = re.fullmatch(r"   8 TASKs, 8 runs, answered by: (.*)", balance)
     assert match, balance
-    counts = dict(re.findall(r"(summarizer-\d)=(\d+)", match.group(1)))
-    assert sum(map(int, counts.values())) == 8
-    if transport == "memory":  # the in-process queue group is round-robin
-        assert counts == {"summarizer-1": "4", "summarizer-2": "4"}
+    counts = dict(re.findall(r"([a-z]+(?:-\d)?)=(\d+)", match.group(1)))
+    assert sum(map(int, counts.values())) == 8  # each TASK ran once, overlap or not
+    assert set(counts) <= {"summarizer-1", "summarizer-2", "polyglot"}
+    assert len(counts) >= 2  # the covering hosts share the load
     assert translated == "translate: 'bon matin le bus est calme' by translator"
 
 
