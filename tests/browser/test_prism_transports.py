@@ -9,6 +9,7 @@ from cosmonapse import Directed, Signal, SignalType, connect_synapse
 from cosmonapse.subjects import signal_subject
 from cosmonapse_prism import PrismServer
 
+from tests.browser.helpers import wait_text
 from tests.nats_servers import NatsServer
 
 pytestmark = pytest.mark.browser
@@ -22,7 +23,7 @@ async def test_prism_over_nats(open_page):
         async with PrismServer(watcher, NS, port=0, owns_synapse=True) as view:
             page, problems = await open_page(view.url)
             await page.wait_for_selector('#conn[data-state="live"]')
-            assert await page.text_content("#synapse") == watcher.url
+            await wait_text(page, "#synapse", watcher.url)  # from the stream's hello
             app = await connect_synapse(nats.url)
             try:
                 task = Signal(
