@@ -1,0 +1,93 @@
+"""STOP bounds and acknowledgements (PROTOCOL.md section 5, "STOP" and "Retry").
+
+A STOP with ``meta.attempt = N`` stops attempts 1..N of its trace and leaves N+1 alone; a
+Dendrite answers one STOPPED per stake, so a second STOP of a trace it already acked gets
+no second STOPPED from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosmonapse import Axon, Dendrite, MemorySynapse, Signal, SignalType, new_trace_id
+from cosmonapse.subjects import namespace_wildcard
+
+from .conftest import eventually
+
+NS = "stop-acks"
+
+
+async def _record(synapse: MemorySynapse) -> list[Signal]:
+    heard: list[Signal] = []
+
+    async def hear(subject: str, data: bytes) -> None:
+        heard.append(Signal.decode(data))
+
+    await synapse.subscribe(namespace_wildcard(NS), hear)
+    return heard
+
+
+async def test_stop_with_attempt_bound_stops_that_attempt_but_not_the_next(
+    memory: MemorySynapse,
+) -> None:
+    ran: list[int] = []
+
+    async def echo(input: dict[str, Any], context: Any) -> dict[str, Any]:
+        ran.append(input["attempt"])
+        return {"attempt": input["attempt"]}
+
+    worker = Dendrite(synapse=memory, namespace=NS, dendrite_id="w", role="worker", heartbeat_s=0)
+    worker.attach_axon(Axon("echo", echo))
+    boss = Dendrite(synapse=memory, namespace=NS, dendrite_id="boss", heartbeat_s=0)
+    async with worker, boss:
+        trace = new_trace_id()
+        first = await boss.dispatch_and_wait(
+            neuron="echo", input={"attempt": 1}, trace_id=trace, meta={"attempt": 1}
+        )
+        assert first.type is SignalType.AGENT_OUTPUT
+        await boss.emit_stop(trace, attempt=2, reason="attempts up to 2 abandoned")
+        # Attempt 2 is covered by the bound: it must not run anywhere.
+        await boss.dispatch_task(
+            neuron="echo", input={"attempt": 2}, trace_id=trace, meta={"attempt": 2}
+        )
+        # Attempt 3 is past the bound: it runs and is answered.
+        third = await boss.dispatch_and_wait(
+            neuron="echo", input={"attempt": 3}, trace_id=trace, meta={"attempt": 3}, timeout_s=5
+        )
+        assert third.type is SignalType.AGENT_OUTPUT
+        assert third.payload["output"] == {"attempt": 3}
+        assert ran == [1, 3]
+
+
+async def test_second_stop_of_a_trace_gets_no_second_stopped(memory: MemorySynapse) -> None:
+    heard = await _record(memory)
+
+    async def echo(input: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"n": input["n"]}
+
+    worker = Dendrite(synapse=memory, namespace=NS, dendrite_id="w", role="worker", heartbeat_s=0)
+    worker.attach_axon(Axon("echo", echo))
+    boss = Dendrite(synapse=memory, namespace=NS, dendrite_id="boss", heartbeat_s=0)
+    async with worker, boss:
+        trace = new_trace_id()
+        reply = await boss.dispatch_and_wait(neuron="echo", input={"n": 1}, trace_id=trace)
+        assert reply.type is SignalType.AGENT_OUTPUT
+        acks = await boss.stop_trace(trace, collect_acks=True, timeout_s=5)
+        assert "w" in {a.payload["node"] for a in acks}
+
+        second = await boss.emit_stop(trace, reason="stopped again")
+        # A round trip through the worker after the second STOP: it handles frames in
+        # order, so any STOPPED it meant to send for that STOP is out by now.
+        probe = await boss.dispatch_and_wait(neuron="echo", input={"n": 2}, timeout_s=5)
+        assert probe.type is SignalType.AGENT_OUTPUT
+
+        def acks_of(stop_id: str) -> list[str]:
+            return [
+                s.payload.get("node")
+                for s in heard
+                if s.type is SignalType.STOPPED and s.parent_id == stop_id
+            ]
+
+        await eventually(lambda: probe.id in {s.id for s in heard}, what="probe heard")
+        assert acks_of(second.id) == []
+        assert acks_of(acks[0].parent_id or "").count("w") == 1
