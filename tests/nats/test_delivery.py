@@ -110,9 +110,19 @@ async def test_subjects_queue_groups_and_bytes_map_one_to_one(nats_server: NatsS
         for i in range(200):
             await sender.publish(routed, str(i).encode())
         await eventually(lambda: len(mine.items) + len(theirs) >= 200)
-        await asyncio.sleep(0.1)  # a duplicate would show up here
-        got_all = sorted(int(d) for d in [*mine.data, *theirs])
+        # A duplicate of frame i reaches a member before any frame the same sender
+        # publishes after i, so once both members have an "end" marker (published after
+        # all 200), each has everything it will get. The group picks the member, so send
+        # markers one at a time until both have one.
+        ends = 0
+        while b"end" not in mine.data or b"end" not in theirs:
+            assert ends < 1000, "the queue group never picked one of its members"
+            await sender.publish(routed, b"end")
+            ends += 1
+            await eventually(lambda: len(mine.items) + len(theirs) >= 200 + ends)
+        got_all = sorted(int(d) for d in [*mine.data, *theirs] if d != b"end")
         assert got_all == list(range(200))
+        assert [*mine.data, *theirs].count(b"end") == ends
         await sender.close()
     finally:
         await plain.close()
