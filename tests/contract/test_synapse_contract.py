@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 
 import pytest
@@ -58,10 +59,8 @@ async def live(pub: Synapse, *clients: Synapse) -> None:
         async def _ping(subject: str = subject, seen: asyncio.Event = seen) -> None:
             while not seen.is_set():
                 await pub.publish(subject, b"probe")
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(seen.wait(), 0.02)
-                except TimeoutError:
-                    pass
 
         await asyncio.wait_for(_ping(), DEADLINE_S)
         await sub.unsubscribe()
@@ -135,7 +134,7 @@ async def test_queue_group_delivers_each_message_to_exactly_one_member(bus: Tran
             await pub.publish("cosmonapse.ns.TASK", b"end")
             ends += 1
             # one marker at a time: wait until the group has delivered this one
-            await eventually(lambda: sum(len(m.items) for m in members) >= 60 + ends)
+            await eventually(lambda n=ends: sum(len(m.items) for m in members) >= 60 + n)
 
     await asyncio.wait_for(_mark(), DEADLINE_S)
     got = sorted(int(d) for m in members for _, d in m.items if d != b"end")

@@ -119,7 +119,7 @@ async def test_subjects_queue_groups_and_bytes_map_one_to_one(nats_server: NatsS
             assert ends < 1000, "the queue group never picked one of its members"
             await sender.publish(routed, b"end")
             ends += 1
-            await eventually(lambda: len(mine.items) + len(theirs) >= 200 + ends)
+            await eventually(lambda n=ends: len(mine.items) + len(theirs) >= 200 + n)
         got_all = sorted(int(d) for d in [*mine.data, *theirs] if d != b"end")
         assert got_all == list(range(200))
         assert [*mine.data, *theirs].count(b"end") == ends
