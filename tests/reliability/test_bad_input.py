@@ -60,6 +60,8 @@ class Raw:
     @classmethod
     async def open(cls, server: DevSynapseServer) -> Raw:
         reader, writer = await asyncio.open_connection(server.host, server.port, limit=1 << 22)
+        # the banner a server without a token writes on connect (docs/protocol.md, section 4)
+        assert await asyncio.wait_for(reader.readline(), 10) == b'{"op":"welcome"}\n'
         return cls(reader, writer)
 
     async def write(self, data: bytes) -> None:

@@ -67,7 +67,10 @@ class Raw:
 
     @classmethod
     async def open(cls, server: DevSynapseServer) -> Raw:
-        return cls(*await asyncio.open_connection(server.host, server.port, limit=1 << 22))
+        reader, writer = await asyncio.open_connection(server.host, server.port, limit=1 << 22)
+        # the banner a server without a token writes on connect (docs/protocol.md, section 4)
+        assert await asyncio.wait_for(reader.readline(), HANG_GUARD_S) == b'{"op":"welcome"}\n'
+        return cls(reader, writer)
 
     async def send(self, line: dict[str, Any]) -> None:
         self.writer.write(orjson.dumps(line) + b"\n")
@@ -181,6 +184,7 @@ async def _non_reader(server: DevSynapseServer) -> tuple[socket.socket, asyncio.
     await asyncio.get_running_loop().sock_connect(sock, (server.host, server.port))
     reader, writer = await asyncio.open_connection(sock=sock)
     writer.write(b'{"op":"sub","sub_id":"slow","subject":"cosmonapse.ns.>"}\n{"op":"ping"}\n')
+    assert await asyncio.wait_for(reader.readline(), HANG_GUARD_S) == b'{"op":"welcome"}\n'
     assert await asyncio.wait_for(reader.readline(), HANG_GUARD_S) == b'{"op":"pong"}\n'
     return sock, writer
 
@@ -292,6 +296,7 @@ async def _line(reader: asyncio.StreamReader) -> Any:
 async def test_cosmo_synapse_start_passes_its_line_limit_to_the_server() -> None:
     async with _cosmo_synapse("--max-line-bytes", "2048") as (host, port):
         reader, writer = await asyncio.open_connection(host, port)
+        assert await _line(reader) == {"op": "welcome"}  # the banner (no token)
         writer.write(b'{"op":"pub","subject":"a.b","frame":"' + b"x" * 3000 + b'"}\n')
         reply = await _line(reader)
         assert reply["message"] == (

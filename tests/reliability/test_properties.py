@@ -208,9 +208,12 @@ class ServerRig:
 
 
 async def _open(server: DevSynapseServer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.wait_for(
+    reader, writer = await asyncio.wait_for(
         asyncio.open_connection(server.host, server.port, limit=1 << 22), HANG_GUARD_S
     )
+    # the banner a server without a token writes on connect (docs/protocol.md, section 4)
+    assert await _read_json(reader) == {"op": "welcome"}
+    return reader, writer
 
 
 async def _read_json(reader: asyncio.StreamReader) -> dict[str, Any] | None:
