@@ -18,8 +18,12 @@ import pytest
 from cosmonapse import Axon, Dendrite, Signal, SignalType, connect_synapse
 from cosmonapse_cli.server import DevSynapseServer
 
-from tests.interop.conftest import Peer, StartPeer
+from tests.interop.conftest import BUILD_TIMEOUT_S, Peer, StartPeer
 from tests.nats_servers import NatsServer
+
+# The first test of a session may build the published venv (conftest.py): give it the
+# build's own deadline on top of the usual per-test one.
+pytestmark = pytest.mark.timeout(BUILD_TIMEOUT_S + 120)
 
 NAMESPACE = "interop"
 ROUNDS = 6
