@@ -1,4 +1,4 @@
-"""Behaviour every Synapse must show (PROTOCOL.md sections 3 and 5, "Delivery")."""
+"""Behaviour every Synapse must show (docs/protocol.md sections 3 and 5, "Delivery")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The SDK's ``cosmo://`` client against the CLI's dev synapse server, and against a peer
-server written by hand from PROTOCOL.md section 4."""
+server written by hand from docs/protocol.md section 4."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ async def test_options_in_the_url_query(server: DevSynapseServer) -> None:
 
 
 async def test_client_speaks_the_published_wire_to_a_hand_written_peer() -> None:
-    """A server written from PROTOCOL.md alone: every client line is checked exactly."""
+    """A server written from docs/protocol.md alone: every client line is checked exactly."""
     seen: list[dict[str, object]] = []
     done = asyncio.Event()
 

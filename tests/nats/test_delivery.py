@@ -66,7 +66,7 @@ async def test_frame_limit_is_the_servers_max_payload() -> None:
 
 
 async def test_subjects_queue_groups_and_bytes_map_one_to_one(nats_server: NatsServer) -> None:
-    """A peer speaking PROTOCOL.md over plain nats-py shares the bus with a NatsSynapse."""
+    """A peer speaking docs/protocol.md over plain nats-py shares the bus with a NatsSynapse."""
     plain = await nats.connect(nats_server.url)
     synapse = await open_nats(nats_server.url)
     try:

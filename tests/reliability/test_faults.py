@@ -1,6 +1,6 @@
 """Dendrites on a bad network: FaultySynapse drops, duplicates, delays and reorders frames.
 
-The invariants under test (PROTOCOL.md section 5, issue "fault injection"):
+The invariants under test (docs/protocol.md section 5, issue "fault injection"):
 
 * every dispatched TASK ends for its caller in exactly one of a reply, an ERROR or a
   ``DispatchTimeoutError``, and no call outlives its deadline;

@@ -2,7 +2,7 @@
 
 The server is ``cosmo synapse start memory`` in its own process, so the resident memory
 read from ``/proc/<pid>/status`` is the server's alone. On raw TCP connections (speaking
-PROTOCOL.md section 4 directly, so the test process is not the bottleneck):
+docs/protocol.md section 4 directly, so the test process is not the bottleneck):
 
 * one publisher writes 200,000 ``pub`` lines, many per write;
 * a counting consumer subscribes and reads everything as fast as it can;

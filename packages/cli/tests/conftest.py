@@ -1,5 +1,5 @@
 """Fixtures for the CLI tests: a dev synapse server on a free loopback port, and raw
-NDJSON clients that speak the wire by hand, as a peer built on PROTOCOL.md would."""
+NDJSON clients that speak the wire by hand, as a peer built on docs/protocol.md would."""
 
 from __future__ import annotations
 

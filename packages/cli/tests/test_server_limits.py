@@ -1,4 +1,4 @@
-"""Bad input and limits (PROTOCOL.md section 4, "Limits"): each gets an ``err`` that says
+"""Bad input and limits (docs/protocol.md section 4, "Limits"): each gets an ``err`` that says
 what was wrong; only an oversized line or a slow consumer ends a connection, and only
 that one."""
 

@@ -1,4 +1,4 @@
-"""The dev synapse server speaks PROTOCOL.md section 4 line for line.
+"""The dev synapse server speaks docs/protocol.md section 4 line for line.
 
 Every test talks to a real server over real TCP with hand-written lines, as a peer built
 only on the published protocol would.

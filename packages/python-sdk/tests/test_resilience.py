@@ -1,4 +1,4 @@
-"""Resilience (PROTOCOL.md section 5): retry, STOP, cancellation and saga rollback.
+"""Resilience (docs/protocol.md section 5): retry, STOP, cancellation and saga rollback.
 
 Every test runs twice through the ``bus`` fixture: in process on a MemorySynapse, and over
 the dev synapse (a real server on a free loopback port, one TCP client per Dendrite). The

@@ -1,4 +1,4 @@
-"""The Signal envelope and its codec (PROTOCOL.md section 1).
+"""The Signal envelope and its codec (docs/protocol.md section 1).
 
 Encoding emits every field; decoding is strict and says which field broke the rules.
 """

@@ -1,4 +1,4 @@
-"""STOP bounds and acknowledgements (PROTOCOL.md section 5, "STOP" and "Retry").
+"""STOP bounds and acknowledgements (docs/protocol.md section 5, "STOP" and "Retry").
 
 A STOP with ``meta.attempt = N`` stops attempts 1..N of its trace and leaves N+1 alone; a
 Dendrite answers one STOPPED per stake, so a second STOP of a trace it already acked gets

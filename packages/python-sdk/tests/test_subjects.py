@@ -1,4 +1,4 @@
-"""Subjects (PROTOCOL.md section 3): naming, validation and wildcard matching."""
+"""Subjects (docs/protocol.md section 3): naming, validation and wildcard matching."""
 
 from __future__ import annotations
 

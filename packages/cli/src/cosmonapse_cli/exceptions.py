@@ -3,7 +3,7 @@
 The hierarchy::
 
     CosmoError
-    ├── ProtocolError        a client line broke the dev-synapse wire (PROTOCOL.md section 4)
+    ├── ProtocolError        a client line broke the dev-synapse wire (docs/protocol.md section 4)
     ├── BrokerError          a broker the CLI was asked to start or reach is unavailable
     └── ConfigError          a configuration the CLI refuses to run with (an open bind
                              without a token, for instance)

@@ -1,6 +1,6 @@
 """A bounded window of recently seen keys, for dropping redelivered Signals.
 
-Signal ids are unique (PROTOCOL.md section 1), so a frame whose id was already seen on the
+Signal ids are unique (docs/protocol.md section 1), so a frame whose id was already seen on the
 same subject is a redelivery: a transport or a bridge that duplicated it, a client that
 replayed it. The Dendrite keys :class:`SeenWindow` on ``(subject, signal.id)`` and handles
 each such key once while it is inside the window.

@@ -1,4 +1,4 @@
-"""Builders for the Signal types this project acts on (PROTOCOL.md section 2).
+"""Builders for the Signal types this project acts on (docs/protocol.md section 2).
 
 Each returns a ready :class:`~cosmonapse.Signal` with a fresh id and timestamp. Required
 payload fields are keyword-only arguments; optional ones are left out of the payload

@@ -1,7 +1,7 @@
 """The Dendrite: a participant on the bus.
 
 A Dendrite hosts Axons and Engrams, subscribes, publishes, dispatches TASKs and waits
-for their answers, and carries out STOPs. Guarantees (PROTOCOL.md section 5):
+for their answers, and carries out STOPs. Guarantees (docs/protocol.md section 5):
 
 * The transport's read loop never runs user code: each TASK runs in its own task, at
   most ``max_concurrency`` at once; other handlers run in their own tasks too. At most

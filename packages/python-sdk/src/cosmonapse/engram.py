@@ -2,7 +2,7 @@
 
 An :class:`Engram` stores entries and answers queries. The base class owns everything that
 is the same for every store: the meaning of each write op, idempotency by imprint id, and
-the saga journal (PROTOCOL.md section 5). A subclass supplies five storage primitives
+the saga journal (docs/protocol.md section 5). A subclass supplies five storage primitives
 (``_get``, ``_put``, ``_remove``, ``_search``, ``__len__``) and, optionally, ``_prepare``
 to validate and normalise an entry before it is stored.
 

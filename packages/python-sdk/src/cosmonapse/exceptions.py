@@ -3,7 +3,7 @@
 The hierarchy::
 
     CosmonapseError
-    ├── EnvelopeError (also ValueError)        a Signal that breaks PROTOCOL.md section 1
+    ├── EnvelopeError (also ValueError)        a Signal that breaks docs/protocol.md section 1
     │   └── UnsupportedVersionError             a wrong major protocol version
     ├── SubjectError (also ValueError)          an invalid namespace or subject token
     ├── SynapseError                            a transport failed

@@ -1,4 +1,4 @@
-"""Retrying a stage that stalls or fails recoverably (PROTOCOL.md section 5, "Retry").
+"""Retrying a stage that stalls or fails recoverably (docs/protocol.md section 5, "Retry").
 
 A failed attempt is STOPped before the next one starts, so a stalled Neuron cannot keep
 running, or keep writing to an Engram, behind the retry. By default each retry runs on a

@@ -1,4 +1,4 @@
-"""The Signal envelope, version 1 (PROTOCOL.md section 1), and its codec.
+"""The Signal envelope, version 1 (docs/protocol.md section 1), and its codec.
 
 A Signal is one message on the bus. :meth:`Signal.encode` writes compact JSON with every
 field present; :meth:`Signal.decode` is strict: it rejects non-JSON, a non-object, a
@@ -219,7 +219,7 @@ class Signal:
         """Parse and validate one Signal.
 
         Raises :class:`~cosmonapse.EnvelopeError` (``field`` set) on any violation of
-        PROTOCOL.md section 1, :class:`~cosmonapse.UnsupportedVersionError` on a major
+        docs/protocol.md section 1, :class:`~cosmonapse.UnsupportedVersionError` on a major
         version other than 1.
         """
         try:

@@ -1,4 +1,4 @@
-"""Subjects (PROTOCOL.md section 3): naming, validation and wildcard matching.
+"""Subjects (docs/protocol.md section 3): naming, validation and wildcard matching.
 
 A Signal of type ``T`` in namespace ``N`` travels on ``cosmonapse.N.T``; capability-routed
 TASKs on ``cosmonapse.N.TASK.routed``. ``*`` matches exactly one token, ``>`` one or more

@@ -1,6 +1,6 @@
 """The dev synapse server (``cosmo://``): TCP, one JSON object per line, one host.
 
-See :class:`DevSynapseServer` for the API and PROTOCOL.md section 4 for the wire.
+See :class:`DevSynapseServer` for the API and docs/protocol.md section 4 for the wire.
 """
 
 from .app import DEFAULT_HOST, DEFAULT_PORT, DevSynapseServer, is_loopback

@@ -1,4 +1,4 @@
-"""The dev synapse server: ``cosmo://host:port`` over TCP and NDJSON (PROTOCOL.md section 4).
+"""The dev synapse server: ``cosmo://host:port`` over TCP and NDJSON (docs/protocol.md section 4).
 
 One asyncio server, one :class:`~.connection.Connection` per client, one
 :class:`~.routing.Router` shared by all. Each client line is handled synchronously, in

@@ -1,4 +1,4 @@
-"""The bounds a dev synapse server enforces (PROTOCOL.md section 4, "Limits")."""
+"""The bounds a dev synapse server enforces (docs/protocol.md section 4, "Limits")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lines of the dev-synapse wire (PROTOCOL.md section 4): parsing requests, encoding replies.
+"""Lines of the dev-synapse wire (docs/protocol.md section 4): parsing requests, encoding replies.
 
 Every client line is one JSON object with an ``op``. :func:`parse_request` turns it into
 one of the request classes below or raises :class:`~cosmonapse_cli.exceptions.ProtocolError`

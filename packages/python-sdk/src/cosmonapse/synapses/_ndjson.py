@@ -1,4 +1,4 @@
-"""Newline-delimited JSON for the dev-synapse client (PROTOCOL.md section 4).
+"""Newline-delimited JSON for the dev-synapse client (docs/protocol.md section 4).
 
 Client lines are built here, byte for byte as the protocol shows them, and server lines
 are read here: one bounded line at a time, with a line over the bound skipped whole

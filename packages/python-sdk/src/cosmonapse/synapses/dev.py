@@ -1,6 +1,6 @@
 """The dev synapse client: ``connect_synapse("cosmo://127.0.0.1:7070")``.
 
-It speaks the dev-synapse wire of PROTOCOL.md section 4 (TCP, one JSON object per line,
+It speaks the dev-synapse wire of docs/protocol.md section 4 (TCP, one JSON object per line,
 the Signal as a JSON string in ``frame``) to the server ``cosmo synapse start memory``
 runs, or to any server that speaks the same protocol.
 

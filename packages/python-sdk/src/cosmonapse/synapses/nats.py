@@ -1,6 +1,6 @@
 """NatsSynapse: the Synapse on a NATS server or cluster (``pip install "cosmonapse[nats]"``).
 
-Subjects and queue groups map one to one onto NATS (PROTOCOL.md section 3): the subject
+Subjects and queue groups map one to one onto NATS (docs/protocol.md section 3): the subject
 string is the NATS subject, ``queue_group`` is the NATS queue group, and the frame bytes
 are the message data, with no header and no wrapping. A peer on the published 0.1.x
 protocol that talks to the same NATS server therefore sees the same Signals.
