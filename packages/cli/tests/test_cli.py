@@ -92,7 +92,10 @@ def test_doppler_prism_without_prism_says_how_to_install_it(
     result = runner.invoke(app, ["doppler", "--prism", "-n", "ns"])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert lines == ["Prism is not installed; add it with: pip install cosmonapse-prism"]
+    assert lines == [
+        'Prism is not installed; add it with: pip install -e "packages/prism" (from a checkout '
+        'of this repository; or pip install "cosmonapse-prism")'
+    ]
 
 
 PLUGIN = textwrap.dedent(

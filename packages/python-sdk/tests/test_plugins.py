@@ -118,8 +118,14 @@ async def test_memory_scheme_resolves_by_url() -> None:
 def test_known_plugins_say_how_to_install_them() -> None:
     # Every (group, name) this project publishes has a hint; the isolated runs below
     # check that the hint reaches the user.
-    for (group, name), package in _plugins._KNOWN.items():
-        assert _plugins.install_hint(group, name) == f'pip install "{package}"'
+    for (group, name), (package, folder) in _plugins._KNOWN.items():
+        hint = _plugins.install_hint(group, name)
+        # the command that works from a checkout first: these are not on the index
+        assert hint == (
+            f'pip install -e "{folder}" (from a checkout of this repository; '
+            f'or pip install "{package}")'
+        )
+        assert (Path(__file__).parents[3] / folder.split("[")[0] / "pyproject.toml").is_file()
     assert _plugins.install_hint(_plugins.NEURONS, "nope") is None
 
 
@@ -155,12 +161,18 @@ def test_missing_plugins_give_the_pip_command(bare_env: Path) -> None:
     )
     results = orjson.loads(out)
     assert results["nats_importable"] is False  # the simulation is real
-    assert results["huggingface"].endswith('pip install "cosmonapse-neuron-hf"')
+    hf = _plugins.install_hint(_plugins.NEURONS, "hf")
+    assert hf is not None and 'pip install -e "packages/neuron-hf"' in hf
+    assert results["huggingface"].endswith(hf)
     assert "not installed" in results["huggingface"]
-    assert results["hf"].endswith('pip install "cosmonapse-neuron-hf"')
-    assert results["vector"].endswith('pip install "cosmonapse-engram-vector"')
+    assert results["hf"].endswith(hf)
+    assert results["vector"].endswith(str(_plugins.install_hint(_plugins.ENGRAMS, "vector")))
     # nats is a scheme of the SDK itself whose dependency is missing.
-    assert "nats" in results["nats"] and results["nats"].endswith('pip install "cosmonapse[nats]"')
+    assert "nats" in results["nats"]
+    assert results["nats"].endswith(
+        'pip install -e "packages/python-sdk[nats]" (from a '
+        'checkout of this repository; or pip install "cosmonapse[nats]")'
+    )
 
 
 def test_isolated_core_still_runs_on_the_memory_synapse(bare_env: Path) -> None:
@@ -461,7 +473,8 @@ def test_engram_kinds_without_the_plugins_installed(bare_env: Path) -> None:
     )
     results = orjson.loads(out)
     assert results["vector"] == (
-        "Engram kind 'vector' is not installed: pip install \"cosmonapse-engram-vector\""
+        "Engram kind 'vector' is not installed: pip install -e \"packages/engram-vector\" "
+        '(from a checkout of this repository; or pip install "cosmonapse-engram-vector")'
     )
     assert results["kv"] == "unknown Engram kind 'kv' (installed: memory)"
     assert results["memory"] == "InMemoryEngram"

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from cosmonapse import CosmonapseError, connect_synapse
+from cosmonapse.synapses import require_watchable
 
 from .server import DEFAULT_PORT, PrismServer
 
@@ -26,7 +27,10 @@ DEFAULT_URL = "cosmo://127.0.0.1:7070"
 def command(
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="The namespace to watch.")],
     url: Annotated[
-        str, typer.Option("--url", "-u", help="The synapse to watch (cosmo://, nats://).")
+        str,
+        typer.Option(
+            "--url", "-u", envvar="SYNAPSE_URL", help="The synapse to watch (cosmo://, nats://)."
+        ),
     ] = DEFAULT_URL,
     port: Annotated[
         int, typer.Option("--port", "-p", help="Local HTTP port (0 picks a free one).")
@@ -41,6 +45,7 @@ def command(
     cannot be reached or the port is taken.
     """
     try:
+        require_watchable(url)
         asyncio.run(
             _until_signalled(
                 serve(url=url, namespace=namespace, port=port, open_browser=not no_browser)

@@ -35,13 +35,15 @@ _WHAT = {
     CLI: "cosmo command",
 }
 
-# Plugins this project publishes, so a missing one can say how to get it.
-_KNOWN: dict[tuple[str, str], str] = {
-    (NEURONS, "huggingface"): "cosmonapse-neuron-hf",
-    (NEURONS, "hf"): "cosmonapse-neuron-hf",
-    (ENGRAMS, "vector"): "cosmonapse-engram-vector",
-    (SYNAPSES, "nats"): "cosmonapse[nats]",
-    (CLI, "prism"): "cosmonapse-prism",
+# Plugins this project publishes, so a missing one can say how to get it: the requirement,
+# and the folder of this repository it is built from (these distributions are installed
+# from a checkout: an unrelated project holds the `cosmonapse` name on the public index).
+_KNOWN: dict[tuple[str, str], tuple[str, str]] = {
+    (NEURONS, "huggingface"): ("cosmonapse-neuron-hf", "packages/neuron-hf"),
+    (NEURONS, "hf"): ("cosmonapse-neuron-hf", "packages/neuron-hf"),
+    (ENGRAMS, "vector"): ("cosmonapse-engram-vector", "packages/engram-vector"),
+    (SYNAPSES, "nats"): ("cosmonapse[nats]", "packages/python-sdk[nats]"),
+    (CLI, "prism"): ("cosmonapse-prism", "packages/prism"),
 }
 
 # The SDK's own entry points (its pyproject.toml declares them too), used when the package
@@ -92,9 +94,16 @@ def _distribution(ep: EntryPoint) -> str:
 
 
 def install_hint(group: str, name: str) -> str | None:
-    """The pip command that provides ``name`` in ``group``, if this project knows it."""
-    package = _KNOWN.get((group, name))
-    return f'pip install "{package}"' if package else None
+    """The pip commands that provide ``name`` in ``group``, if this project knows it: from
+    a checkout of this repository, and by distribution name."""
+    known = _KNOWN.get((group, name))
+    if known is None:
+        return None
+    package, folder = known
+    return (
+        f'pip install -e "{folder}" (from a checkout of this repository; '
+        f'or pip install "{package}")'
+    )
 
 
 def load(group: str, name: str) -> Any:

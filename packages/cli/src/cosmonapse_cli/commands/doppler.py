@@ -10,12 +10,13 @@ from typing import Annotated
 
 import typer
 from cosmonapse import CosmonapseError, SignalType, Synapse, connect_synapse
+from cosmonapse.synapses import require_watchable
 
 from ..console import LinePrinter, err, make_console
 from ..doppler import Doppler
 from ..plugins import load_prism
 from ..render import SignalFilter
-from ._common import DEFAULT_URL, Failure, UrlOption, run, wait_for_stop
+from ._common import DEFAULT_URL, Failure, UrlOption, fail, run, wait_for_stop
 
 __all__ = ["doppler"]
 
@@ -71,6 +72,10 @@ def doppler(
     Lines show time, type, namespace, trace, from -> to and a payload preview; --json
     prints the Signals themselves, one per line, for jq and friends. Ctrl-C stops.
     """
+    try:
+        require_watchable(url)
+    except ValueError as exc:
+        fail(str(exc))
     if prism:
         _hand_over_to_prism(url, namespace, port, no_browser)
         return
@@ -121,10 +126,16 @@ async def _until_closed(synapse: Synapse) -> None:
         await asyncio.sleep(0.5)
 
 
+PRISM_HINT = (
+    'pip install -e "packages/prism" (from a checkout of this repository; '
+    'or pip install "cosmonapse-prism")'
+)
+
+
 def _hand_over_to_prism(url: str, namespace: str | None, port: int, no_browser: bool) -> None:
     command = load_prism()
     if command is None:
-        err("Prism is not installed; add it with: pip install cosmonapse-prism", prefix="")
+        err(f"Prism is not installed; add it with: {PRISM_HINT}", prefix="")
         raise typer.Exit(1)
     if namespace is None:
         raise typer.BadParameter("--prism needs the namespace to show: add -n NAMESPACE")

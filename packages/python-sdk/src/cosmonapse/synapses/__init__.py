@@ -6,7 +6,7 @@ duplicates, delays and reorders deliveries from a seeded random source (see
 """
 
 from .base import DEFAULT_MAX_PENDING, MessageHandler, Subscription, Synapse
-from .connect import connect_synapse
+from .connect import connect_synapse, require_watchable
 from .faulty import FaultySynapse
 from .memory import MemorySynapse
 
@@ -18,4 +18,5 @@ __all__ = [
     "Subscription",
     "Synapse",
     "connect_synapse",
+    "require_watchable",
 ]

@@ -8,7 +8,7 @@ from .. import _plugins
 from ..exceptions import UnknownPluginError
 from .base import Synapse
 
-__all__ = ["connect_synapse"]
+__all__ = ["connect_synapse", "require_watchable"]
 
 
 async def connect_synapse(url: str = "memory://", **options: object) -> Synapse:
@@ -34,3 +34,15 @@ async def connect_synapse(url: str = "memory://", **options: object) -> Synapse:
     if not isinstance(synapse, Synapse):
         raise TypeError(f"the {scheme!r} synapse factory returned {type(synapse).__name__}")
     return synapse
+
+
+def require_watchable(url: str) -> None:
+    """Raise ValueError, with what to do instead, when ``url`` names an in-process bus
+    (``memory://``): a viewer in another process (the Doppler, Prism) would wait forever
+    on a bus of its own that nobody else publishes to."""
+    if isinstance(url, str) and urlsplit(url).scheme.lower() == "memory":
+        raise ValueError(
+            f"{url} is an in-process bus: it cannot be watched from another process. Start a "
+            "dev synapse (cosmo synapse start memory), point your code and this viewer at "
+            "cosmo://127.0.0.1:7070, or use nats://"
+        )
