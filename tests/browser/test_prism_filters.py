@@ -26,7 +26,9 @@ def three_rounds() -> list[Signal]:
     out = []
     for i in range(3):
         task = Signal(
-            type=SignalType.TASK, payload={"input": {"ticket": f"t-{i}"}}, directed=Directed("alpha")
+            type=SignalType.TASK,
+            payload={"input": {"ticket": f"t-{i}"}},
+            directed=Directed("alpha"),
         )
         fail = task.reply(
             SignalType.ERROR,

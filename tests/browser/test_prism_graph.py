@@ -22,7 +22,10 @@ LONG = "summariser-of-very-long-quarterly-reports"
 NEURONS = ["echo", "upper", "lower", "count", "reverse", LONG]
 
 LABELS = """() => Array.from(document.querySelectorAll('#graph text'), (t) => {
-  const box = (el) => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  const box = (el) => {
+    const r = el.getBoundingClientRect();
+    return [r.left, r.top, r.right, r.bottom];
+  };
   const node = t.closest('.node');
   return {
     text: t.textContent,
@@ -51,7 +54,9 @@ async def test_graph_labels_do_not_overlap(open_page):
     recorder = Recorder()
     async with MemorySynapse() as bus, watch(bus, NS, port=0) as view:
         await bus.subscribe(namespace_wildcard(NS), recorder)
-        host = Dendrite(synapse=bus, namespace=NS, dendrite_id="vault", role="worker", heartbeat_s=0)
+        host = Dendrite(
+            synapse=bus, namespace=NS, dendrite_id="vault", role="worker", heartbeat_s=0
+        )
         host.attach_engram(InMemoryEngram("notes"))
         shed = Dendrite(synapse=bus, namespace=NS, dendrite_id="shed", role="worker", heartbeat_s=0)
         for name in NEURONS:

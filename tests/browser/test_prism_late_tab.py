@@ -67,7 +67,9 @@ def dendrites(bus: MemorySynapse) -> tuple[Dendrite, list[Dendrite]]:
             engrams=[EngramBinding(name="notes", directed_id="notes")],
         )
     )
-    api = Dendrite(synapse=bus, namespace=NS, dendrite_id="desk", role="orchestrator", heartbeat_s=0)
+    api = Dendrite(
+        synapse=bus, namespace=NS, dendrite_id="desk", role="orchestrator", heartbeat_s=0
+    )
     return api, [host, worker, api]
 
 
@@ -141,9 +143,7 @@ async def test_a_tab_opened_after_a_run_follows_the_latest_trace(open_page):
             await page.click(f'#trace-list [data-trace="{first.trace_id}"]')
             await follows(page, first.trace_id, recorder)
             assert await page.get_attribute("#trace-follow", "aria-pressed") == "false"
-            fifth = await api.dispatch_and_wait(
-                neuron="echo", input={"n": 5}, timeout_s=DEADLINE_S
-            )
+            fifth = await api.dispatch_and_wait(neuron="echo", input={"n": 5}, timeout_s=DEADLINE_S)
             await wait_received(page, await recorder.holding({fifth.id}))
             await check_trace_list(page, recorder)  # the list has moved on
             await follows(page, first.trace_id, recorder)
@@ -184,7 +184,9 @@ async def test_trace_header_counts_what_the_list_shows_past_its_length(open_page
         traces = []
         for i in range(35):
             task = Signal(type=SignalType.TASK, payload={"input": {"i": i}}, directed=Directed("w"))
-            reply = task.reply(SignalType.AGENT_OUTPUT, {"output": {"i": i}}, directed=Directed("w"))
+            reply = task.reply(
+                SignalType.AGENT_OUTPUT, {"output": {"i": i}}, directed=Directed("w")
+            )
             for sig in (task, reply):
                 await bus.publish(signal_subject(NS, sig.type.value), sig.encode())
             traces.append(task.trace_id)
