@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from cosmonapse import MemorySynapse, Synapse, connect_synapse
+from cosmonapse import MemorySynapse, Signal, Synapse, connect_synapse
+from cosmonapse.subjects import namespace_wildcard
 
 HANG_GUARD_S = 10.0
 """Deadline for anything a test waits on: a hang guard, never a timing assertion."""
@@ -93,6 +94,17 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"{what} did not become true within {limit_s} s")
         await asyncio.sleep(0.005)
+
+
+async def record(synapse: Synapse, namespace: str) -> list[Signal]:
+    """Subscribe to every Signal of ``namespace``; returns the list they are appended to."""
+    heard: list[Signal] = []
+
+    async def hear(subject: str, data: bytes) -> None:
+        heard.append(Signal.decode(data))
+
+    await synapse.subscribe(namespace_wildcard(namespace), hear)
+    return heard
 
 
 @pytest.fixture

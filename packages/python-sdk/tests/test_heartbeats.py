@@ -7,21 +7,10 @@ from typing import Any
 
 from cosmonapse import Axon, Dendrite, MemorySynapse, Signal, SignalType
 from cosmonapse.builders import discover_signal
-from cosmonapse.subjects import namespace_wildcard
 
-from .conftest import eventually
+from .conftest import eventually, record
 
 NS = "announce"
-
-
-async def _record(synapse: MemorySynapse) -> list[Signal]:
-    heard: list[Signal] = []
-
-    async def hear(subject: str, data: bytes) -> None:
-        heard.append(Signal.decode(data))
-
-    await synapse.subscribe(namespace_wildcard(NS), hear)
-    return heard
 
 
 async def _noop(input: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -35,7 +24,7 @@ def _answers(heard: list[Signal], discover: Signal) -> list[str | None]:
 async def test_discover_with_capabilities_is_answered_only_by_covering_participants(
     memory: MemorySynapse,
 ) -> None:
-    heard = await _record(memory)
+    heard = await record(memory, NS)
     host = Dendrite(synapse=memory, namespace=NS, dendrite_id="host", role="worker", heartbeat_s=0)
     host.attach_axon(Axon("writer", _noop, capabilities=["write"]))
     host.attach_axon(Axon("reader", _noop, capabilities=["read", "search"]))
@@ -56,7 +45,7 @@ async def test_discover_with_capabilities_is_answered_only_by_covering_participa
 
 
 async def test_heartbeat_reports_the_real_in_flight_count(memory: MemorySynapse) -> None:
-    heard = await _record(memory)
+    heard = await record(memory, NS)
     started = asyncio.Event()
     release = asyncio.Event()
 

@@ -9,22 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from cosmonapse import Axon, Dendrite, MemorySynapse, Signal, SignalType, new_trace_id
-from cosmonapse.subjects import namespace_wildcard
+from cosmonapse import Axon, Dendrite, MemorySynapse, SignalType, new_trace_id
 
-from .conftest import eventually
+from .conftest import eventually, record
 
 NS = "stop-acks"
-
-
-async def _record(synapse: MemorySynapse) -> list[Signal]:
-    heard: list[Signal] = []
-
-    async def hear(subject: str, data: bytes) -> None:
-        heard.append(Signal.decode(data))
-
-    await synapse.subscribe(namespace_wildcard(NS), hear)
-    return heard
 
 
 async def test_stop_with_attempt_bound_stops_that_attempt_but_not_the_next(
@@ -60,7 +49,7 @@ async def test_stop_with_attempt_bound_stops_that_attempt_but_not_the_next(
 
 
 async def test_second_stop_of_a_trace_gets_no_second_stopped(memory: MemorySynapse) -> None:
-    heard = await _record(memory)
+    heard = await record(memory, NS)
 
     async def echo(input: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"n": input["n"]}
