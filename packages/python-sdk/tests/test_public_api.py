@@ -38,6 +38,8 @@ PUBLIC_API = [
     "PluginNotInstalledError",
     "RetryStrategy",
     "RoleError",
+    "Route",
+    "RouteCache",
     "ServerError",
     "Signal",
     "SignalType",
@@ -59,6 +61,7 @@ PUBLIC_API = [
     "new_event_id",
     "new_trace_id",
     "owner_of",
+    "route_of",
 ]
 
 

@@ -41,6 +41,7 @@ from .neuron import Neuron
 from .ownership import HashRing, owner_of
 from .registry import MemoryRegistryStore, Participant
 from .retry import RetryStrategy
+from .route import Route, RouteCache, route_of
 from .signal import PROTOCOL_VERSION, Directed, Signal, SignalType
 from .synapses import MemorySynapse, Subscription, Synapse, connect_synapse
 
@@ -76,6 +77,8 @@ __all__ = [
     "PluginNotInstalledError",
     "RetryStrategy",
     "RoleError",
+    "Route",
+    "RouteCache",
     "ServerError",
     "Signal",
     "SignalType",
@@ -97,4 +100,5 @@ __all__ = [
     "new_event_id",
     "new_trace_id",
     "owner_of",
+    "route_of",
 ]
