@@ -22,10 +22,18 @@ from cosmonapse import (
     SignalType,
     connect_synapse,
 )
-from cosmonapse.builders import task_signal
+from cosmonapse.builders import (
+    agent_output_signal,
+    imprint_signal,
+    imprinted_signal,
+    stop_signal,
+    stopped_signal,
+    task_signal,
+)
 from cosmonapse.synapses.dev import DevSynapse
 from cosmonapse.synapses.dev import connect as dev_connect
 from cosmonapse_cli.server import DevSynapseServer
+from rich.cells import cell_len
 
 COSMO = str(Path(sys.executable).with_name("cosmo"))
 ANSI = re.compile(rb"\x1b\[[0-9;]*m")
@@ -33,7 +41,7 @@ ANSI = re.compile(rb"\x1b\[[0-9;]*m")
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
-    env.update(PYTHONUNBUFFERED="1", COLUMNS="200", **extra)
+    env.update({"PYTHONUNBUFFERED": "1", "COLUMNS": "200", **extra})
     env.pop("SYNAPSE_URL", None)
     return env
 
@@ -149,8 +157,10 @@ async def test_synapse_start_prints_the_banner_then_one_line_per_signal(procs) -
     short = sent.trace_id[-8:]
     assert re.match(r"\d\d:\d\d:\d\d\.\d{3}  TASK ", first), first
     assert "quickstart" in first and short in first
-    assert "? -> worker-a" in first and '{"prompt":"the sun"}' in first
-    assert "AGENT_OUTPUT" in second and "worker-a -> *" in second and "Golden disc" in second
+    # The TASK names no sending Dendrite (meta.node): the route rule calls it the orchestrator.
+    assert "orchestrator -> worker-a" in first and '{"prompt":"the sun"}' in first
+    assert "AGENT_OUTPUT" in second and "worker-a -> orchestrator" in second
+    assert "Golden disc" in second
     code, out, err = await proc.finish(interrupt=True)
     assert code == 0
     assert b"not shown" not in out  # another namespace
@@ -352,7 +362,8 @@ async def test_dispatch_prints_the_reply_and_exits_0(server: DevSynapseServer, w
         '{"prompt": "the sun"}',
     )
     assert code == 0
-    assert "AGENT_OUTPUT" in out and "echo -> *" in out
+    # The reply goes back to the Dendrite dispatch ran (its id is generated).
+    assert "AGENT_OUTPUT" in out and "echo -> dendrite-" in out
     assert '"prompt": "the sun"' in out
 
 
@@ -460,3 +471,82 @@ async def test_doppler_follows_a_restart_and_exits_1_when_the_synapse_is_gone() 
         await restarted.close()
     assert code == 1
     assert b"could not reconnect" in err and b"lost the synapse" in err
+
+
+# -- one line per Signal, names that agree with Prism ----------------------------------
+
+
+def a_workflow() -> list[Signal]:
+    """One trace as the Dendrites publish it: a TASK from the Dendrite ``api`` to the
+    Neuron ``ingester``, which writes to the Engram ``retry-vectors``, then answers (with
+    a payload too long for any terminal); ``api`` STOPs the trace and a Dendrite acks it."""
+    run = task_signal(input={"prompt": "the sun " * 40}, neuron="ingester", meta={"node": "api"})
+    imprint = imprint_signal(
+        engram_id="retry-vectors",
+        op="add",
+        entry={"text": "a golden disc"},
+        trace_id=run.trace_id,
+        parent_id=run.id,
+    )
+    imprinted = imprinted_signal(
+        imprint, engram_id="retry-vectors", op="add", entry_id="e1", version=1, took_ms=0.4
+    )
+    output = agent_output_signal(
+        run, output={"response": "word " * 200, "日本": "語" * 50}, producer="ingester"
+    )
+    stop = stop_signal(trace_id=run.trace_id, producer="api", reason="done")
+    error = run.reply(
+        SignalType.ERROR,
+        {"code": "UPSTREAM", "message": "the model\nsaid\tno " * 20},
+        directed=Directed("ingester"),
+    )
+    acked = stopped_signal(stop, node="worker-host", rolled_back=False, cancelled=0, compensated=0)
+    return [run, imprint, imprinted, output, stop, error, acked]
+
+
+EXPECTED_ROUTES = [
+    "api -> ingester",
+    "ingester -> retry-vectors",
+    "retry-vectors -> ingester",
+    "ingester -> api",
+    "api -> all",
+    "ingester -> api",
+    "worker-host -> api",
+]
+
+
+async def watch_workflow(server: DevSynapseServer, columns: str) -> list[str]:
+    """Run ``cosmo doppler`` with ``COLUMNS=columns`` on the real dev synapse while the
+    workflow is published; the lines it printed."""
+    signals = a_workflow()
+    proc = await Cosmo.start(
+        "doppler", "--url", server.url, "-n", "qs", "--count", str(len(signals)), COLUMNS=columns
+    )
+    try:
+        assert "watching" in (await proc.stderr_line()).decode()
+        synapse = await connect_synapse(server.url)
+        try:
+            for sig in signals:
+                await synapse.publish(f"cosmonapse.qs.{sig.type.value}", sig.encode())
+            code, out, err = await proc.finish()  # --count ends it
+        finally:
+            await synapse.close()
+    finally:
+        proc.kill()
+    assert code == 0, err
+    return out.decode().splitlines()
+
+
+async def test_doppler_fits_each_signal_on_one_line_of_80_columns(
+    server: DevSynapseServer,
+) -> None:
+    lines = await watch_workflow(server, "80")
+    assert len(lines) == len(EXPECTED_ROUTES), lines  # one line per Signal, nothing wrapped
+    for line, route in zip(lines, EXPECTED_ROUTES, strict=True):
+        assert cell_len(line) <= 80, line
+        assert f"  {route}  " in line, (route, line)
+    assert all(line.endswith("…") and cell_len(line) == 80 for line in lines[:4]), lines
+    wide = await watch_workflow(server, "160")
+    assert len(wide) == len(lines)
+    assert all(cell_len(line) <= 160 for line in wide), wide
+    assert len(wide[0]) > len(lines[0])  # a wider terminal shows more of the preview

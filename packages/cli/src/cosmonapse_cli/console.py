@@ -3,7 +3,9 @@ the event loop.
 
 Colour follows rich's rules: on when the stream is a terminal, off when it is a pipe or a
 file, off whenever ``NO_COLOR`` is set (and on with ``FORCE_COLOR``). Lines are never
-wrapped, so piped output keeps one Signal per line.
+wrapped: a Signal's line is fitted to the terminal's width (or to ``COLUMNS`` when it is
+set, as rich reads it), and a pipe without ``COLUMNS`` gets whole lines, so every Signal
+is one line either way.
 
 A dev synapse must keep routing even when nobody reads its terminal (a paused pipe, a
 stuck pager): :class:`LinePrinter` writes from a daemon thread fed by a bounded queue, and
@@ -12,6 +14,7 @@ when the queue is full new lines are dropped and counted instead of stalling the
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -20,7 +23,7 @@ from typing import Final, TextIO
 from rich.console import Console
 from rich.text import Text
 
-__all__ = ["LinePrinter", "err", "make_console"]
+__all__ = ["LinePrinter", "err", "line_width", "make_console"]
 
 _STOP: Final = object()
 
@@ -34,6 +37,14 @@ def make_console(file: TextIO | None = None) -> Console:
         soft_wrap=True,
         emoji=False,
     )
+
+
+def line_width(console: Console) -> int | None:
+    """The width lines printed on ``console`` must fit: the terminal's (or ``COLUMNS``,
+    which rich prefers), or None for a pipe or file when ``COLUMNS`` is not set."""
+    if console.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+        return max(console.width, 1)
+    return None
 
 
 def err(message: str, *, style: str = "bold red", prefix: str = "error: ") -> None:
@@ -55,6 +66,12 @@ class LinePrinter:
         self._thread = threading.Thread(target=self._run, name="cosmo-printer", daemon=True)
         self._started = False
         self.dropped = 0
+
+    @property
+    def width(self) -> int | None:
+        """The width a line must fit (see :func:`line_width`); read per line, so a
+        resized terminal is followed."""
+        return line_width(self._console)
 
     def start(self) -> LinePrinter:
         if not self._started:

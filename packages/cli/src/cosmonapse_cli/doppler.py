@@ -4,7 +4,9 @@ It subscribes to ``cosmonapse.<ns>.>`` (or ``cosmonapse.>`` for every namespace)
 queue group, on any :class:`~cosmonapse.Synapse`: the dev synapse's in-process client in
 ``cosmo synapse start``, a ``cosmo://`` or ``nats://`` client in ``cosmo doppler``. Its
 handler only decodes, filters and queues a line for the :class:`LinePrinter`; it never
-waits on the terminal.
+waits on the terminal. It remembers the route of the last Signals it saw (a
+:class:`cosmonapse.RouteCache`, filtered ones included) so a reply's ``from -> to``
+names whoever sent its parent, as Prism does.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from cosmonapse import EnvelopeError, Signal, Subscription, Synapse
+from cosmonapse import EnvelopeError, RouteCache, Signal, Subscription, Synapse
 from cosmonapse.subjects import PREFIX, namespace_wildcard
 
 from .console import LinePrinter
@@ -50,6 +52,7 @@ class Doppler:
         self._limit = limit
         self._done = asyncio.Event()
         self._subscription: Subscription | None = None
+        self._routes = RouteCache()
         self.shown = 0
         self.undecodable = 0
 
@@ -76,15 +79,19 @@ class Doppler:
             if self._as_json:
                 log.warning("skipped a frame on %s that is not a Signal: %s", subject, exc)
             else:
-                self._printer.put(render_undecodable(subject, data, str(exc)))
+                width = self._printer.width
+                self._printer.put(render_undecodable(subject, data, str(exc), width))
             return
-        if not self._filter.matches(signal):
+        route = self._routes.route(signal)
+        if not self._filter.matches(signal, route):
             return
         if self._as_json:
             self._printer.put(signal.encode().decode())
         else:
             namespace = subject.split(".", 2)[1]
-            self._printer.put(render_line(describe(signal, namespace)))
+            width = self._printer.width
+            line = describe(signal, namespace, route, fitted=width is not None)
+            self._printer.put(render_line(line, width))
         self.shown += 1
         if self._limit is not None and self.shown >= self._limit:
             self._done.set()

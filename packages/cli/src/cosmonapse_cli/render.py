@@ -2,13 +2,16 @@
 
 A line reads ``time  TYPE  namespace  trace  from -> to  payload``, for example::
 
-    14:02:07.118  TASK          quickstart  trc…7Q2M1XKD  ? -> pool         {"prompt":"the sun"}
-    14:02:07.903  AGENT_OUTPUT  quickstart  trc…7Q2M1XKD  worker-b -> *     {"response":"…"}
+    14:02:07.118  TASK          quickstart  trc…7Q2M1XKD  api -> worker-b       {"prompt":"the sun"}
+    14:02:07.903  AGENT_OUTPUT  quickstart  trc…7Q2M1XKD  worker-b -> api       {"response":"…"}
 
-``from`` and ``to`` come from the envelope: on a request (TASK, STOP, RECALL, ...)
-``directed`` names the target; on anything else it names the producer. ``meta.node``
-(the sending Dendrite, when it says so) fills the other side; ``*`` means "whoever
-listens" and ``?`` "not stated".
+``from`` and ``to`` follow the SDK's one rule, :func:`cosmonapse.route_of` (Prism shows
+the same names): a request goes from its sender to ``directed``'s target, a reply from
+its producer back to whoever sent its parent, a STOP from its producer to ``all``.
+``*`` means "whoever listens" and ``?`` "not stated, and the parent was not seen".
+
+A line fits the width it is given (the terminal's, or ``COLUMNS``): the payload preview
+is cut first, then ``from -> to``, each ending in ``…``, so a Signal is always one line.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
-from cosmonapse import Signal, SignalType
+from cosmonapse import Route, Signal, SignalType, route_of
+from rich.cells import cell_len
 from rich.text import Text
 
 __all__ = [
@@ -33,22 +37,13 @@ __all__ = [
 ]
 
 RULE: Final = "─" * 48
-_PREVIEW_CHARS = 96
-
-# Requests carry their target in ``directed``; every other type carries its producer.
-_REQUESTS: Final = frozenset(
-    {
-        SignalType.TASK,
-        SignalType.STOP,
-        SignalType.RECALL,
-        SignalType.IMPRINT,
-        SignalType.DISCOVER,
-        SignalType.TASK_OFFER,
-        SignalType.TASK_AWARDED,
-        SignalType.CLARIFICATION,
-        SignalType.PERMISSION,
-    }
-)
+_PREVIEW_CHARS = 96  # the preview of a line not fitted to a width
+_MAX_PREVIEW_CHARS = 2048  # the most a fitted line previews, however wide the terminal
+_ROUTE_COLUMN = 24  # from -> to is padded to this when the width leaves room
+_MIN_PREVIEW = 16  # the padding goes before the preview shrinks below this
+_GAP = "  "
+# Line breaks, tabs and other control characters would break the one-line promise.
+_CONTROLS: Final = {code: " " for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
 # The payload key worth previewing, per type; the whole payload otherwise.
 _PREVIEW_KEY: Final = {
     SignalType.TASK: "input",
@@ -117,87 +112,107 @@ def _local_time(ts: str) -> str:
     return when.strftime("%H:%M:%S.%f")[:-3]
 
 
-def _target(signal: Signal) -> str:
-    directed = signal.directed
-    if directed is None:
-        return "*"
-    if directed.id:
-        return directed.id
-    if directed.type:
-        return f"type:{directed.type}"
-    if directed.capabilities:
-        return "caps:" + ",".join(directed.capabilities)
-    return "*"
+def _one_line(text: str) -> str:
+    return text.translate(_CONTROLS)
 
 
-def _preview(signal: Signal) -> str:
+def _preview(signal: Signal, limit: int) -> str:
     payload = signal.payload
     if signal.type is SignalType.ERROR:
-        code = payload.get("code", "ERROR")
-        return f"{code}: {payload.get('message', '')}"
-    key = _PREVIEW_KEY.get(signal.type)
-    value: Any = payload.get(key, payload) if key else payload
-    try:
-        text = orjson.dumps(value).decode()
-    except TypeError:
-        text = repr(value)
-    if len(text) > _PREVIEW_CHARS:
-        text = text[: _PREVIEW_CHARS - 1] + "…"
-    return text
-
-
-def describe(signal: Signal, namespace: str) -> SignalLine:
-    """Pick the fields of a Doppler line out of ``signal``."""
-    node = signal.meta.get("node")
-    node = node if isinstance(node, str) and node else None
-    if signal.type in _REQUESTS:
-        origin, target = node or "?", _target(signal)
+        text = f"{payload.get('code', 'ERROR')}: {payload.get('message', '')}"
     else:
-        directed = signal.directed
-        origin = (directed.id if directed is not None and directed.id else None) or node or "?"
-        target = "*"
+        key = _PREVIEW_KEY.get(signal.type)
+        value: Any = payload.get(key, payload) if key else payload
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError:
+            text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _one_line(text)
+
+
+def describe(
+    signal: Signal, namespace: str, route: Route | None = None, *, fitted: bool = False
+) -> SignalLine:
+    """Pick the fields of a Doppler line out of ``signal``. ``route`` is its
+    ``(sender, receiver)`` when the caller knows its parent (a
+    :class:`cosmonapse.RouteCache` does), else it is read from ``signal`` alone.
+    ``fitted``: the line will be fitted to a width, so keep more of the preview."""
+    origin, target = route if route is not None else route_of(signal)
     return SignalLine(
         time=_local_time(signal.ts),
         type=signal.type,
-        namespace=namespace,
-        trace="trc…" + signal.trace_id[-8:],
-        origin=origin,
-        target=target,
-        preview=_preview(signal),
+        namespace=_one_line(namespace),
+        trace="trc…" + _one_line(signal.trace_id[-8:]),
+        origin=_one_line(origin),
+        target=_one_line(target),
+        preview=_preview(signal, _MAX_PREVIEW_CHARS if fitted else _PREVIEW_CHARS),
     )
 
 
-def render_line(line: SignalLine) -> Text:
-    """One coloured line (colour is dropped by the console when not on a terminal)."""
+def _cut(text: str, cells: int) -> str:
+    """``text`` in at most ``cells`` terminal cells, ending in an ellipsis when cut."""
+    if cell_len(text) <= cells:
+        return text
+    if cells <= 0:
+        return ""
+    cut = Text(text)
+    cut.truncate(cells, overflow="ellipsis")
+    return cut.plain
+
+
+def render_line(line: SignalLine, width: int | None = None) -> Text:
+    """One coloured line (colour is dropped by the console when not on a terminal).
+
+    With ``width`` the line takes at most that many cells: the preview is cut first,
+    then ``from -> to``; wider widths show more of both."""
     style = _STYLES.get(line.type, "yellow")
     text = Text()
     text.append(line.time, style="dim")
-    text.append("  ")
+    text.append(_GAP)
     text.append(line.type.value.ljust(_TYPE_WIDTH), style=style)
-    text.append("  ")
+    text.append(_GAP)
     text.append(line.namespace, style="cyan")
-    text.append("  ")
+    text.append(_GAP)
     text.append(line.trace, style="dim")
-    text.append("  ")
-    text.append(f"{line.origin} -> {line.target}".ljust(24), style="bold")
-    text.append("  ")
-    text.append(line.preview, style="red" if line.type is SignalType.ERROR else "")
+    text.append(_GAP)
+    route = f"{line.origin} -> {line.target}"
+    preview = line.preview
+    if width is None:
+        route += " " * max(0, _ROUTE_COLUMN - cell_len(route))
+    else:
+        room = width - text.cell_len
+        if room <= cell_len(route) + len(_GAP):
+            route, preview = _cut(route, room), ""
+        else:
+            spare = room - len(_GAP) - _MIN_PREVIEW
+            route += " " * max(0, min(_ROUTE_COLUMN, spare) - cell_len(route))
+            preview = _cut(preview, room - cell_len(route) - len(_GAP))
+    text.append(route, style="bold")
+    if preview:
+        text.append(_GAP)
+        text.append(preview, style="red" if line.type is SignalType.ERROR else "")
+    if width is not None and text.cell_len > width:  # a namespace too long for the width
+        text.truncate(max(width, 1), overflow="ellipsis")
     return text
 
 
-def render_undecodable(subject: str, data: bytes, reason: str) -> Text:
+def render_undecodable(subject: str, data: bytes, reason: str, width: int | None = None) -> Text:
     """A line for a frame that is not a valid Signal: where it came from and why."""
     text = Text()
     text.append("not a Signal", style="bold yellow")
-    text.append(f"  on {subject}: {reason}  ")
+    text.append(_one_line(f"  on {subject}: {reason}  "))
     text.append(repr(data[:60]), style="dim")
+    if width is not None and text.cell_len > width:
+        text.truncate(max(width, 1), overflow="ellipsis")
     return text
 
 
 class SignalFilter:
     """Which Signals a Doppler shows: any of ``types`` (all when empty), on ``trace``
-    (a full trace id or any part of one), involving ``neuron`` (as target, producer or
-    sending node)."""
+    (a full trace id or any part of one), involving ``neuron`` (as target, producer,
+    sending node, or either end of the Signal's ``route``)."""
 
     def __init__(
         self,
@@ -209,7 +224,7 @@ class SignalFilter:
         self.trace = trace
         self.neuron = neuron
 
-    def matches(self, signal: Signal) -> bool:
+    def matches(self, signal: Signal, route: Route | None = None) -> bool:
         if self.types and signal.type not in self.types:
             return False
         if self.trace is not None and self.trace not in signal.trace_id:
@@ -217,6 +232,8 @@ class SignalFilter:
         if self.neuron is not None:
             directed = signal.directed
             ids = {directed.id if directed is not None else None, signal.meta.get("node")}
+            if route is not None:
+                ids.update(route)
             if self.neuron not in ids:
                 return False
         return True

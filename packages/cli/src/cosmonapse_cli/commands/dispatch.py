@@ -14,14 +14,16 @@ from cosmonapse import (
     CosmonapseError,
     Dendrite,
     DispatchTimeoutError,
+    Route,
     Signal,
     SignalType,
     connect_synapse,
+    route_of,
 )
 from cosmonapse.subjects import validate_namespace
 from rich.text import Text
 
-from ..console import make_console
+from ..console import line_width, make_console
 from ..render import describe, render_line
 from ._common import DEFAULT_URL, Failure, UrlOption, run
 
@@ -112,16 +114,18 @@ async def _dispatch(
         raise Failure(str(exc)) from None
     finally:
         await synapse.close()
-    _print_reply(reply, namespace, as_json)
+    # The reply answers the TASK this Dendrite sent: by the route rule it goes back to it.
+    _print_reply(reply, namespace, as_json, Route(route_of(reply).sender, dendrite.dendrite_id))
     return EXIT_ERROR if reply.type is SignalType.ERROR else EXIT_OK
 
 
-def _print_reply(reply: Signal, namespace: str, as_json: bool) -> None:
+def _print_reply(reply: Signal, namespace: str, as_json: bool, route: Route) -> None:
     console = make_console()
     if as_json:
         console.file.write(reply.encode().decode() + "\n")
         return
-    console.print(render_line(describe(reply, namespace)))
+    width = line_width(console)
+    console.print(render_line(describe(reply, namespace, route, fitted=width is not None), width))
     body = {
         SignalType.AGENT_OUTPUT: "output",
         SignalType.FINAL: "result",
