@@ -2,8 +2,10 @@
 
 The hub subscribes once to ``cosmonapse.<namespace>.>`` on the synapse it was given,
 decodes each frame with :meth:`cosmonapse.Signal.decode` (frames that fail are skipped and
-counted, never passed on), re-encodes it compactly and pushes the bytes into every
-viewer's :class:`ViewerFeed`.
+counted, never passed on), re-encodes it compactly with two more fields, ``prism_from`` and
+``prism_to`` (the Signal's route by :func:`cosmonapse.route_of`, from a
+:class:`cosmonapse.RouteCache` of recent Signals, so the page and ``cosmo doppler`` name the
+same two ends), and pushes the bytes into every viewer's :class:`ViewerFeed`.
 
 Memory stays bounded whatever the traffic or the number of tabs:
 
@@ -27,7 +29,7 @@ from collections import OrderedDict, deque
 from typing import Any
 
 import orjson
-from cosmonapse import EnvelopeError, Signal, SignalType, Subscription, Synapse
+from cosmonapse import EnvelopeError, Route, RouteCache, Signal, SignalType, Subscription, Synapse
 from cosmonapse.subjects import namespace_wildcard, validate_namespace
 
 from .exceptions import TooManyViewersError
@@ -43,6 +45,13 @@ DEFAULT_MAX_VIEWERS = 32
 DEFAULT_MAX_SIGNAL_BYTES = 256 * 1024
 _MAX_MEMBERS = 1024  # participants whose REGISTER is kept for replay
 _MAX_REASON = 200  # characters kept of the last decode error
+
+
+def _frame(envelope: dict[str, Any], route: Route) -> bytes:
+    """The bytes sent to the page: the envelope plus its route."""
+    envelope["prism_from"] = route.sender
+    envelope["prism_to"] = route.receiver
+    return orjson.dumps(envelope)
 
 
 class ViewerFeed:
@@ -164,6 +173,7 @@ class SignalHub:
         self._members: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._feeds: set[ViewerFeed] = set()
         self._subscription: Subscription | None = None
+        self._routes = RouteCache(max(history, DEFAULT_HISTORY) * 4)
         self._closed = False
         self.started_at = time.time()
         self.received = 0
@@ -264,27 +274,28 @@ class SignalHub:
             self.undecodable += 1
             self.last_undecodable = f"{subject}: {exc}"[:_MAX_REASON]
             return
+        route = self._routes.route(signal)
         try:
-            frame = signal.encode()
-        except EnvelopeError as exc:  # decoded JSON always re-encodes; belt and braces
+            frame = _frame(signal.to_dict(), route)
+        except TypeError as exc:  # decoded JSON always re-encodes; belt and braces
             self.undecodable += 1
             self.last_undecodable = f"{subject}: {exc}"[:_MAX_REASON]
             return
         if len(frame) > self.max_signal_bytes:
-            frame = self._truncate(signal, len(frame))
+            frame = self._truncate(signal, len(frame), route)
         self.received += 1
         self._history.append((signal.id, frame))
         self._track_member(signal, frame)
         for feed in self._feeds:
             feed.push(frame)
 
-    def _truncate(self, signal: Signal, size: int) -> bytes:
+    def _truncate(self, signal: Signal, size: int, route: Route) -> bytes:
         self.truncated += 1
         envelope = signal.to_dict()
         envelope["payload"] = {}
         envelope["meta"] = {}
         envelope["prism_truncated"] = size
-        return orjson.dumps(envelope)
+        return _frame(envelope, route)
 
     def _track_member(self, signal: Signal, frame: bytes) -> None:
         kind = signal.type

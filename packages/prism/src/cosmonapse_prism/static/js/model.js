@@ -33,6 +33,11 @@ function str(value) {
   return typeof value === "string" && value ? value : null;
 }
 
+// The route's placeholders: "?" (not stated) and "*" (whoever listens) name no one.
+function routeName(name) {
+  return name && name !== "?" && name !== "*" ? name : null;
+}
+
 function obj(value) {
   return value && typeof value === "object" && !Array.isArray(value) ? value : {};
 }
@@ -59,6 +64,11 @@ export function makeEntry(sig, replay, now) {
     truncated: Number.isFinite(sig.prism_truncated) ? sig.prism_truncated : 0,
     from: null,
     to: null,
+    // The route Prism's server computed (cosmonapse.route_of, the rule `cosmo doppler`
+    // shares); null when the frame has none.
+    routed: typeof sig.prism_from === "string" && typeof sig.prism_to === "string"
+      ? [routeName(sig.prism_from), routeName(sig.prism_to)]
+      : null,
     _summary: null,
     _text: null,
   };
@@ -119,12 +129,18 @@ function capsLabel(e) {
 }
 
 /**
- * Fill `e.from` / `e.to` from the Signal and its parent (when the page still has it).
- * The protocol carries the producer in `directed.id` on replies and the target on
- * requests; a sender is named only by `meta.sender` / `meta.node` when present, and is
- * otherwise inferred from the parent.
+ * Fill `e.from` / `e.to`. The server sends each Signal's route (`prism_from` /
+ * `prism_to`, by the SDK's cosmonapse.route_of, so the Doppler names the same two ends);
+ * that is used whenever the frame has it. The inference below is only the fallback for
+ * a frame without it: the protocol carries the producer in `directed.id` on replies and
+ * the target on requests; a sender is named only by `meta.sender` / `meta.node` when
+ * present, and is otherwise inferred from the parent.
  */
 export function route(e, parent) {
+  if (e.routed) {
+    [e.from, e.to] = e.routed;
+    return;
+  }
   const m = e.meta;
   const p = e.payload;
   const sender = str(m.sender) || str(m.dendrite) || str(m.source) || str(m.node);
