@@ -11,6 +11,7 @@ from typing import Any
 from cosmonapse import (
     Axon,
     Dendrite,
+    Directed,
     InMemoryEngram,
     MemoryRegistryStore,
     NeuronContext,
@@ -161,3 +162,18 @@ def test_store_rules_without_a_bus() -> None:
     store.observe(Signal(type=SignalType.REGISTER, payload={}))  # no directed.id: ignored
     store.observe(deregister_signal(participant="b", reason="bye"))
     assert store.peers() == ["c"]
+
+
+def test_store_keeps_the_in_flight_a_heartbeat_reports() -> None:
+    store = MemoryRegistryStore(stale_after_s=None)
+    store.observe(register_signal(participant="w", role="neuron", node="n"))
+    member = store.get("w")
+    assert member is not None and member.in_flight == 0
+    store.observe(heartbeat_signal(participant="w", in_flight=7, node="n"))
+    assert member.in_flight == 7
+    store.observe(heartbeat_signal(participant="w", node="n"))  # none reported: kept
+    assert member.in_flight == 7
+    store.observe(
+        Signal(type=SignalType.HEARTBEAT, payload={"in_flight": -1}, directed=Directed("w"))
+    )
+    assert member.in_flight == 7  # not a count: ignored
