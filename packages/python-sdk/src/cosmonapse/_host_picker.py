@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from .signal import Signal, SignalType
 
 _UNANSWERED_PENALTY = 1_000  # a host that let a TASK go unanswered goes to the back
+_ANSWER_WINDOW_S = 0.05  # after a DISCOVER's first covering answer, wait this for the rest
 
 
 @dataclass(slots=True)
@@ -95,6 +96,10 @@ class HostPicker:
                 in_flight = signal.payload.get("in_flight")
                 host.in_flight = in_flight if type(in_flight) is int and in_flight >= 0 else 0
 
+    def covering_known(self, capabilities: Iterable[str]) -> bool:
+        wanted = set(capabilities)
+        return any(wanted <= host.capabilities for host in self._hosts.values())
+
     def pick(self, capabilities: Iterable[str]) -> Host | None:
         """The host to send a TASK needing ``capabilities`` to, or None if no live host
         covers them. Counts the TASK as sent to it."""
@@ -150,10 +155,15 @@ class HostPicker:
             self._joined.clear()
             await send_discover()
         while True:
-            picked = self.pick(capabilities)
             left = deadline - loop.time()
-            if picked is not None or left <= 0:
-                return picked
+            if self.covering_known(capabilities):
+                # Other hosts answer the same DISCOVER a moment later: collect them for a
+                # short window, so a first burst of TASKs is spread, not all sent to the
+                # first host that answered.
+                await asyncio.sleep(min(_ANSWER_WINDOW_S, max(left, 0.0)))
+                return self.pick(capabilities)
+            if left <= 0:
+                return None
             self._joined.clear()
             try:
                 await asyncio.wait_for(self._joined.wait(), left)
