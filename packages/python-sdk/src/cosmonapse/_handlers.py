@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .signal import Signal
+from .signal import Signal, SignalType
 
 SignalHandler = Callable[[Signal], Awaitable[None]]
 """``async def handler(signal: Signal) -> None``"""
@@ -38,3 +38,26 @@ class HandlerSpec:
             if self.capability not in caps:
                 return False
         return True
+
+
+class HandlerRegistry:
+    """The user handlers of one Dendrite, by Signal type, in registration order."""
+
+    __slots__ = ("_by_type",)
+
+    def __init__(self) -> None:
+        self._by_type: dict[SignalType, list[HandlerSpec]] = {}
+
+    def add(self, signal_type: SignalType, spec: HandlerSpec) -> None:
+        self._by_type.setdefault(signal_type, []).append(spec)
+
+    def types(self) -> set[SignalType]:
+        """The Signal types some handler listens to."""
+        return set(self._by_type)
+
+    def accepting(self, signal: Signal) -> list[HandlerSpec]:
+        """The handlers ``signal`` reaches (its type, past their filters)."""
+        specs = self._by_type.get(signal.type)
+        if not specs:
+            return []
+        return [spec for spec in specs if spec.accepts(signal)]

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from ._slots import Slots
 from ._traces import TraceBook
+
+T = TypeVar("T")
 
 
 class OwnedWork:
@@ -65,15 +67,24 @@ class OwnedWork:
         """:meth:`spawn` for sends and other bookkeeping whose result is not needed."""
         self.spawn(work, None)
 
-    async def bounded(self, work: Awaitable[None]) -> None:
-        """Await ``work`` while holding one of ``slots``."""
+    async def bounded(self, work: Awaitable[T]) -> T:
+        """Await ``work`` while holding one of ``slots``; return its result."""
         slots = self.slots
         if not slots.try_acquire():
-            await slots.acquire()
+            try:
+                await slots.acquire()
+            except BaseException:  # cancelled while queued: ``work`` never starts
+                if isinstance(work, Coroutine):
+                    work.close()
+                raise
         try:
-            await work
+            return await work
         finally:
             slots.release()
+
+    def report(self, exc: Exception) -> None:
+        """Hand ``exc``, raised by owned work that carries on, to ``on_error``."""
+        self._on_error(exc)
 
     async def _guard(self, work: Awaitable[None]) -> None:
         try:

@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
@@ -23,6 +24,16 @@ NeuronFn = Callable[..., Awaitable[Mapping[str, Any]]]
 """``async def neuron(input: dict, context: NeuronContext, *, imprint=..., recall=...) -> dict``"""
 
 _INJECTABLE = ("imprint", "recall")
+
+
+@dataclass(frozen=True, slots=True)
+class AxonHost:
+    """What a hosting Dendrite hands each run: its id (``node``), its namespace and the
+    way to Engrams for the ``imprint`` / ``recall`` helpers."""
+
+    node: str
+    namespace: str
+    engrams: EngramTransport
 
 
 def _wanted_helpers(fn: Callable[..., Any]) -> frozenset[str]:
@@ -44,7 +55,7 @@ class Axon:
     ERROR when it raises (``NEURON_EXCEPTION``, or the code a
     :class:`~cosmonapse.NeuronError` carries). Keyword-only parameters ``imprint`` and
     ``recall`` of the Neuron are injected, bound to the TASK's trace, and reach only the
-    Engrams listed in ``engrams``.
+    Engrams listed in ``engrams`` (through the hosting Dendrite).
     """
 
     def __init__(
@@ -69,34 +80,32 @@ class Axon:
         if len(self.engrams) != len(bindings):
             raise ValueError("two EngramBindings share a name")
         self._helpers = _wanted_helpers(neuron_fn)
-        self._host: EngramTransport | None = None
-        self._host_id: str | None = None
-        self._namespace: str | None = None
-
-    def _bind_host(self, host: EngramTransport, node: str, namespace: str) -> None:
-        """Called by the Dendrite that attaches this Axon."""
-        self._host, self._host_id, self._namespace = host, node, namespace
 
     def covers(self, capabilities: Iterable[str]) -> bool:
         """True when this Axon offers every capability asked for."""
         return set(capabilities).issubset(self.capabilities)
 
-    async def handle_task(self, task: Signal) -> Signal:
+    async def handle_task(self, task: Signal, host: AxonHost | None = None) -> Signal:
         """Run the Neuron on ``task``; return its AGENT_OUTPUT or an ERROR Signal.
 
-        Never raises for a Neuron failure; cancellation propagates (a STOPped run
-        produces no reply).
+        ``host`` is given by the Dendrite running it (None for a run outside any
+        Dendrite: the Neuron then cannot reach Engrams). Never raises for a Neuron
+        failure; cancellation propagates (a STOPped run produces no reply).
         """
         if task.type is not SignalType.TASK:
             raise ValueError(f"handle_task needs a TASK, got {task.type.value}")
         started = perf_counter()
-        context = NeuronContext(task, self.neuron_id, self._host_id, self._namespace)
         meta: dict[str, Any] = {}
         attempt = task.meta.get("attempt")
         if attempt is not None:
             meta["attempt"] = attempt
-        if self._host_id is not None:
-            meta["node"] = self._host_id
+        if host is None:
+            context = NeuronContext(task, self.neuron_id)
+            engrams: EngramTransport | None = None
+        else:
+            context = NeuronContext(task, self.neuron_id, host.node, host.namespace)
+            engrams = host.engrams
+            meta["node"] = host.node
         neuron_input = task.payload.get("input")
         if neuron_input is None:
             neuron_input = {}
@@ -104,9 +113,9 @@ class Axon:
             if self._helpers:
                 kwargs: dict[str, Any] = {}
                 if "imprint" in self._helpers:
-                    kwargs["imprint"] = ImprintHelper(self._host, self.engrams, task)
+                    kwargs["imprint"] = ImprintHelper(engrams, self.engrams, task)
                 if "recall" in self._helpers:
-                    kwargs["recall"] = RecallHelper(self._host, self.engrams, task)
+                    kwargs["recall"] = RecallHelper(engrams, self.engrams, task)
                 output = await self.neuron_fn(neuron_input, context, **kwargs)
             else:
                 output = await self.neuron_fn(neuron_input, context)

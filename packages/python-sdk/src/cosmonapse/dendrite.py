@@ -11,77 +11,55 @@ for their answers, and carries out STOPs. Guarantees (docs/protocol.md section 5
   suppresses late replies, rolls back or discards hosted Engrams' journals and answers
   one STOPPED when this Dendrite had a stake. Idempotent.
 * Only orchestrators send TASK and STOP.
+
+The class is the public face; each concern lives in a module of its own (see
+docs/architecture.md): the inbound path (``_inbound``), sending (``_outbox``),
+subscriptions (``_subscriptions``), the caller side (``_calling``, ``retry``), the host
+side (``_hosting``, ``_presence``), engram requests (``_engram_client``) and STOP
+(``_stopping``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Literal
 
 from . import subjects
+from ._calling import MEMBERSHIP, Calling, TaskRequest
 from ._dedup import DEFAULT_DEDUP_WINDOW, SeenWindow
-from ._engram_host import answer_imprint, answer_recall, recall_targets
-from ._handlers import HandlerSpec, SignalHandler
-from ._host_picker import Host, HostPicker
+from ._engram_client import EngramRequests
+from ._handlers import HandlerRegistry, HandlerSpec, SignalHandler
+from ._hosting import Hosting
 from ._ids import random_suffix
-from ._traces import TraceBook, attempt_of
+from ._inbound import Inbound
+from ._outbox import Outbox, Role
+from ._presence import Presence
+from ._stopping import Stopping
+from ._subscriptions import Subscriptions
+from ._traces import TraceBook
 from ._waiters import Deadlines, ParentWaiters, ReplyWaiters
 from ._work import OwnedWork
-from .axon import Axon
-from .builders import (
-    deregister_signal,
-    discover_signal,
-    error_signal,
-    final_signal,
-    heartbeat_signal,
-    register_signal,
-    stop_signal,
-    stopped_signal,
-    task_signal,
-)
+from .axon import Axon, AxonHost
+from .builders import discover_signal, final_signal
 from .engram import Engram
-from .exceptions import (
-    DendriteStateError,
-    DispatchTimeoutError,
-    EngramTimeoutError,
-    EnvelopeError,
-    NoCapableNeuronError,
-    RoleError,
-    TraceStoppedError,
-)
+from .exceptions import DendriteStateError
 from .registry import MemoryRegistryStore
 from .retry import RetryStrategy, run_with_retry
 from .signal import Directed, Signal, SignalType
-from .synapses.base import MessageHandler, Subscription, Synapse
+from .synapses.base import Subscription, Synapse
 
 __all__ = ["Dendrite"]
 
 log = logging.getLogger("cosmonapse.dendrite")
 
-Role = Literal["orchestrator", "worker"]
-
-_ROLE_GATED = frozenset({SignalType.TASK, SignalType.STOP})
-_REPLIES = frozenset({SignalType.AGENT_OUTPUT, SignalType.FINAL, SignalType.ERROR})
-# Signals of a stopped trace that are neither sent nor delivered.
-_SUPPRESSED = frozenset(
-    {
-        SignalType.TASK,
-        SignalType.AGENT_OUTPUT,
-        SignalType.FINAL,
-        SignalType.ERROR,
-        SignalType.IMPRINT,
-    }
-)
-_MEMBERSHIP = (SignalType.REGISTER, SignalType.DEREGISTER, SignalType.HEARTBEAT)
+_ANSWERS = (SignalType.STOPPED, SignalType.IMPRINTED, SignalType.RECALLED)
 _STOP_WAIT_S = 5.0  # stop() waits this long for cancelled work to end
 _DEFAULT_TIMEOUT_S = 30.0  # dispatch_and_wait without timeout_s (and without retry)
-_ABANDON_DEADLINE_S = 1.0  # the STOP of an abandoned wait gets this long to go out
 _DEREGISTER_DEADLINE_S = 1.0  # stop() gives its DEREGISTERs this long, all together
-_ANSWERS = frozenset({SignalType.STOPPED, SignalType.IMPRINTED, SignalType.RECALLED})
 
 
 class Dendrite:
@@ -138,28 +116,7 @@ class Dendrite:
         self.max_concurrency = max_concurrency
         self.max_queued = max_queued
         self.discover_timeout_s = discover_timeout_s
-        self._hosts: HostPicker | None = None  # made on the first capability-routed dispatch
-        self._hosts_lock = asyncio.Lock()
-        self._seen = SeenWindow(dedup_window) if dedup_window else None
-
-        self._axons: dict[str, Axon] = {}
-        self._engrams: dict[str, Engram] = {}
-        self._handlers: dict[SignalType, list[HandlerSpec]] = {}
-        self._subs: dict[SignalType, Subscription] = {}
-        self._extra_subs: list[Subscription] = []
-        self._routed_sub: Subscription | None = None
-        self._sub_lock = asyncio.Lock()
-        self._deadlines = Deadlines()
-        self._reply_subs_missing = True
-        self._traces = TraceBook()
-        self._work = OwnedWork(
-            traces=self._traces, max_concurrency=max_concurrency, on_error=self._log_handler_error
-        )
-        self._replies = ReplyWaiters()
-        self._answers = ParentWaiters()
-        self._heartbeat: asyncio.Task[None] | None = None
         self._state: Literal["new", "started", "stopped"] = "new"
-        self._subject_cache: dict[SignalType, str] = {}
         self.counters: dict[str, int] = {
             "published": 0,
             "received": 0,
@@ -169,6 +126,90 @@ class Dendrite:
             "handler_errors": 0,
             "duplicates": 0,
         }
+        self._traces = traces = TraceBook()
+        self._seen = SeenWindow(dedup_window) if dedup_window else None
+        self._work = work = OwnedWork(
+            traces=traces, max_concurrency=max_concurrency, on_error=self._log_handler_error
+        )
+        self._handlers = HandlerRegistry()
+        replies, answers, deadlines = ReplyWaiters(), ParentWaiters(), Deadlines()
+        self._outbox = outbox = Outbox(
+            synapse=synapse,
+            namespace=self.namespace,
+            node=self.dendrite_id,
+            role=role,
+            traces=traces,
+            counters=self.counters,
+        )
+        self._inbound = inbound = Inbound(
+            node=self.dendrite_id,
+            counters=self.counters,
+            traces=traces,
+            seen=self._seen,
+            handlers=self._handlers,
+            work=work,
+            max_queued=max_queued,
+        )
+        self._subs = subs = Subscriptions(outbox, inbound.handler(synapse.plain_handlers))
+        self._engram_requests = EngramRequests(
+            outbox=outbox,
+            subs=subs,
+            traces=traces,
+            answers=answers,
+            deadlines=deadlines,
+            require_running=self._require_started,
+        )
+        self._hosting = hosting = Hosting(
+            outbox=outbox,
+            work=work,
+            counters=self.counters,
+            link=AxonHost(self.dendrite_id, self.namespace, self._engram_requests),
+            max_queued=max_queued,
+            is_running=lambda: self._state == "started",
+        )
+        self._presence = Presence(outbox=outbox, hosting=hosting, work=work)
+        self._stopping = stopping = Stopping(
+            outbox=outbox,
+            subs=subs,
+            traces=traces,
+            work=work,
+            replies=replies,
+            answers=answers,
+            engrams=hosting.engrams,
+        )
+        self._calling = calling = Calling(
+            outbox=outbox,
+            subs=subs,
+            traces=traces,
+            work=work,
+            replies=replies,
+            deadlines=deadlines,
+            discover_timeout_s=discover_timeout_s,
+            stop_attempt=self._stop_abandoned,
+        )
+        routes = inbound.routes
+        routes[SignalType.TASK] = hosting.on_task
+        routes[SignalType.AGENT_OUTPUT] = routes[SignalType.ERROR] = calling.on_reply
+        routes[SignalType.FINAL] = self._on_final
+        routes[SignalType.STOP] = stopping.on_stop
+        routes[SignalType.IMPRINT] = hosting.on_imprint
+        routes[SignalType.RECALL] = hosting.on_recall
+        routes[SignalType.DISCOVER] = self._presence.on_discover
+        for kind in MEMBERSHIP:
+            routes[kind] = self._on_membership
+        for kind in _ANSWERS:
+            routes[kind] = lambda _subject, answer: answers.feed(answer) or True
+
+    def _on_final(self, subject: str, final: Signal) -> bool:
+        self._calling.on_reply(subject, final)
+        self._hosting.commit(final.trace_id)
+        return True
+
+    def _on_membership(self, subject: str, signal: Signal) -> bool:
+        self._calling.on_membership(subject, signal)
+        if self.registry_store is not None:
+            self.registry_store.observe(signal)
+        return True
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -179,16 +220,13 @@ class Dendrite:
         if self._state == "stopped":
             raise DendriteStateError(f"dendrite {self.dendrite_id!r} was stopped; make a new one")
         self._state = "started"
-        await self._ensure(*self._wanted_types())
-        await self._ensure_routed()
-        for participant in self._participants():
-            await self._announce(participant)
+        self._subs.active = True
+        await self._subscribe_wanted()
+        await self._presence.announce_all()
         if self.registry_store is not None:
-            await self._send(Signal(type=SignalType.DISCOVER, payload={}))
-        if self.heartbeat_s > 0 and (self._axons or self._engrams):
-            self._heartbeat = asyncio.get_running_loop().create_task(
-                self._heartbeat_loop(), name=f"cosmonapse-heartbeat:{self.dendrite_id}"
-            )
+            await self._outbox.send(discover_signal())
+        if self.heartbeat_s > 0 and (self._hosting.axons or self._hosting.engrams):
+            self._presence.start_heartbeats(self.heartbeat_s)
 
     async def stop(self) -> None:
         """Cancel in-flight work, DEREGISTER, unsubscribe and close hosted Neurons.
@@ -197,38 +235,18 @@ class Dendrite:
             self._state = "stopped"
             return
         self._state = "stopped"
-        await self._work.cancel_all(extra=self._heartbeat, timeout_s=_STOP_WAIT_S)
-        if not self.synapse.closed:
+        await self._work.cancel_all(extra=self._presence.heartbeat_task, timeout_s=_STOP_WAIT_S)
+        bus_open = not self.synapse.closed
+        if bus_open:
             # Goodbyes are best effort and bounded: a bus that is down (a transport
             # waiting to reconnect) must not hold stop() up.
             try:
                 async with asyncio.timeout(_DEREGISTER_DEADLINE_S):
-                    for participant in self._participants():
-                        await self._send(
-                            deregister_signal(
-                                participant=participant[0], reason="stopped", node=self.dendrite_id
-                            )
-                        )
+                    await self._presence.deregister_all()
             except Exception as exc:  # the bus may already be gone
                 log.debug("dendrite %s: DEREGISTER not sent: %r", self.dendrite_id, exc)
-            for sub in [
-                *self._subs.values(),
-                *self._extra_subs,
-                *([self._routed_sub] if self._routed_sub else []),
-            ]:
-                try:
-                    await sub.unsubscribe()
-                except Exception as exc:
-                    log.debug("unsubscribe failed: %s", exc)
-        self._subs.clear()
-        self._reply_subs_missing = True
-        self._extra_subs.clear()
-        self._routed_sub = None
-        for axon in self._axons.values():
-            try:
-                await axon.aclose()
-            except Exception as exc:
-                log.warning("closing neuron %s failed: %s", axon.neuron_id, exc)
+        await self._subs.close(unsubscribe=bus_open)
+        await self._hosting.close_axons()
 
     async def __aenter__(self) -> Dendrite:
         await self.start()
@@ -251,109 +269,45 @@ class Dendrite:
         """Counters, plus ``in_flight`` (running or queued deliveries)."""
         return {**self.counters, "in_flight": len(self._work)}
 
+    def _require_started(self) -> None:
+        if self._state != "started":
+            raise DendriteStateError(
+                f"dendrite {self.dendrite_id!r} is not running; use 'async with dendrite:' or "
+                "'await dendrite.start()'"
+            )
+
     # -- hosting -------------------------------------------------------------------------
 
     def attach_axon(self, axon: Axon) -> Axon:
         """Host ``axon``: TASKs addressed to its ``neuron_id`` run here, and so do
         capability-routed TASKs it covers (through the ``caps:`` queue group)."""
-        if axon.neuron_id in self._axons:
-            raise ValueError(f"an Axon {axon.neuron_id!r} is already attached")
-        self._axons[axon.neuron_id] = axon
-        axon._bind_host(self, self.dendrite_id, self.namespace)
+        self._hosting.add_axon(axon)
         if self.started:
-            self._work.spawn_control(
-                self._after_attach((axon.neuron_id, "neuron", axon.capabilities, axon.version))
-            )
+            self._work.spawn_control(self._after_attach(axon.neuron_id))
         return axon
 
     def attach_engram(self, engram: Engram) -> Engram:
         """Host ``engram``: IMPRINT and RECALL addressed to its id (or kind) run here,
         FINAL commits its journals, STOP rolls them back or discards them."""
-        if engram.engram_id in self._engrams:
-            raise ValueError(f"an Engram {engram.engram_id!r} is already attached")
-        self._engrams[engram.engram_id] = engram
+        self._hosting.add_engram(engram)
         if self.started:
-            self._work.spawn_control(self._after_attach((engram.engram_id, "engram", [], None)))
+            self._work.spawn_control(self._after_attach(engram.engram_id))
         return engram
 
-    def _participants(self) -> list[tuple[str, str, list[str], str | None]]:
-        found = [(a.neuron_id, "neuron", a.capabilities, a.version) for a in self._axons.values()]
-        found += [(e.engram_id, "engram", [], None) for e in self._engrams.values()]
-        return found
-
-    async def _after_attach(self, participant: tuple[str, str, list[str], str | None]) -> None:
-        await self._ensure(*self._wanted_types())
-        await self._ensure_routed()
-        await self._announce(participant)
-
-    async def _announce(
-        self, participant: tuple[str, str, list[str], str | None], parent: Signal | None = None
-    ) -> None:
-        ident, role, caps, version = participant
-        extra: dict[str, Any] = {}
-        if parent is not None:
-            extra = {"trace_id": parent.trace_id, "parent_id": parent.id}
-        signal = register_signal(
-            participant=ident,
-            role=role,
-            capabilities=caps,
-            version=version,
-            node=self.dendrite_id,
-            **extra,
-        )
-        if role == "engram":
-            engram = self._engrams[ident]
-            assert signal.directed is not None
-            signal.directed.type = engram.engram_kind
-        await self._send(signal)
+    async def _after_attach(self, participant_id: str) -> None:
+        await self._subscribe_wanted()
+        for participant in self._presence.participants():
+            if participant.id == participant_id:
+                await self._presence.announce(participant)
 
     # -- subscribing ---------------------------------------------------------------------
 
-    def _wanted_types(self) -> set[SignalType]:
-        wanted = set(self._handlers) | {SignalType.STOP}
-        if self._axons:
-            wanted |= {SignalType.TASK, SignalType.DISCOVER}
-        if self._engrams:
-            wanted |= {SignalType.IMPRINT, SignalType.RECALL, SignalType.FINAL, SignalType.DISCOVER}
-        if self.registry_store is not None or self._hosts is not None:
-            wanted |= set(_MEMBERSHIP)
-        return wanted
-
-    async def _ensure(self, *types: SignalType) -> None:
-        missing = [t for t in types if t not in self._subs]
-        if not missing or self._state != "started":
-            return
-        async with self._sub_lock:
-            for signal_type in missing:
-                if signal_type in self._subs:
-                    continue
-                self._subs[signal_type] = await self.synapse.subscribe(
-                    self._subject(signal_type), self._frame_handler()
-                )
-
-    async def _ensure_routed(self) -> None:
-        caps = sorted({c for a in self._axons.values() for c in a.capabilities})
-        if not caps or self._state != "started":
-            return
-        group = subjects.capability_group(caps)
-        async with self._sub_lock:
-            current = self._routed_sub
-            if current is not None:
-                if current.queue_group == group:
-                    return
-                await current.unsubscribe()  # the capability profile changed
-            self._routed_sub = await self.synapse.subscribe(
-                subjects.routed_task_subject(self.namespace),
-                self._frame_handler(),
-                queue_group=group,
-            )
-
-    def _subject(self, signal_type: SignalType) -> str:
-        subject = self._subject_cache.get(signal_type)
-        if subject is None:
-            subject = subjects.signal_subject(self.namespace, signal_type.value)
-            self._subject_cache[signal_type] = subject
-        return subject
+    async def _subscribe_wanted(self) -> None:
+        wanted = self._handlers.types() | {SignalType.STOP} | self._hosting.wanted_types()
+        if self.registry_store is not None or self._calling.hosts is not None:
+            wanted |= set(MEMBERSHIP)
+        await self._subs.ensure(*wanted)
+        await self._subs.ensure_routed(self._hosting.capabilities())
 
     async def subscribe(
         self,
@@ -370,30 +324,15 @@ class Dendrite:
         subscription for that type and None is returned.
         """
         signal_type = SignalType(signal_type)
+        spec = HandlerSpec(handler)
         if queue_group is None:
-            self._add_handler(signal_type, HandlerSpec(handler))
-            await self._ensure(signal_type)
+            self._handlers.add(signal_type, spec)
+            await self._subs.ensure(signal_type)
             return None
         subjects.validate_queue_group(queue_group)
         if self._state != "started":
             raise DendriteStateError("start the Dendrite before a queue-group subscribe")
-        spec = HandlerSpec(handler)
-
-        async def deliver(subject: str, data: bytes) -> None:
-            signal = self._decode(data)
-            if signal is not None and not (
-                signal.type in _SUPPRESSED and self._traces.is_stopped(signal)
-            ):
-                self._run_handler(spec, signal)
-
-        sub = await self.synapse.subscribe(
-            self._subject(signal_type), deliver, queue_group=queue_group
-        )
-        self._extra_subs.append(sub)
-        return sub
-
-    def _add_handler(self, signal_type: SignalType, spec: HandlerSpec) -> None:
-        self._handlers.setdefault(signal_type, []).append(spec)
+        return await self._subs.add_group(signal_type, self._inbound.deliver_to(spec), queue_group)
 
     # -- decorators ----------------------------------------------------------------------
 
@@ -409,9 +348,9 @@ class Dendrite:
         kind = SignalType(signal_type)
 
         def register(fn: SignalHandler) -> SignalHandler:
-            self._add_handler(kind, HandlerSpec(fn, neuron, capability, trace_id))
+            self._handlers.add(kind, HandlerSpec(fn, neuron, capability, trace_id))
             if self.started:
-                self._work.spawn_control(self._ensure(kind))
+                self._work.spawn_control(self._subs.ensure(kind))
             return fn
 
         return register
@@ -472,35 +411,7 @@ class Dendrite:
         Raises :class:`~cosmonapse.RoleError` when a worker sends TASK or STOP. A reply
         on a trace this Dendrite has stopped is dropped, never published.
         """
-        kind = signal.type
-        if kind in _ROLE_GATED and self.role != "orchestrator":
-            raise RoleError(
-                f"dendrite {self.dendrite_id!r} has role 'worker'; only orchestrators send "
-                f"{kind.value} (create it with role='orchestrator')"
-            )
-        if kind in _SUPPRESSED and self._traces.stopped_traces and self._traces.is_stopped(signal):
-            self.counters["suppressed"] += 1
-            log.debug("not publishing %s on stopped trace %s", kind.value, signal.trace_id)
-            return
-        await self.synapse.publish(self._subject_of(signal), signal.encode())
-        self.counters["published"] += 1
-
-    async def _send(self, signal: Signal) -> None:
-        """Publish without the role and stopped-trace checks (acks, announcements)."""
-        await self.synapse.publish(self._subject_of(signal), signal.encode())
-        self.counters["published"] += 1
-
-    def _subject_of(self, signal: Signal) -> str:
-        directed = signal.directed
-        if (
-            signal.type is SignalType.TASK
-            and directed is not None
-            and directed.id is None
-            and directed.capabilities
-        ):
-            return subjects.routed_task_subject(self.namespace)
-        subject = self._subject_cache.get(signal.type)
-        return subject if subject is not None else self._subject(signal.type)
+        await self._outbox.publish(signal)
 
     async def emit(
         self,
@@ -522,8 +433,30 @@ class Dendrite:
             meta=dict(meta or {}),
             **extra,
         )
-        await self.publish(signal)
+        await self._outbox.publish(signal)
         return signal
+
+    async def emit_final(
+        self,
+        *,
+        trace_id: str,
+        result: Mapping[str, Any],
+        parent_id: str | None = None,
+        cost: Mapping[str, Any] | None = None,
+    ) -> Signal:
+        """Publish the FINAL that ends ``trace_id``; it commits every Engram journal of the
+        trace (its writes can no longer be rolled back)."""
+        signal = final_signal(
+            trace_id=trace_id,
+            parent_id=parent_id,
+            result=result,
+            cost=cost,
+            producer=self.dendrite_id,
+        )
+        await self._outbox.publish(signal)
+        return signal
+
+    # -- dispatching ---------------------------------------------------------------------
 
     async def dispatch_task(
         self,
@@ -544,92 +477,10 @@ class Dendrite:
         Raises :class:`~cosmonapse.NoCapableNeuronError` when no live host covers the
         capabilities (after a DISCOVER and up to ``discover_timeout_s``).
         """
-        task = self._new_task(
-            input, neuron, capabilities, trace_id, parent_id, meta, finalize, context_ref
-        )
+        request = TaskRequest(input, neuron, capabilities, parent_id, meta, finalize, context_ref)
         if neuron is None:
-            await self._route(task, self.discover_timeout_s)
-        await self.publish(task)
-        return task
-
-    def _new_task(
-        self,
-        input: Mapping[str, Any],
-        neuron: str | None,
-        capabilities: Iterable[str] | None,
-        trace_id: str | None,
-        parent_id: str | None,
-        meta: Mapping[str, Any] | None,
-        finalize: bool,
-        context_ref: str | None,
-    ) -> Signal:
-        caps = list(capabilities or [])
-        if neuron is None and not caps:
-            raise ValueError("dispatch needs neuron= or capabilities=")
-        task = task_signal(
-            input=input,
-            neuron=neuron,
-            capabilities=caps,
-            trace_id=trace_id,
-            parent_id=parent_id,
-            meta=meta,
-            finalize=finalize,
-            context_ref=context_ref,
-        )
-        task.meta.setdefault("node", self.dendrite_id)  # who sent it, for observers
-        return task
-
-    async def _route(self, task: Signal, wait_s: float) -> tuple[Host, float]:
-        """Address a capability TASK to the host that will run it. Returns the host and
-        the seconds spent waiting for a DISCOVER to be answered (0 when membership
-        already knew a covering host).
-
-        Raises NoCapableNeuronError (after publishing the ERROR) when none covers it."""
-        directed = task.directed
-        assert directed is not None
-        caps = directed.capabilities
-        hosts = self._hosts
-        if hosts is None:
-            async with self._hosts_lock:  # concurrent first dispatches wait for one setup
-                hosts = self._hosts
-                if hosts is None:
-                    self._require_started()
-                    await self._ensure(*_MEMBERSHIP)
-                    hosts = self._hosts = HostPicker()
-        picked = hosts.pick(caps)
-        waited = 0.0
-        if picked is None:
-            loop = asyncio.get_running_loop()
-            began = loop.time()
-            picked = await hosts.discover(
-                caps,
-                send_discover=lambda: self._send(discover_signal(capabilities=caps)),
-                timeout_s=min(self.discover_timeout_s, wait_s),
-            )
-            waited = loop.time() - began
-        if picked is None:
-            wanted = ", ".join(caps)
-            message = (
-                f"no live neuron covers the capabilities [{wanted}] in namespace {self.namespace!r}"
-            )
-            try:
-                await self.publish(
-                    error_signal(
-                        trace_id=task.trace_id,
-                        parent_id=task.id,
-                        code=NoCapableNeuronError.code,
-                        message=message,
-                        producer=self.dendrite_id,
-                        meta={"node": self.dendrite_id, "capabilities": list(caps)},
-                    )
-                )
-            except Exception as exc:  # the exception below is what matters to the caller
-                log.debug("ERROR %s not published: %r", NoCapableNeuronError.code, exc)
-            raise NoCapableNeuronError(message, capabilities=list(caps), trace_id=task.trace_id)
-        directed.id = picked.neuron_id
-        if picked.node is not None:
-            task.meta["host"] = picked.node  # replicas of the neuron id: only this one runs it
-        return picked, waited
+            self._require_started()
+        return await self._calling.dispatch(request, trace_id)
 
     async def dispatch_and_wait(
         self,
@@ -667,106 +518,18 @@ class Dendrite:
         stopped while waiting and :class:`~cosmonapse.NoCapableNeuronError` when no live
         host covers ``capabilities``.
         """
+        request = TaskRequest(input, neuron, capabilities, parent_id, meta, finalize, context_ref)
         if retry is not None:
-            return await run_with_retry(
-                self,
-                retry=retry,
-                input=input,
-                neuron=neuron,
-                capabilities=list(capabilities) if capabilities is not None else None,
-                trace_id=trace_id,
-                parent_id=parent_id,
-                meta=meta,
-                finalize=finalize,
-                context_ref=context_ref,
-                timeout_s=timeout_s,
-                stop_abandoned=stop_abandoned,
-            )
-        return await self._dispatch_and_wait_once(
-            input=input,
-            neuron=neuron,
-            capabilities=capabilities,
-            timeout_s=_DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
+            return await self._retrying(request, retry, trace_id, timeout_s, stop_abandoned)
+        if self._state != "started":
+            self._require_started()
+        return await self._calling.wait_once(
+            request,
             trace_id=trace_id,
-            parent_id=parent_id,
-            meta=meta,
-            finalize=finalize,
-            context_ref=context_ref,
+            timeout_s=_DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
             stop_on_timeout=stop_abandoned,
             stop_on_cancel=stop_abandoned,
         )
-
-    async def _dispatch_and_wait_once(
-        self,
-        *,
-        input: Mapping[str, Any],
-        neuron: str | None,
-        capabilities: Iterable[str] | None,
-        timeout_s: float,
-        trace_id: str | None,
-        parent_id: str | None,
-        meta: Mapping[str, Any] | None,
-        finalize: bool,
-        context_ref: str | None,
-        stop_on_timeout: bool,
-        stop_on_cancel: bool,
-    ) -> Signal:
-        """One attempt, without retry (what :func:`run_with_retry` repeats)."""
-        if self._state != "started":
-            self._require_started()
-        if self._reply_subs_missing:
-            await self._ensure(*_REPLIES)
-            self._reply_subs_missing = any(t not in self._subs for t in _REPLIES)
-        task = self._new_task(
-            input, neuron, capabilities, trace_id, parent_id, meta, finalize, context_ref
-        )
-        trace = task.trace_id
-        traces = self._traces
-        if traces.stopped_traces and traces.is_stopped(task):  # fail now, not at timeout
-            raise TraceStoppedError(f"trace {trace} was stopped; nothing was dispatched")
-        routed_to: Host | None = None
-        if neuron is None:
-            routed_to, waited = await self._route(task, timeout_s)
-            timeout_s = max(timeout_s - waited, 0.0)  # the DISCOVER's wait counts too
-        fut = self._replies.add(task, want_final=finalize)
-        try:
-            await self.publish(task)
-            self._deadlines.watch(fut, timeout_s)
-            return await fut
-        except TimeoutError:
-            if stop_on_timeout:
-                self._abandon(task)
-            target = neuron or ",".join(task.directed.capabilities if task.directed else [])
-            raise DispatchTimeoutError(
-                f"no reply from {target!r} within {timeout_s:g} s (trace {trace})"
-            ) from None
-        except asyncio.CancelledError:
-            if stop_on_cancel and (fut.cancelled() or not fut.done()):  # no answer came
-                self._abandon(task)
-            raise
-        finally:
-            if not fut.done():
-                fut.cancel()
-            self._replies.discard(task.id)
-            if routed_to is not None and self._hosts is not None:
-                answered = fut.done() and not fut.cancelled() and fut.exception() is None
-                self._hosts.finished(routed_to, answered=answered)
-
-    def _abandon(self, task: Signal) -> None:
-        """STOP the attempt of a wait that ended unanswered, in the background (the
-        caller may be being cancelled), unless another wait shares its trace."""
-        if self._state != "started" or self._replies.others_on_trace(task.id, task.trace_id):
-            return
-        attempt = task.meta.get("attempt")
-        self._work.spawn_control(
-            self._stop_abandoned(task.trace_id, attempt if type(attempt) is int else None)
-        )
-
-    async def _stop_abandoned(self, trace_id: str, attempt: int | None) -> None:
-        async with asyncio.timeout(_ABANDON_DEADLINE_S):
-            await self.stop_trace(
-                trace_id, reason="the caller stopped waiting for its reply", attempt=attempt
-            )
 
     async def run_with_retry(
         self,
@@ -796,40 +559,49 @@ class Dendrite:
         about ``max_attempts * retry.timeout_s`` (or at ``timeout_s``); when the last
         attempt failed with a recoverable ERROR, returns that ERROR.
         """
-        return await run_with_retry(
-            self,
-            retry=retry or RetryStrategy(),
-            input=input,
-            neuron=neuron,
-            capabilities=list(capabilities) if capabilities is not None else None,
-            trace_id=trace_id,
-            parent_id=parent_id,
-            meta=meta,
-            finalize=finalize,
-            context_ref=context_ref,
-            timeout_s=timeout_s,
-            stop_abandoned=stop_abandoned,
+        request = TaskRequest(input, neuron, capabilities, parent_id, meta, finalize, context_ref)
+        return await self._retrying(
+            request, retry or RetryStrategy(), trace_id, timeout_s, stop_abandoned
         )
 
-    async def emit_final(
+    async def _retrying(
         self,
-        *,
-        trace_id: str,
-        result: Mapping[str, Any],
-        parent_id: str | None = None,
-        cost: Mapping[str, Any] | None = None,
+        request: TaskRequest,
+        retry: RetryStrategy,
+        trace_id: str | None,
+        timeout_s: float | None,
+        stop_abandoned: bool,
     ) -> Signal:
-        """Publish the FINAL that ends ``trace_id``; it commits every Engram journal of the
-        trace (its writes can no longer be rolled back)."""
-        signal = final_signal(
+        """The one retry entry point: attempts by the caller side, abandoned attempts
+        STOPped through :meth:`stop_trace`."""
+
+        async def attempt(trace: str, meta: dict[str, Any], wait_s: float) -> Signal:
+            self._require_started()
+            return await self._calling.wait_once(
+                replace(request, meta=meta),
+                trace_id=trace,
+                timeout_s=wait_s,
+                stop_on_timeout=False,  # retry STOPs it, before the next attempt
+                stop_on_cancel=stop_abandoned,
+            )
+
+        async def abandon(trace: str, rollback: bool, reason: str, bound: int | None) -> None:
+            await self.stop_trace(trace, rollback=rollback, reason=reason, attempt=bound)
+
+        return await run_with_retry(
+            attempt,
+            abandon,
+            retry=retry,
+            target=request.target,
             trace_id=trace_id,
-            parent_id=parent_id,
-            result=result,
-            cost=cost,
-            producer=self.dendrite_id,
+            meta=request.meta,
+            timeout_s=timeout_s,
         )
-        await self.publish(signal)
-        return signal
+
+    async def _stop_abandoned(self, trace_id: str, attempt: int | None) -> None:
+        await self.stop_trace(
+            trace_id, reason="the caller stopped waiting for its reply", attempt=attempt
+        )
 
     # -- stop ------------------------------------------------------------------------------
 
@@ -843,18 +615,8 @@ class Dendrite:
     ) -> Signal:
         """Publish a STOP of ``trace_id`` (``attempt``: stop only attempts up to that
         number, so a retry on the same trace can go on). Returns it."""
-        stop = self._build_stop(trace_id, rollback, reason, attempt)
-        await self.publish(stop)
-        return stop
-
-    def _build_stop(
-        self, trace_id: str, rollback: bool, reason: str | None, attempt: int | None
-    ) -> Signal:
-        stop = stop_signal(
-            trace_id=trace_id, rollback=rollback, reason=reason, producer=self.dendrite_id
-        )
-        if attempt is not None:
-            stop.meta["attempt"] = attempt
+        stop = self._stopping.build(trace_id, rollback=rollback, reason=reason, attempt=attempt)
+        await self._outbox.publish(stop)
         return stop
 
     async def stop_trace(
@@ -876,272 +638,23 @@ class Dendrite:
         work on the trace is cancelled before it returns).
         """
         self._require_started()
-        if self.role != "orchestrator":  # refuse before touching any local state
-            raise RoleError(
-                f"dendrite {self.dendrite_id!r} has role 'worker'; only orchestrators send "
-                "STOP (create it with role='orchestrator')"
-            )
-        stop = self._build_stop(trace_id, rollback, reason, attempt)
-        if not collect_acks:
-            self._apply_stop_locally(stop)
-            await self.publish(stop)
-            return []
-        await self._ensure(SignalType.STOPPED)
-        expected = self._traces.peers(trace_id) - {self.dendrite_id}
-        acks, arrived = self._answers.collect(stop.id)
-        try:
-            self._apply_stop_locally(stop)
-            await self.publish(stop)
-            deadline = time.monotonic() + timeout_s
-            while True:
-                acked = {a.payload.get("node") for a in acks}
-                for ack in acks:
-                    peers = ack.meta.get("peers")
-                    if isinstance(peers, list):
-                        expected |= {p for p in peers if isinstance(p, str)}
-                expected.discard(self.dendrite_id)
-                if expected and expected <= acked:
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                arrived.clear()
-                try:
-                    await asyncio.wait_for(arrived.wait(), left)
-                except TimeoutError:
-                    break
-            return list(acks)
-        finally:
-            self._answers.forget(stop.id)
+        stop = self._stopping.build(trace_id, rollback=rollback, reason=reason, attempt=attempt)
+        return await self._stopping.stop_trace(stop, collect_acks=collect_acks, timeout_s=timeout_s)
 
-    def _apply_stop_locally(self, stop: Signal) -> None:
-        """The issuer's side of a STOP, before it is published: from here on late replies
-        are dropped, and a ``dispatch_and_wait`` still waiting on the trace ends with
-        TraceStoppedError. (Local work is cancelled when the STOP comes back.)"""
-        bound = stop.meta.get("attempt")
-        self._traces.mark_stopped(stop.trace_id, bound if isinstance(bound, int) else None)
-        trace_id = stop.trace_id
-        self._replies.fail_trace(
-            trace_id, lambda: TraceStoppedError(f"trace {trace_id} was stopped")
+    # -- engrams ---------------------------------------------------------------------------
+
+    async def engram_request(
+        self, signal: Signal, *, deadline_s: float, await_reply: bool
+    ) -> Signal | None:
+        """Publish an IMPRINT or RECALL and, when ``await_reply``, return its answer.
+
+        Raises :class:`~cosmonapse.EngramTimeoutError` after ``deadline_s``.
+        """
+        return await self._engram_requests.request(
+            signal, deadline_s=deadline_s, await_reply=await_reply
         )
 
-    def _on_stop(self, stop: Signal) -> None:
-        # Everything but the ack happens before the next frame is looked at, so a TASK
-        # published after a STOP on the same connection never races it.
-        trace_id = stop.trace_id
-        bound = stop.meta.get("attempt")
-        had_stake = self._traces.has_stake(trace_id) or any(
-            e.has_stake(trace_id) for e in self._engrams.values()
-        )
-        self._traces.mark_stopped(trace_id, bound if isinstance(bound, int) else None)
-        cancelled = self._traces.cancel(trace_id)
-        rollback = bool(stop.payload.get("rollback", False))
-        compensated = 0
-        for engram in self._engrams.values():
-            if rollback:
-                compensated += engram.rollback(trace_id)
-            else:
-                engram.discard(trace_id)
-        peers = sorted(self._traces.peers(trace_id) - {self.dendrite_id})
-        self._traces.release(trace_id)
-        if not had_stake:
-            return
-        if cancelled or compensated:
-            log.info(
-                "STOP %s: cancelled %d, compensated %d (%s)",
-                trace_id,
-                cancelled,
-                compensated,
-                stop.payload.get("reason") or "no reason given",
-            )
-        ack = stopped_signal(
-            stop,
-            node=self.dendrite_id,
-            rolled_back=rollback,
-            cancelled=cancelled,
-            compensated=compensated,
-        )
-        if peers:
-            ack.meta["peers"] = peers
-        self._work.spawn_control(self._send(ack))
-
-    # -- receiving -------------------------------------------------------------------------
-
-    def _decode(self, data: bytes) -> Signal | None:
-        try:
-            return Signal.decode(data)
-        except EnvelopeError as exc:
-            self.counters["bad_frames"] += 1
-            if self.counters["bad_frames"] % 1000 == 1:
-                log.warning(
-                    "dendrite %s: dropped an invalid Signal (%s); dropped so far: %d",
-                    self.dendrite_id,
-                    exc,
-                    self.counters["bad_frames"],
-                )
-            return None
-
-    def _accept(self, subject: str, data: bytes) -> Signal | None:
-        """Decode a frame; None for an invalid one, a redelivery, or a reply on a trace
-        this Dendrite has stopped (each counted)."""
-        signal = self._decode(data)
-        if signal is None:
-            return None
-        counters = self.counters
-        seen = self._seen
-        if seen is not None and not seen.first_sight((subject, signal.id)):
-            counters["duplicates"] += 1  # a redelivery: handled once already
-            return None
-        counters["received"] += 1
-        traces = self._traces
-        if traces.stopped_traces and signal.type in _SUPPRESSED and traces.is_stopped(signal):
-            counters["suppressed"] += 1
-            return None
-        return signal
-
-    def _on_frame_now(self, subject: str, data: bytes) -> None:
-        """Handle one frame without waiting: sends and user handlers are spawned as
-        tasks, so frames are handled in the order they arrive, whatever their type."""
-        signal = self._accept(subject, data)
-        if signal is not None:
-            self._handle_now(subject, signal)
-
-    async def _on_frame(self, subject: str, data: bytes) -> None:
-        """The coroutine handler, for transports that take no plain handlers."""
-        self._on_frame_now(subject, data)
-
-    def _handle_now(self, subject: str, signal: Signal) -> None:
-        kind = signal.type
-        if kind is SignalType.TASK:
-            routed = subject.endswith(".routed")
-            self._on_task(signal, routed=routed)
-            if routed:
-                return  # user TASK handlers hear the broadcast subject only
-        elif kind in _REPLIES:
-            node = signal.meta.get("node")
-            if type(node) is str:
-                self._traces.stake(signal.trace_id, node)
-            self._replies.resolve(signal)
-            if kind is SignalType.FINAL:
-                for engram in self._engrams.values():
-                    engram.commit(signal.trace_id)
-        elif kind in _ANSWERS:
-            self._answers.feed(signal)
-        elif kind is SignalType.STOP:
-            self._on_stop(signal)
-        elif kind is SignalType.IMPRINT:
-            self._on_imprint(signal)
-        elif kind is SignalType.RECALL:
-            self._on_recall(signal)
-        elif kind in _MEMBERSHIP:
-            if self._hosts is not None:
-                self._hosts.observe(signal)
-            if self.registry_store is not None:
-                self.registry_store.observe(signal)
-        elif kind is SignalType.DISCOVER:
-            self._on_discover(signal)
-        self._run_handlers(signal)
-
-    def _run_handlers(self, signal: Signal) -> None:
-        specs = self._handlers.get(signal.type)
-        if specs:
-            for spec in specs:
-                if spec.accepts(signal):
-                    self._run_handler(spec, signal)
-
-    def _frame_handler(self) -> MessageHandler:
-        return self._on_frame_now if self.synapse.plain_handlers else self._on_frame
-
-    def _on_task(self, task: Signal, *, routed: bool) -> None:
-        directed = task.directed
-        axon: Axon | None = None
-        if directed is not None and directed.id is not None:
-            axon = self._axons.get(directed.id)
-            host = task.meta.get("host")
-            if axon is not None and type(host) is str and host != self.dendrite_id:
-                return  # routed to a replica of this neuron id on another Dendrite
-        elif routed and directed is not None:
-            for candidate in self._axons.values():
-                if candidate.covers(directed.capabilities):
-                    axon = candidate
-                    break
-            if axon is None:
-                log.debug(
-                    "routed TASK %s needs %s; nothing here covers it",
-                    task.id,
-                    directed.capabilities,
-                )
-        if axon is None:
-            return
-        if len(self._work) >= self.max_queued:
-            self.counters["overloaded"] += 1
-            log.warning(
-                "dendrite %s is overloaded (%d queued); refusing TASK %s",
-                self.dendrite_id,
-                len(self._work),
-                task.id,
-            )
-            self._work.spawn_control(
-                self.publish(
-                    error_signal(
-                        trace_id=task.trace_id,
-                        parent_id=task.id,
-                        code="OVERLOADED",
-                        message=(
-                            f"dendrite {self.dendrite_id!r} has {self.max_queued} deliveries queued"
-                        ),
-                        recoverable=True,
-                        producer=axon.neuron_id,
-                        meta={"node": self.dendrite_id, "attempt": attempt_of(task)},
-                    )
-                )
-            )
-            return
-        self._work.start(self._run_axon(axon, task), task.trace_id)
-
-    async def _run_axon(self, axon: Axon, task: Signal) -> None:
-        slots = self._work.slots
-        if not slots.try_acquire():
-            await slots.acquire()
-        try:  # a STOP of the trace cancels this task, waiting for a slot or running
-            reply = await axon.handle_task(task)
-        except Exception as exc:  # handle_task turns Neuron failures into ERRORs
-            self._log_handler_error(exc)
-            return
-        finally:
-            slots.release()
-        if self._state != "started":  # the Neuron outlived stop() (it ignored cancellation)
-            log.debug("dendrite %s stopped: dropping the reply to %s", self.dendrite_id, task.id)
-            return
-        try:
-            await self.publish(reply)
-            if task.payload.get("finalize") and reply.type is SignalType.AGENT_OUTPUT:
-                await self.publish(
-                    final_signal(
-                        trace_id=task.trace_id,
-                        parent_id=reply.id,
-                        result=reply.payload["output"],
-                        producer=axon.neuron_id,
-                        # the TASK this FINAL closes, for a caller waiting on it
-                        meta={"node": self.dendrite_id, "task": task.id, **_attempt_meta(task)},
-                    )
-                )
-        except Exception as exc:
-            self._log_handler_error(exc)
-
-    def _run_handler(self, spec: HandlerSpec, signal: Signal) -> None:
-        if len(self._work) >= self.max_queued:
-            self.counters["overloaded"] += 1
-            log.warning(
-                "dendrite %s is overloaded; dropping a %s delivery",
-                self.dendrite_id,
-                signal.type.value,
-            )
-            return
-        if signal.type is SignalType.TASK:
-            self._work.spawn(self._work.bounded(spec.fn(signal)), signal.trace_id)
-        else:
-            self._work.spawn(spec.fn(signal), None)
+    # -- misc ------------------------------------------------------------------------------
 
     def _log_handler_error(self, exc: Exception) -> None:
         self.counters["handler_errors"] += 1
@@ -1153,109 +666,9 @@ class Dendrite:
             exc_info=exc,
         )
 
-    # -- engrams ---------------------------------------------------------------------------
-
-    async def engram_request(
-        self, signal: Signal, *, deadline_s: float, await_reply: bool
-    ) -> Signal | None:
-        """Publish an IMPRINT or RECALL and, when ``await_reply``, return its answer.
-
-        Raises :class:`~cosmonapse.EngramTimeoutError` after ``deadline_s``.
-        """
-        self._require_started()
-        answer_type = (
-            SignalType.IMPRINTED if signal.type is SignalType.IMPRINT else SignalType.RECALLED
-        )
-        self._traces.stake(signal.trace_id)
-        if not await_reply:
-            await self.publish(signal)
-            return None
-        await self._ensure(answer_type)
-        fut = self._answers.expect(signal.id)
-        try:
-            await self.publish(signal)
-            self._deadlines.watch(fut, deadline_s)
-            reply = await fut
-        except TimeoutError:
-            target = signal.neuron or (signal.directed.type if signal.directed else None)
-            raise EngramTimeoutError(
-                f"{signal.type.value} to engram {target!r} got no {answer_type.value} within "
-                f"{deadline_s * 1000:.0f} ms (is an Engram with that id attached to a running "
-                "Dendrite?)"
-            ) from None
-        finally:
-            if not fut.done():
-                fut.cancel()
-            self._answers.forget(signal.id)
-        node = reply.meta.get("node")
-        if isinstance(node, str):
-            self._traces.stake(signal.trace_id, node)
-        return reply
-
-    def _on_imprint(self, imprint: Signal) -> None:
-        engram = self._engrams.get(imprint.neuron or "")
-        if engram is not None:  # applied now, in arrival order; only the answer waits
-            self._work.spawn_control(self._send(answer_imprint(engram, imprint, self.dendrite_id)))
-
-    def _on_recall(self, recall: Signal) -> None:
-        targets = recall_targets(self._engrams, recall)
-        if targets:
-            self._work.spawn_control(
-                self._send_all(answer_recall(targets, recall, self.dendrite_id))
-            )
-
-    async def _send_all(self, signals: list[Signal]) -> None:
-        for signal in signals:
-            await self._send(signal)
-
-    def _on_discover(self, discover: Signal) -> None:
-        wanted = discover.payload.get("capabilities")
-        participants = [
-            p
-            for p in self._participants()
-            if not (isinstance(wanted, list) and not set(wanted).issubset(p[2]))
-        ]
-        if participants:
-            self._work.spawn_control(self._announce_all(participants, discover))
-
-    async def _announce_all(
-        self, participants: list[tuple[str, str, list[str], str | None]], parent: Signal
-    ) -> None:
-        for participant in participants:
-            await self._announce(participant, parent=parent)
-
-    # -- heartbeats ------------------------------------------------------------------------
-
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat_s)
-            in_flight = len(self._work)
-            for ident, _role, _caps, _version in self._participants():
-                try:
-                    await self._send(
-                        heartbeat_signal(
-                            participant=ident, in_flight=in_flight, node=self.dendrite_id
-                        )
-                    )
-                except Exception as exc:  # keep beating through a transport hiccup
-                    log.warning("heartbeat of %s failed: %s", ident, exc)
-
-    # -- misc ------------------------------------------------------------------------------
-
-    def _require_started(self) -> None:
-        if self._state != "started":
-            raise DendriteStateError(
-                f"dendrite {self.dendrite_id!r} is not running; use 'async with dendrite:' or "
-                "'await dendrite.start()'"
-            )
-
     def __repr__(self) -> str:
         return (
             f"<Dendrite {self.dendrite_id!r} ns={self.namespace!r} role={self.role} "
-            f"{self._state} axons={list(self._axons)} engrams={list(self._engrams)}>"
+            f"{self._state} axons={list(self._hosting.axons)} "
+            f"engrams={list(self._hosting.engrams)}>"
         )
-
-
-def _attempt_meta(task: Signal) -> dict[str, Any]:
-    attempt = task.meta.get("attempt")
-    return {"attempt": attempt} if attempt is not None else {}

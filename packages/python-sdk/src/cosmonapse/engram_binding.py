@@ -43,9 +43,9 @@ class EngramBinding:
 
 
 class EngramTransport(Protocol):
-    """What the helpers need from the hosting Dendrite."""
+    """How the helpers reach Engrams: the hosting Dendrite's engram requests."""
 
-    async def engram_request(
+    async def request(
         self, signal: Signal, *, deadline_s: float, await_reply: bool
     ) -> Signal | None: ...
 
@@ -116,7 +116,7 @@ class ImprintHelper(_BoundHelper):
             parent_id=self._parent,
         )
         deadline = (deadline_ms or binding.default_deadline_ms) / 1000
-        reply = await transport.engram_request(signal, deadline_s=deadline, await_reply=await_ack)
+        reply = await transport.request(signal, deadline_s=deadline, await_reply=await_ack)
         if reply is None:
             return None
         error = reply.payload.get("error")
@@ -160,9 +160,7 @@ class RecallHelper(_BoundHelper):
             deadline_ms=deadline_ms,
             min_confidence=min_confidence,
         )
-        reply = await transport.engram_request(
-            signal, deadline_s=deadline_ms / 1000, await_reply=True
-        )
+        reply = await transport.request(signal, deadline_s=deadline_ms / 1000, await_reply=True)
         assert reply is not None
         error = reply.payload.get("error")
         if error:

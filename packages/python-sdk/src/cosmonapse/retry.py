@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._ids import new_trace_id
 from .exceptions import DispatchTimeoutError
 from .signal import Signal, SignalType
-
-if TYPE_CHECKING:
-    from .dendrite import Dendrite
 
 __all__ = ["Outcome", "RetryStrategy"]
 
@@ -79,22 +76,29 @@ class RetryStrategy:
         return max(0.0, base)
 
 
+Attempt = Callable[[str, dict[str, Any], float], Awaitable[Signal]]
+"""``attempt(trace_id, meta, wait_s)``: dispatch once on ``trace_id`` with ``meta`` and
+return the reply; raise :class:`~cosmonapse.DispatchTimeoutError` when none came within
+``wait_s``."""
+
+Abandon = Callable[[str, bool, str, int | None], Awaitable[object]]
+"""``abandon(trace_id, rollback, reason, attempt)``: STOP an abandoned attempt."""
+
+
 async def run_with_retry(
-    dendrite: Dendrite,
+    attempt_once: Attempt,
+    abandon: Abandon,
     *,
     retry: RetryStrategy,
-    input: Mapping[str, Any],
-    neuron: str | None = None,
-    capabilities: list[str] | None = None,
+    target: str,
     trace_id: str | None = None,
-    parent_id: str | None = None,
     meta: Mapping[str, Any] | None = None,
-    finalize: bool = False,
-    context_ref: str | None = None,
     timeout_s: float | None = None,
-    stop_abandoned: bool = True,
 ) -> Signal:
-    """Dispatch with retries; see :meth:`Dendrite.run_with_retry`."""
+    """Run ``attempt_once`` until it succeeds, fails for good or ``retry`` gives up,
+    calling ``abandon`` on each failed attempt before the next one starts; ``timeout_s``
+    bounds the whole call. ``target`` names who the TASK is for, in error messages. See
+    :meth:`Dendrite.run_with_retry <cosmonapse.Dendrite.run_with_retry>`."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout_s is None else loop.time() + timeout_s
     trace = trace_id or new_trace_id()
@@ -115,19 +119,7 @@ async def run_with_retry(
         if attempt > 1:
             attempt_meta["retry_of"] = traces[0]
         try:
-            reply = await dendrite._dispatch_and_wait_once(
-                neuron=neuron,
-                capabilities=capabilities,
-                input=input,
-                trace_id=trace,
-                parent_id=parent_id,
-                meta=attempt_meta,
-                finalize=finalize,
-                context_ref=context_ref,
-                timeout_s=wait_s,
-                stop_on_timeout=False,  # stopped below, before the next attempt
-                stop_on_cancel=stop_abandoned,
-            )
+            reply = await attempt_once(trace, attempt_meta, wait_s)
         except DispatchTimeoutError as exc:
             # Hand callbacks the plain TimeoutError: "attempt 1 stuck (TimeoutError)".
             outcome = TimeoutError(str(exc))
@@ -138,18 +130,18 @@ async def run_with_retry(
         if isinstance(outcome, TimeoutError) and not retry.should_retry(outcome):
             raise outcome
         # Stop the abandoned attempt before anything else runs, so it cannot keep going.
-        await dendrite.stop_trace(
+        await abandon(
             trace,
-            rollback=retry.rollback_on_retry,
-            reason=f"retry: attempt {attempt} abandoned",
-            attempt=None if retry.new_trace else attempt,
+            retry.rollback_on_retry,
+            f"retry: attempt {attempt} abandoned",
+            None if retry.new_trace else attempt,
         )
         if attempt == retry.max_attempts:
             break
         log.info(
             "attempt %d of %s on %s failed (%s); retrying",
             attempt,
-            neuron or capabilities,
+            target,
             trace,
             _describe(outcome),
         )
@@ -164,7 +156,6 @@ async def run_with_retry(
             await asyncio.sleep(pause)
     if isinstance(outcome, Signal):
         return outcome
-    target = neuron or ",".join(capabilities or [])
     if cut_short:
         raise DispatchTimeoutError(
             f"{target!r} gave no reply within the call's timeout of {timeout_s:g} s "

@@ -16,6 +16,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "PREFIX",
     "capability_group",
+    "is_routed_task_subject",
     "namespace_wildcard",
     "routed_task_subject",
     "signal_subject",
@@ -111,6 +112,12 @@ def signal_subject(namespace: str, signal_type: str) -> str:
 def routed_task_subject(namespace: str) -> str:
     """``cosmonapse.<namespace>.TASK.routed``: where capability-routed TASKs travel."""
     return f"{PREFIX}.{validate_namespace(namespace)}.TASK.routed"
+
+
+def is_routed_task_subject(subject: str) -> bool:
+    """True when ``subject`` is a namespace's routed-TASK subject (see
+    :func:`routed_task_subject`)."""
+    return subject.startswith(PREFIX + ".") and subject.endswith(".TASK.routed")
 
 
 def namespace_wildcard(namespace: str) -> str:

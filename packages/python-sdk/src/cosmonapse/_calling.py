@@ -1,0 +1,251 @@
+"""The caller side of a Dendrite: build a TASK, address it, publish it and wait for the
+reply that answers it (docs/protocol.md section 5; docs/architecture.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._host_picker import Host, HostPicker
+from ._outbox import Outbox
+from ._subscriptions import Subscriptions
+from ._traces import TraceBook
+from ._waiters import Deadlines, ReplyWaiters
+from ._work import OwnedWork
+from .builders import discover_signal, error_signal, task_signal
+from .exceptions import DispatchTimeoutError, NoCapableNeuronError, TraceStoppedError
+from .signal import Signal, SignalType
+
+log = logging.getLogger("cosmonapse.dendrite")
+
+REPLIES = frozenset({SignalType.AGENT_OUTPUT, SignalType.FINAL, SignalType.ERROR})
+MEMBERSHIP = (SignalType.REGISTER, SignalType.DEREGISTER, SignalType.HEARTBEAT)
+ABANDON_DEADLINE_S = 1.0  # the STOP of an abandoned wait gets this long to go out
+
+StopAttempt = Callable[[str, int | None], Awaitable[object]]
+"""``stop(trace_id, attempt)``: STOP an attempt whose wait was abandoned."""
+
+
+@dataclass(slots=True)
+class TaskRequest:
+    """What a TASK asks, apart from its trace: the options every dispatch takes."""
+
+    input: Mapping[str, Any]
+    neuron: str | None = None
+    capabilities: Iterable[str] | None = None
+    parent_id: str | None = None
+    meta: Mapping[str, Any] | None = None
+    finalize: bool = False
+    context_ref: str | None = None
+
+    @property
+    def target(self) -> str:
+        """Who the TASK is for, for error messages."""
+        return self.neuron or ",".join(self.capabilities or ())
+
+
+class Calling:
+    """Dispatches TASKs for one Dendrite and matches replies to the waits on them."""
+
+    __slots__ = (
+        "_deadlines",
+        "_discover_timeout_s",
+        "_hosts_lock",
+        "_outbox",
+        "_replies",
+        "_reply_subs_missing",
+        "_stop_attempt",
+        "_subs",
+        "_traces",
+        "_work",
+        "hosts",
+    )
+
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        subs: Subscriptions,
+        traces: TraceBook,
+        work: OwnedWork,
+        replies: ReplyWaiters,
+        deadlines: Deadlines,
+        discover_timeout_s: float,
+        stop_attempt: StopAttempt,
+    ) -> None:
+        self._outbox = outbox
+        self._subs = subs
+        self._traces = traces
+        self._work = work
+        self._replies = replies
+        self._deadlines = deadlines
+        self._discover_timeout_s = discover_timeout_s
+        self._stop_attempt = stop_attempt
+        self._reply_subs_missing = True
+        self._hosts_lock = asyncio.Lock()
+        self.hosts: HostPicker | None = None  # made on the first capability-routed dispatch
+
+    # -- building and addressing -----------------------------------------------------------
+
+    def new_task(self, request: TaskRequest, trace_id: str | None) -> Signal:
+        """The TASK for ``request`` (``meta.node`` names this Dendrite, for observers)."""
+        caps = list(request.capabilities or [])
+        if request.neuron is None and not caps:
+            raise ValueError("dispatch needs neuron= or capabilities=")
+        task = task_signal(
+            input=request.input,
+            neuron=request.neuron,
+            capabilities=caps,
+            trace_id=trace_id,
+            parent_id=request.parent_id,
+            meta=request.meta,
+            finalize=request.finalize,
+            context_ref=request.context_ref,
+        )
+        task.meta.setdefault("node", self._outbox.node)
+        return task
+
+    async def route(self, task: Signal, wait_s: float) -> tuple[Host, float]:
+        """Address a capability TASK to the host that will run it. Returns the host and
+        the seconds spent waiting for a DISCOVER to be answered (0 when membership
+        already knew a covering host).
+
+        Raises NoCapableNeuronError (after publishing the ERROR) when none covers it."""
+        directed = task.directed
+        assert directed is not None
+        caps = directed.capabilities
+        hosts = self.hosts
+        if hosts is None:
+            async with self._hosts_lock:  # concurrent first dispatches wait for one setup
+                hosts = self.hosts
+                if hosts is None:
+                    await self._subs.ensure(*MEMBERSHIP)
+                    hosts = self.hosts = HostPicker()
+        picked = hosts.pick(caps)
+        waited = 0.0
+        if picked is None:
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            picked = await hosts.discover(
+                caps,
+                send_discover=lambda: self._outbox.send(discover_signal(capabilities=caps)),
+                timeout_s=min(self._discover_timeout_s, wait_s),
+            )
+            waited = loop.time() - began
+        if picked is None:
+            await self._refuse(task, caps)
+        assert picked is not None
+        directed.id = picked.neuron_id
+        if picked.node is not None:
+            task.meta["host"] = picked.node  # replicas of the neuron id: only this one runs it
+        return picked, waited
+
+    async def _refuse(self, task: Signal, caps: list[str]) -> None:
+        node = self._outbox.node
+        wanted = ", ".join(caps)
+        message = (
+            f"no live neuron covers the capabilities [{wanted}] "
+            f"in namespace {self._outbox.namespace!r}"
+        )
+        try:
+            await self._outbox.publish(
+                error_signal(
+                    trace_id=task.trace_id,
+                    parent_id=task.id,
+                    code=NoCapableNeuronError.code,
+                    message=message,
+                    producer=node,
+                    meta={"node": node, "capabilities": list(caps)},
+                )
+            )
+        except Exception as exc:  # the exception below is what matters to the caller
+            log.debug("ERROR %s not published: %r", NoCapableNeuronError.code, exc)
+        raise NoCapableNeuronError(message, capabilities=list(caps), trace_id=task.trace_id)
+
+    # -- dispatching -----------------------------------------------------------------------
+
+    async def dispatch(self, request: TaskRequest, trace_id: str | None) -> Signal:
+        """Publish the TASK of ``request`` without waiting; return it."""
+        task = self.new_task(request, trace_id)
+        if request.neuron is None:
+            await self.route(task, self._discover_timeout_s)
+        await self._outbox.publish(task)
+        return task
+
+    async def wait_once(
+        self,
+        request: TaskRequest,
+        *,
+        trace_id: str | None,
+        timeout_s: float,
+        stop_on_timeout: bool,
+        stop_on_cancel: bool,
+    ) -> Signal:
+        """Dispatch one attempt and return its reply (what retry repeats)."""
+        if self._reply_subs_missing:
+            await self._subs.ensure(*REPLIES)
+            self._reply_subs_missing = not self._subs.has(REPLIES)
+        task = self.new_task(request, trace_id)
+        trace = task.trace_id
+        traces = self._traces
+        if traces.stopped_traces and traces.is_stopped(task):  # fail now, not at timeout
+            raise TraceStoppedError(f"trace {trace} was stopped; nothing was dispatched")
+        routed_to: Host | None = None
+        if request.neuron is None:
+            routed_to, waited = await self.route(task, timeout_s)
+            timeout_s = max(timeout_s - waited, 0.0)  # the DISCOVER's wait counts too
+        fut = self._replies.add(task, want_final=request.finalize)
+        try:
+            await self._outbox.publish(task)
+            self._deadlines.watch(fut, timeout_s)
+            return await fut
+        except TimeoutError:
+            if stop_on_timeout:
+                self.abandon(task)
+            raise DispatchTimeoutError(
+                f"no reply from {request.target!r} within {timeout_s:g} s (trace {trace})"
+            ) from None
+        except asyncio.CancelledError:
+            if stop_on_cancel and (fut.cancelled() or not fut.done()):  # no answer came
+                self.abandon(task)
+            raise
+        finally:
+            if not fut.done():
+                fut.cancel()
+            self._replies.discard(task.id)
+            if routed_to is not None and self.hosts is not None:
+                answered = fut.done() and not fut.cancelled() and fut.exception() is None
+                self.hosts.finished(routed_to, answered=answered)
+
+    def abandon(self, task: Signal) -> None:
+        """STOP the attempt of a wait that ended unanswered, in the background (the
+        caller may be being cancelled), unless another wait shares its trace."""
+        if not self._subs.active or self._replies.others_on_trace(task.id, task.trace_id):
+            return
+        attempt = task.meta.get("attempt")
+        self._work.spawn_control(
+            self._stop_abandoned(task.trace_id, attempt if type(attempt) is int else None)
+        )
+
+    async def _stop_abandoned(self, trace_id: str, attempt: int | None) -> None:
+        async with asyncio.timeout(ABANDON_DEADLINE_S):
+            await self._stop_attempt(trace_id, attempt)
+
+    # -- replies ---------------------------------------------------------------------------
+
+    def on_reply(self, subject: str, reply: Signal) -> bool:
+        """An AGENT_OUTPUT, FINAL or ERROR: note who answered, end the wait it answers."""
+        node = reply.meta.get("node")
+        if type(node) is str:
+            self._traces.stake(reply.trace_id, node)
+        self._replies.resolve(reply)
+        return True
+
+    def on_membership(self, subject: str, signal: Signal) -> bool:
+        """REGISTER, DEREGISTER, HEARTBEAT: keep the capability hosts current."""
+        if self.hosts is not None:
+            self.hosts.observe(signal)
+        return True

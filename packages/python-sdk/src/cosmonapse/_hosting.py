@@ -1,0 +1,196 @@
+"""The host side of a Dendrite: the Axons and Engrams it hosts, the TASKs it runs and
+the IMPRINT / RECALL it answers (docs/protocol.md section 5; docs/architecture.md)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from . import subjects
+from ._engram_host import answer_imprint, answer_recall, recall_targets
+from ._outbox import Outbox
+from ._traces import attempt_of
+from ._work import OwnedWork
+from .axon import Axon, AxonHost
+from .builders import error_signal, final_signal
+from .engram import Engram
+from .signal import Signal, SignalType
+
+log = logging.getLogger("cosmonapse.dendrite")
+
+
+class Hosting:
+    """Runs TASKs on hosted Axons (at most ``max_concurrency`` at once, through the
+    slots of ``work``) and answers for hosted Engrams.
+
+    Past ``max_queued`` deliveries a TASK is refused with a recoverable ERROR
+    ``OVERLOADED``. A reply is dropped once ``is_running()`` is false (a Neuron that
+    outlived the Dendrite's stop).
+    """
+
+    __slots__ = (
+        "_counters",
+        "_is_running",
+        "_link",
+        "_max_queued",
+        "_outbox",
+        "_work",
+        "axons",
+        "engrams",
+    )
+
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        work: OwnedWork,
+        counters: MutableMapping[str, int],
+        link: AxonHost,
+        max_queued: int,
+        is_running: Callable[[], bool],
+    ) -> None:
+        self._outbox = outbox
+        self._work = work
+        self._counters = counters
+        self._link = link
+        self._max_queued = max_queued
+        self._is_running = is_running
+        self.axons: dict[str, Axon] = {}
+        self.engrams: dict[str, Engram] = {}
+
+    def add_axon(self, axon: Axon) -> None:
+        if axon.neuron_id in self.axons:
+            raise ValueError(f"an Axon {axon.neuron_id!r} is already attached")
+        self.axons[axon.neuron_id] = axon
+
+    def add_engram(self, engram: Engram) -> None:
+        if engram.engram_id in self.engrams:
+            raise ValueError(f"an Engram {engram.engram_id!r} is already attached")
+        self.engrams[engram.engram_id] = engram
+
+    def capabilities(self) -> list[str]:
+        """Every capability some hosted Axon offers, sorted."""
+        return sorted({c for a in self.axons.values() for c in a.capabilities})
+
+    def wanted_types(self) -> set[SignalType]:
+        """The Signal types hosting needs to hear."""
+        wanted: set[SignalType] = set()
+        if self.axons:
+            wanted |= {SignalType.TASK, SignalType.DISCOVER}
+        if self.engrams:
+            wanted |= {SignalType.IMPRINT, SignalType.RECALL, SignalType.FINAL, SignalType.DISCOVER}
+        return wanted
+
+    # -- TASKs -----------------------------------------------------------------------------
+
+    def on_task(self, subject: str, task: Signal) -> bool:
+        """Start the run of a TASK addressed to a hosted Axon (by id, or covered by one
+        when it came on the routed subject). User TASK handlers hear the broadcast
+        subject only."""
+        routed = subjects.is_routed_task_subject(subject)
+        axon = self._axon_for(task, routed)
+        if axon is not None:
+            if len(self._work) >= self._max_queued:
+                self._refuse(axon, task)
+            else:
+                self._work.start(self._run(axon, task), task.trace_id)
+        return not routed
+
+    def _axon_for(self, task: Signal, routed: bool) -> Axon | None:
+        directed = task.directed
+        if directed is None:
+            return None
+        if directed.id is not None:
+            axon = self.axons.get(directed.id)
+            host = task.meta.get("host")
+            if axon is not None and type(host) is str and host != self._outbox.node:
+                return None  # routed to a replica of this neuron id on another Dendrite
+            return axon
+        if routed:
+            for candidate in self.axons.values():
+                if candidate.covers(directed.capabilities):
+                    return candidate
+            log.debug(
+                "routed TASK %s needs %s; nothing here covers it", task.id, directed.capabilities
+            )
+        return None
+
+    def _refuse(self, axon: Axon, task: Signal) -> None:
+        node = self._outbox.node
+        self._counters["overloaded"] += 1
+        log.warning(
+            "dendrite %s is overloaded (%d queued); refusing TASK %s",
+            node,
+            len(self._work),
+            task.id,
+        )
+        refusal = error_signal(
+            trace_id=task.trace_id,
+            parent_id=task.id,
+            code="OVERLOADED",
+            message=f"dendrite {node!r} has {self._max_queued} deliveries queued",
+            recoverable=True,
+            producer=axon.neuron_id,
+            meta={"node": node, "attempt": attempt_of(task)},
+        )
+        self._work.spawn_control(self._outbox.publish(refusal))
+
+    async def _run(self, axon: Axon, task: Signal) -> None:
+        work = self._work
+        try:  # a STOP of the trace cancels this task, waiting for a slot or running
+            reply = await work.bounded(axon.handle_task(task, self._link))
+        except Exception as exc:  # handle_task turns Neuron failures into ERRORs
+            work.report(exc)
+            return
+        if not self._is_running():  # the Neuron outlived stop() (it ignored cancellation)
+            log.debug("dendrite %s stopped: dropping the reply to %s", self._outbox.node, task.id)
+            return
+        try:
+            await self._outbox.publish(reply)
+            if task.payload.get("finalize") and reply.type is SignalType.AGENT_OUTPUT:
+                await self._outbox.publish(self._final(axon, task, reply))
+        except Exception as exc:
+            work.report(exc)
+
+    def _final(self, axon: Axon, task: Signal, reply: Signal) -> Signal:
+        # meta.task names the TASK this FINAL closes, for a caller waiting on it
+        meta: dict[str, Any] = {"node": self._outbox.node, "task": task.id}
+        attempt = task.meta.get("attempt")
+        if attempt is not None:
+            meta["attempt"] = attempt
+        return final_signal(
+            trace_id=task.trace_id,
+            parent_id=reply.id,
+            result=reply.payload["output"],
+            producer=axon.neuron_id,
+            meta=meta,
+        )
+
+    # -- Engrams ---------------------------------------------------------------------------
+
+    def on_imprint(self, subject: str, imprint: Signal) -> bool:
+        engram = self.engrams.get(imprint.neuron or "")
+        if engram is not None:  # applied now, in arrival order; only the answer waits
+            answer = answer_imprint(engram, imprint, self._outbox.node)
+            self._work.spawn_control(self._outbox.send(answer))
+        return True
+
+    def on_recall(self, subject: str, recall: Signal) -> bool:
+        targets = recall_targets(self.engrams, recall)
+        if targets:
+            answers = answer_recall(targets, recall, self._outbox.node)
+            self._work.spawn_control(self._outbox.send_all(answers))
+        return True
+
+    def commit(self, trace_id: str) -> None:
+        """A FINAL ended ``trace_id``: its writes can no longer be rolled back."""
+        for engram in self.engrams.values():
+            engram.commit(trace_id)
+
+    async def close_axons(self) -> None:
+        for axon in self.axons.values():
+            try:
+                await axon.aclose()
+            except Exception as exc:
+                log.warning("closing neuron %s failed: %s", axon.neuron_id, exc)

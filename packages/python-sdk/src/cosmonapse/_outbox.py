@@ -1,0 +1,114 @@
+"""Where a Dendrite's Signals leave: each Signal's subject, the role gate and the
+stopped-trace filter (docs/protocol.md sections 3 and 5)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import MutableMapping
+from typing import Literal
+
+from . import subjects
+from ._traces import TraceBook
+from .exceptions import RoleError
+from .signal import Signal, SignalType
+from .synapses.base import Synapse
+
+log = logging.getLogger("cosmonapse.dendrite")
+
+Role = Literal["orchestrator", "worker"]
+
+ROLE_GATED = frozenset({SignalType.TASK, SignalType.STOP})
+"""What only orchestrators send."""
+
+SUPPRESSED = frozenset(
+    {
+        SignalType.TASK,
+        SignalType.AGENT_OUTPUT,
+        SignalType.FINAL,
+        SignalType.ERROR,
+        SignalType.IMPRINT,
+    }
+)
+"""Signals of a stopped trace that are neither sent nor delivered."""
+
+
+class Outbox:
+    """Publishes one Dendrite's Signals on ``synapse`` in ``namespace``.
+
+    :meth:`publish` refuses what ``role`` may not send and drops Signals of stopped
+    traces; :meth:`send` is for acks and announcements, which skip both checks. Every
+    frame sent counts in ``counters["published"]``.
+    """
+
+    __slots__ = ("_subjects", "counters", "namespace", "node", "role", "synapse", "traces")
+
+    def __init__(
+        self,
+        *,
+        synapse: Synapse,
+        namespace: str,
+        node: str,
+        role: Role,
+        traces: TraceBook,
+        counters: MutableMapping[str, int],
+    ) -> None:
+        self.synapse = synapse
+        self.namespace = namespace
+        self.node = node
+        self.role: Role = role
+        self.traces = traces
+        self.counters = counters
+        self._subjects: dict[SignalType, str] = {}
+
+    def subject(self, signal_type: SignalType) -> str:
+        """The namespace subject of ``signal_type`` (cached)."""
+        subject = self._subjects.get(signal_type)
+        if subject is None:
+            subject = subjects.signal_subject(self.namespace, signal_type.value)
+            self._subjects[signal_type] = subject
+        return subject
+
+    def subject_of(self, signal: Signal) -> str:
+        """Where ``signal`` travels: a capability TASK with no neuron id on the routed
+        subject, everything else on its type's subject."""
+        directed = signal.directed
+        if (
+            signal.type is SignalType.TASK
+            and directed is not None
+            and directed.id is None
+            and directed.capabilities
+        ):
+            return subjects.routed_task_subject(self.namespace)
+        subject = self._subjects.get(signal.type)
+        return subject if subject is not None else self.subject(signal.type)
+
+    def check_role(self, kind: SignalType) -> None:
+        """Raise RoleError when this Dendrite's role may not send ``kind``."""
+        if kind in ROLE_GATED and self.role != "orchestrator":
+            raise RoleError(
+                f"dendrite {self.node!r} has role 'worker'; only orchestrators send "
+                f"{kind.value} (create it with role='orchestrator')"
+            )
+
+    async def publish(self, signal: Signal) -> None:
+        """Publish after the role gate; a Signal of a stopped trace is dropped, counted in
+        ``counters["suppressed"]``."""
+        kind = signal.type
+        if kind in ROLE_GATED:
+            self.check_role(kind)
+        traces = self.traces
+        if kind in SUPPRESSED and traces.stopped_traces and traces.is_stopped(signal):
+            self.counters["suppressed"] += 1
+            log.debug("not publishing %s on stopped trace %s", kind.value, signal.trace_id)
+            return
+        await self.synapse.publish(self.subject_of(signal), signal.encode())
+        self.counters["published"] += 1
+
+    async def send(self, signal: Signal) -> None:
+        """Publish without the role and stopped-trace checks."""
+        await self.synapse.publish(self.subject_of(signal), signal.encode())
+        self.counters["published"] += 1
+
+    async def send_all(self, signals: list[Signal]) -> None:
+        for signal in signals:
+            await self.send(signal)

@@ -1,0 +1,152 @@
+"""STOP, on both sides (docs/protocol.md section 5, "STOP and rollback").
+
+The issuer marks the trace stopped before publishing, so late replies are dropped and
+waits on the trace end at once; it may collect the STOPPED acks. Every Dendrite that
+hears a STOP cancels the trace's work, rolls back or discards its hosted Engrams'
+journals of the trace, and answers one STOPPED when it had a stake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+
+from ._outbox import Outbox
+from ._subscriptions import Subscriptions
+from ._traces import TraceBook
+from ._waiters import ParentWaiters, ReplyWaiters
+from ._work import OwnedWork
+from .builders import stop_signal, stopped_signal
+from .engram import Engram
+from .exceptions import TraceStoppedError
+from .signal import Signal, SignalType
+
+log = logging.getLogger("cosmonapse.dendrite")
+
+
+class Stopping:
+    """Issues STOPs for one Dendrite and carries out the STOPs it hears."""
+
+    __slots__ = ("_answers", "_engrams", "_outbox", "_replies", "_subs", "_traces", "_work")
+
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        subs: Subscriptions,
+        traces: TraceBook,
+        work: OwnedWork,
+        replies: ReplyWaiters,
+        answers: ParentWaiters,
+        engrams: Mapping[str, Engram],
+    ) -> None:
+        self._outbox = outbox
+        self._subs = subs
+        self._traces = traces
+        self._work = work
+        self._replies = replies
+        self._answers = answers
+        self._engrams = engrams
+
+    def build(
+        self, trace_id: str, *, rollback: bool, reason: str | None, attempt: int | None
+    ) -> Signal:
+        """A STOP of ``trace_id`` from this Dendrite (``attempt``: stop only attempts up
+        to that number)."""
+        stop = stop_signal(
+            trace_id=trace_id, rollback=rollback, reason=reason, producer=self._outbox.node
+        )
+        if attempt is not None:
+            stop.meta["attempt"] = attempt
+        return stop
+
+    async def stop_trace(
+        self, stop: Signal, *, collect_acks: bool, timeout_s: float
+    ) -> list[Signal]:
+        """Apply ``stop`` here, publish it, and with ``collect_acks`` return the STOPPED
+        acks that came within ``timeout_s`` (early once every Dendrite known to have a
+        stake has acked)."""
+        self._outbox.check_role(SignalType.STOP)  # refuse before touching any local state
+        if not collect_acks:
+            self.apply_locally(stop)
+            await self._outbox.publish(stop)
+            return []
+        await self._subs.ensure(SignalType.STOPPED)
+        me = self._outbox.node
+        expected = self._traces.peers(stop.trace_id) - {me}
+        acks, arrived = self._answers.collect(stop.id)
+        try:
+            self.apply_locally(stop)
+            await self._outbox.publish(stop)
+            deadline = time.monotonic() + timeout_s
+            while True:
+                acked = {a.payload.get("node") for a in acks}
+                for ack in acks:
+                    peers = ack.meta.get("peers")
+                    if isinstance(peers, list):
+                        expected |= {p for p in peers if isinstance(p, str)}
+                expected.discard(me)
+                if expected and expected <= acked:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                arrived.clear()
+                try:
+                    await asyncio.wait_for(arrived.wait(), left)
+                except TimeoutError:
+                    break
+            return list(acks)
+        finally:
+            self._answers.forget(stop.id)
+
+    def apply_locally(self, stop: Signal) -> None:
+        """The issuer's side, before the STOP is published: from here on late replies are
+        dropped, and a wait still pending on the trace ends with TraceStoppedError.
+        (Local work is cancelled when the STOP comes back.)"""
+        bound = stop.meta.get("attempt")
+        self._traces.mark_stopped(stop.trace_id, bound if isinstance(bound, int) else None)
+        trace_id = stop.trace_id
+        self._replies.fail_trace(
+            trace_id, lambda: TraceStoppedError(f"trace {trace_id} was stopped")
+        )
+
+    def on_stop(self, subject: str, stop: Signal) -> bool:
+        """A STOP heard. Everything but the ack happens before the next frame is looked
+        at, so a TASK published after a STOP on the same connection never races it."""
+        traces = self._traces
+        engrams = self._engrams.values()
+        trace_id = stop.trace_id
+        bound = stop.meta.get("attempt")
+        had_stake = traces.has_stake(trace_id) or any(e.has_stake(trace_id) for e in engrams)
+        traces.mark_stopped(trace_id, bound if isinstance(bound, int) else None)
+        cancelled = traces.cancel(trace_id)
+        rollback = bool(stop.payload.get("rollback", False))
+        compensated = 0
+        for engram in engrams:
+            if rollback:
+                compensated += engram.rollback(trace_id)
+            else:
+                engram.discard(trace_id)
+        me = self._outbox.node
+        peers = sorted(traces.peers(trace_id) - {me})
+        traces.release(trace_id)
+        if not had_stake:
+            return True
+        if cancelled or compensated:
+            log.info(
+                "STOP %s: cancelled %d, compensated %d (%s)",
+                trace_id,
+                cancelled,
+                compensated,
+                stop.payload.get("reason") or "no reason given",
+            )
+        ack = stopped_signal(
+            stop, node=me, rolled_back=rollback, cancelled=cancelled, compensated=compensated
+        )
+        if peers:
+            ack.meta["peers"] = peers
+        self._work.spawn_control(self._outbox.send(ack))
+        return True
