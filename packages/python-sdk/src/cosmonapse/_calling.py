@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ._host_picker import Host, HostPicker
@@ -17,6 +17,7 @@ from ._waiters import Deadlines, ReplyWaiters
 from ._work import OwnedWork
 from .builders import discover_signal, error_signal, task_signal
 from .exceptions import DispatchTimeoutError, NoCapableNeuronError, TraceStoppedError
+from .retry import Abandon, RetryStrategy, run_with_retry
 from .signal import Signal, SignalType
 
 log = logging.getLogger("cosmonapse.dendrite")
@@ -24,9 +25,6 @@ log = logging.getLogger("cosmonapse.dendrite")
 REPLIES = frozenset({SignalType.AGENT_OUTPUT, SignalType.FINAL, SignalType.ERROR})
 MEMBERSHIP = (SignalType.REGISTER, SignalType.DEREGISTER, SignalType.HEARTBEAT)
 ABANDON_DEADLINE_S = 1.0  # the STOP of an abandoned wait gets this long to go out
-
-StopAttempt = Callable[[str, int | None], Awaitable[object]]
-"""``stop(trace_id, attempt)``: STOP an attempt whose wait was abandoned."""
 
 
 @dataclass(slots=True)
@@ -57,7 +55,8 @@ class Calling:
         "_outbox",
         "_replies",
         "_reply_subs_missing",
-        "_stop_attempt",
+        "_require_running",
+        "_stop_trace",
         "_subs",
         "_traces",
         "_work",
@@ -66,7 +65,6 @@ class Calling:
 
     def __init__(
         self,
-        *,
         outbox: Outbox,
         subs: Subscriptions,
         traces: TraceBook,
@@ -74,7 +72,8 @@ class Calling:
         replies: ReplyWaiters,
         deadlines: Deadlines,
         discover_timeout_s: float,
-        stop_attempt: StopAttempt,
+        stop_trace: Abandon,
+        require_running: Callable[[], None],
     ) -> None:
         self._outbox = outbox
         self._subs = subs
@@ -83,7 +82,8 @@ class Calling:
         self._replies = replies
         self._deadlines = deadlines
         self._discover_timeout_s = discover_timeout_s
-        self._stop_attempt = stop_attempt
+        self._stop_trace = stop_trace
+        self._require_running = require_running
         self._reply_subs_missing = True
         self._hosts_lock = asyncio.Lock()
         self.hosts: HostPicker | None = None  # made on the first capability-routed dispatch
@@ -185,6 +185,7 @@ class Calling:
         stop_on_cancel: bool,
     ) -> Signal:
         """Dispatch one attempt and return its reply (what retry repeats)."""
+        self._require_running()
         if self._reply_subs_missing:
             await self._subs.ensure(*REPLIES)
             self._reply_subs_missing = not self._subs.has(REPLIES)
@@ -232,7 +233,39 @@ class Calling:
 
     async def _stop_abandoned(self, trace_id: str, attempt: int | None) -> None:
         async with asyncio.timeout(ABANDON_DEADLINE_S):
-            await self._stop_attempt(trace_id, attempt)
+            await self._stop_trace(
+                trace_id, False, "the caller stopped waiting for its reply", attempt
+            )
+
+    async def retrying(
+        self,
+        request: TaskRequest,
+        retry: RetryStrategy,
+        trace_id: str | None,
+        timeout_s: float | None,
+        stop_abandoned: bool,
+    ) -> Signal:
+        """The one retry entry point: attempts by :meth:`wait_once`, each abandoned
+        attempt STOPped before the next (docs/protocol.md section 5, "Retry")."""
+
+        async def attempt(trace: str, meta: dict[str, Any], wait_s: float) -> Signal:
+            return await self.wait_once(
+                replace(request, meta=meta),
+                trace_id=trace,
+                timeout_s=wait_s,
+                stop_on_timeout=False,  # retry STOPs it, before the next attempt
+                stop_on_cancel=stop_abandoned,
+            )
+
+        return await run_with_retry(
+            attempt,
+            self._stop_trace,
+            retry=retry,
+            target=request.target,
+            trace_id=trace_id,
+            meta=request.meta,
+            timeout_s=timeout_s,
+        )
 
     # -- replies ---------------------------------------------------------------------------
 

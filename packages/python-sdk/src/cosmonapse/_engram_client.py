@@ -23,7 +23,6 @@ class EngramRequests:
 
     def __init__(
         self,
-        *,
         outbox: Outbox,
         subs: Subscriptions,
         traces: TraceBook,

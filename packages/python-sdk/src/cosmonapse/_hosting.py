@@ -42,7 +42,6 @@ class Hosting:
 
     def __init__(
         self,
-        *,
         outbox: Outbox,
         work: OwnedWork,
         counters: MutableMapping[str, int],

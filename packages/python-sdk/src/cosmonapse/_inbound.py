@@ -45,7 +45,6 @@ class Inbound:
 
     def __init__(
         self,
-        *,
         node: str,
         counters: MutableMapping[str, int],
         traces: TraceBook,

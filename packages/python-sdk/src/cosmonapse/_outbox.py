@@ -44,7 +44,6 @@ class Outbox:
 
     def __init__(
         self,
-        *,
         synapse: Synapse,
         namespace: str,
         node: str,

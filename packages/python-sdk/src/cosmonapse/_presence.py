@@ -32,7 +32,7 @@ class Presence:
 
     __slots__ = ("_heartbeat", "_hosting", "_outbox", "_work")
 
-    def __init__(self, *, outbox: Outbox, hosting: Hosting, work: OwnedWork) -> None:
+    def __init__(self, outbox: Outbox, hosting: Hosting, work: OwnedWork) -> None:
         self._outbox = outbox
         self._hosting = hosting
         self._work = work

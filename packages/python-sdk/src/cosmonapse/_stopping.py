@@ -33,7 +33,6 @@ class Stopping:
 
     def __init__(
         self,
-        *,
         outbox: Outbox,
         subs: Subscriptions,
         traces: TraceBook,

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Literal
 
 from . import subjects
 from ._calling import MEMBERSHIP, Calling, TaskRequest
+from ._decorators import HandlerDecorators
 from ._dedup import DEFAULT_DEDUP_WINDOW, SeenWindow
 from ._engram_client import EngramRequests
 from ._handlers import HandlerRegistry, HandlerSpec, SignalHandler
@@ -48,7 +48,7 @@ from .builders import discover_signal, final_signal
 from .engram import Engram
 from .exceptions import DendriteStateError
 from .registry import MemoryRegistryStore
-from .retry import RetryStrategy, run_with_retry
+from .retry import RetryStrategy
 from .signal import Directed, Signal, SignalType
 from .synapses.base import Subscription, Synapse
 
@@ -62,7 +62,7 @@ _DEFAULT_TIMEOUT_S = 30.0  # dispatch_and_wait without timeout_s (and without re
 _DEREGISTER_DEADLINE_S = 1.0  # stop() gives its DEREGISTERs this long, all together
 
 
-class Dendrite:
+class Dendrite(HandlerDecorators):
     """A participant on ``namespace`` of ``synapse``.
 
     ``role`` is ``"orchestrator"`` (the default: may dispatch TASKs and STOP traces) or
@@ -134,58 +134,37 @@ class Dendrite:
         self._handlers = HandlerRegistry()
         replies, answers, deadlines = ReplyWaiters(), ParentWaiters(), Deadlines()
         self._outbox = outbox = Outbox(
-            synapse=synapse,
-            namespace=self.namespace,
-            node=self.dendrite_id,
-            role=role,
-            traces=traces,
-            counters=self.counters,
+            synapse, self.namespace, self.dendrite_id, role, traces, self.counters
         )
         self._inbound = inbound = Inbound(
-            node=self.dendrite_id,
-            counters=self.counters,
-            traces=traces,
-            seen=self._seen,
-            handlers=self._handlers,
-            work=work,
-            max_queued=max_queued,
+            self.dendrite_id, self.counters, traces, self._seen, self._handlers, work, max_queued
         )
         self._subs = subs = Subscriptions(outbox, inbound.handler(synapse.plain_handlers))
-        self._engram_requests = EngramRequests(
-            outbox=outbox,
-            subs=subs,
-            traces=traces,
-            answers=answers,
-            deadlines=deadlines,
-            require_running=self._require_started,
+        self._engram_requests = engrams = EngramRequests(
+            outbox, subs, traces, answers, deadlines, self._require_started
         )
         self._hosting = hosting = Hosting(
-            outbox=outbox,
-            work=work,
-            counters=self.counters,
-            link=AxonHost(self.dendrite_id, self.namespace, self._engram_requests),
-            max_queued=max_queued,
-            is_running=lambda: self._state == "started",
+            outbox,
+            work,
+            self.counters,
+            AxonHost(self.dendrite_id, self.namespace, engrams),
+            max_queued,
+            lambda: self._state == "started",
         )
-        self._presence = Presence(outbox=outbox, hosting=hosting, work=work)
+        self._presence = Presence(outbox, hosting, work)
         self._stopping = stopping = Stopping(
-            outbox=outbox,
-            subs=subs,
-            traces=traces,
-            work=work,
-            replies=replies,
-            answers=answers,
-            engrams=hosting.engrams,
+            outbox, subs, traces, work, replies, answers, hosting.engrams
         )
         self._calling = calling = Calling(
-            outbox=outbox,
-            subs=subs,
-            traces=traces,
-            work=work,
-            replies=replies,
-            deadlines=deadlines,
-            discover_timeout_s=discover_timeout_s,
-            stop_attempt=self._stop_abandoned,
+            outbox,
+            subs,
+            traces,
+            work,
+            replies,
+            deadlines,
+            discover_timeout_s,
+            self._stop_for_caller,
+            self._require_started,
         )
         routes = inbound.routes
         routes[SignalType.TASK] = hosting.on_task
@@ -334,74 +313,10 @@ class Dendrite:
             raise DendriteStateError("start the Dendrite before a queue-group subscribe")
         return await self._subs.add_group(signal_type, self._inbound.deliver_to(spec), queue_group)
 
-    # -- decorators ----------------------------------------------------------------------
-
-    def on_signal(
-        self,
-        signal_type: SignalType | str,
-        *,
-        neuron: str | None = None,
-        capability: str | None = None,
-        trace_id: str | None = None,
-    ) -> Callable[[SignalHandler], SignalHandler]:
-        """Decorator: run the handler for Signals of ``signal_type`` passing the filters."""
-        kind = SignalType(signal_type)
-
-        def register(fn: SignalHandler) -> SignalHandler:
-            self._handlers.add(kind, HandlerSpec(fn, neuron, capability, trace_id))
-            if self.started:
-                self._work.spawn_control(self._subs.ensure(kind))
-            return fn
-
-        return register
-
-    def on_agent_output(
-        self,
-        fn: SignalHandler | None = None,
-        /,
-        *,
-        neuron: str | None = None,
-        capability: str | None = None,
-        trace_id: str | None = None,
-    ) -> Any:
-        """Decorator (bare or with ``neuron=``, ``capability=``, ``trace_id=``) for
-        AGENT_OUTPUT."""
-        return self._decorate(SignalType.AGENT_OUTPUT, fn, neuron, capability, trace_id)
-
-    def on_final(
-        self,
-        fn: SignalHandler | None = None,
-        /,
-        *,
-        neuron: str | None = None,
-        capability: str | None = None,
-        trace_id: str | None = None,
-    ) -> Any:
-        """Decorator (bare or with filters) for FINAL."""
-        return self._decorate(SignalType.FINAL, fn, neuron, capability, trace_id)
-
-    def on_error_signal(
-        self,
-        fn: SignalHandler | None = None,
-        /,
-        *,
-        neuron: str | None = None,
-        capability: str | None = None,
-        trace_id: str | None = None,
-    ) -> Any:
-        """Decorator (bare or with filters) for ERROR."""
-        return self._decorate(SignalType.ERROR, fn, neuron, capability, trace_id)
-
-    def _decorate(
-        self,
-        kind: SignalType,
-        fn: SignalHandler | None,
-        neuron: str | None,
-        capability: str | None,
-        trace_id: str | None,
-    ) -> Any:
-        register = self.on_signal(kind, neuron=neuron, capability=capability, trace_id=trace_id)
-        return register if fn is None else register(fn)
+    def _add_handler(self, spec: HandlerSpec, signal_type: SignalType) -> None:
+        self._handlers.add(signal_type, spec)
+        if self.started:
+            self._work.spawn_control(self._subs.ensure(signal_type))
 
     # -- publishing ----------------------------------------------------------------------
 
@@ -520,9 +435,7 @@ class Dendrite:
         """
         request = TaskRequest(input, neuron, capabilities, parent_id, meta, finalize, context_ref)
         if retry is not None:
-            return await self._retrying(request, retry, trace_id, timeout_s, stop_abandoned)
-        if self._state != "started":
-            self._require_started()
+            return await self._calling.retrying(request, retry, trace_id, timeout_s, stop_abandoned)
         return await self._calling.wait_once(
             request,
             trace_id=trace_id,
@@ -560,48 +473,14 @@ class Dendrite:
         attempt failed with a recoverable ERROR, returns that ERROR.
         """
         request = TaskRequest(input, neuron, capabilities, parent_id, meta, finalize, context_ref)
-        return await self._retrying(
+        return await self._calling.retrying(
             request, retry or RetryStrategy(), trace_id, timeout_s, stop_abandoned
         )
 
-    async def _retrying(
-        self,
-        request: TaskRequest,
-        retry: RetryStrategy,
-        trace_id: str | None,
-        timeout_s: float | None,
-        stop_abandoned: bool,
-    ) -> Signal:
-        """The one retry entry point: attempts by the caller side, abandoned attempts
-        STOPped through :meth:`stop_trace`."""
-
-        async def attempt(trace: str, meta: dict[str, Any], wait_s: float) -> Signal:
-            self._require_started()
-            return await self._calling.wait_once(
-                replace(request, meta=meta),
-                trace_id=trace,
-                timeout_s=wait_s,
-                stop_on_timeout=False,  # retry STOPs it, before the next attempt
-                stop_on_cancel=stop_abandoned,
-            )
-
-        async def abandon(trace: str, rollback: bool, reason: str, bound: int | None) -> None:
-            await self.stop_trace(trace, rollback=rollback, reason=reason, attempt=bound)
-
-        return await run_with_retry(
-            attempt,
-            abandon,
-            retry=retry,
-            target=request.target,
-            trace_id=trace_id,
-            meta=request.meta,
-            timeout_s=timeout_s,
-        )
-
-    async def _stop_abandoned(self, trace_id: str, attempt: int | None) -> None:
-        await self.stop_trace(
-            trace_id, reason="the caller stopped waiting for its reply", attempt=attempt
-        )
+    async def _stop_for_caller(
+        self, trace_id: str, rollback: bool, reason: str, attempt: int | None
+    ) -> None:
+        await self.stop_trace(trace_id, rollback=rollback, reason=reason, attempt=attempt)
 
     # -- stop ------------------------------------------------------------------------------
 
