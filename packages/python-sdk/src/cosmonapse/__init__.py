@@ -18,6 +18,7 @@ from .exceptions import (
     DendriteStateError,
     DispatchTimeoutError,
     EngramError,
+    EngramStoreError,
     EngramTimeoutError,
     EnvelopeError,
     FrameTooLargeError,
@@ -43,6 +44,7 @@ from .registry import MemoryRegistryStore, Participant
 from .retry import RetryStrategy
 from .route import Route, RouteCache, route_of
 from .signal import PROTOCOL_VERSION, Directed, Signal, SignalType
+from .sqlite_engram import SqliteEngram
 from .synapses import MemorySynapse, Subscription, Synapse, connect_synapse
 
 __version__ = "0.2.0"
@@ -58,6 +60,7 @@ __all__ = [
     "Engram",
     "EngramBinding",
     "EngramError",
+    "EngramStoreError",
     "EngramTimeoutError",
     "EnvelopeError",
     "FrameTooLargeError",
@@ -82,6 +85,7 @@ __all__ = [
     "ServerError",
     "Signal",
     "SignalType",
+    "SqliteEngram",
     "Subscription",
     "SubjectError",
     "Synapse",

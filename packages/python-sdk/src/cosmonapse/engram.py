@@ -6,29 +6,23 @@ the saga journal (docs/protocol.md section 5). A subclass supplies five storage 
 (``_get``, ``_put``, ``_remove``, ``_search``, ``__len__``) and, optionally, ``_prepare``
 to validate and normalise an entry before it is stored.
 
-Write ops: ``add`` / ``append`` (a new entry; ``entry["id"]`` is used when given),
-``upsert`` (replace the entry with the same ``merge_key`` or add it), ``merge`` (shallow-merge
-into the entry with that ``merge_key``, or add it), ``delete`` (by ``entry["id"]`` or
-``merge_key``).
-
-Every write made under a trace records its inverse in that trace's journal: add becomes
-delete, upsert and merge restore the prior entry (or delete), delete re-adds. FINAL commits
-(discards the journal), ERROR keeps it, STOP with rollback replays it newest-first, STOP
-without rollback discards it. Each journal entry is applied at most once. A journal whose
-trace never ends expires after ``journal_ttl_s`` (logged), and at most ``max_journals``
-are kept, so memory stays bounded.
+Write ops (``add``/``append``, ``upsert``, ``merge``, ``delete``) and the saga journal's
+rules are in docs/engrams.md; each journal entry is applied at most once, and journals are
+bounded by ``journal_ttl_s`` and ``max_journals`` (a dropped one is logged).
 
 Primitives are synchronous and must not block: an Engram runs inside the event loop of
-the Dendrite that hosts it.
+the Dendrite that hosts it. A durable subclass overrides ``_persist`` to commit each
+operation's :class:`EngramChange` before it returns (docs/engrams.md, "Durable Engrams").
 """
 
 from __future__ import annotations
 
 import abc
+import importlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
@@ -36,11 +30,24 @@ from . import _plugins
 from ._ids import new_ulid
 from .exceptions import EngramError
 
-__all__ = ["WRITE_OPS", "Engram", "Hit", "ImprintResult", "InMemoryEngram"]
+__all__ = [
+    "WRITE_OPS",
+    "Engram",
+    "EngramChange",
+    "Hit",
+    "ImprintResult",
+    "InMemoryEngram",
+    "JournalEvent",
+    "JournalStep",
+]
 
 log = logging.getLogger("cosmonapse.engram")
 
 WRITE_OPS = frozenset({"add", "append", "merge", "upsert", "delete"})
+
+# Kinds this package provides outside this module, imported by name on first use: they
+# import this module, so it must not import them.
+_BUILTIN_KINDS: dict[str, str] = {"sqlite": "cosmonapse.sqlite_engram:SqliteEngram"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -67,7 +74,10 @@ class ImprintResult:
 
 
 @dataclass(slots=True)
-class _Inverse:
+class JournalStep:
+    """One inverse op of a saga journal: ``delete`` the entry, or ``restore`` its
+    ``prior`` value (None: delete it) and ``prior_merge_key``."""
+
     kind: Literal["delete", "restore"]
     entry_id: str
     prior: dict[str, Any] | None
@@ -78,7 +88,34 @@ class _Inverse:
 @dataclass(slots=True)
 class _Journal:
     created: float
-    steps: list[_Inverse] = field(default_factory=list)
+    steps: list[JournalStep] = field(default_factory=list)
+
+
+@dataclass(slots=True, frozen=True)
+class JournalEvent:
+    """A journal opened (``created`` is ``time.monotonic()``), a step appended at
+    ``index``, or a journal closed (committed, rolled back, expired or dropped)."""
+
+    kind: Literal["open", "step", "close"]
+    trace_id: str
+    created: float = 0.0
+    index: int = 0
+    step: JournalStep | None = None
+
+
+@dataclass(slots=True)
+class EngramChange:
+    """What one operation changed, for ``_persist`` to commit at once.
+
+    ``entries`` maps each entry id written to its merge key (read the entry with
+    ``_get``: None means it is gone); ``journal`` lists the journal events in order;
+    ``imprint`` is the imprint id and result to remember; ``version`` the version after.
+    """
+
+    entries: dict[str, str | None] = field(default_factory=dict)
+    journal: list[JournalEvent] = field(default_factory=list)
+    imprint: tuple[str, ImprintResult] | None = None
+    version: int = 0
 
 
 class Engram(abc.ABC):
@@ -115,33 +152,15 @@ class Engram(abc.ABC):
         self._seen: OrderedDict[str, ImprintResult] = OrderedDict()
         self._dedup_window = dedup_window
         self.expired_journals = 0
+        self._change: EngramChange | None = None
 
     @classmethod
     def of_kind(cls, kind: str, *, engram_id: str, **options: Any) -> Self:
-        """Build an Engram of the class a plugin registers as ``kind``, by name only.
-
-        ``Engram.of_kind("vector", engram_id="docs", dim=384)`` loads the entry point named
-        ``vector`` in the ``cosmonapse.engrams`` group and returns
-        ``VectorEngram(engram_id="docs", dim=384)`` without importing the plugin. It is the
-        Engram counterpart of ``Neuron(source=...)``, written as an alternative constructor
-        on this class because what a plugin registers here is a subclass of it (a Neuron
-        source registers a factory function): the call reads as "an Engram of kind X",
-        returns an :class:`Engram`, and called on a subclass (``InMemoryEngram.of_kind``)
-        it returns an instance of that subclass or refuses.
-
-        ``kind`` picks the class. The instance's :attr:`engram_kind`, the name a RECALL
-        addressed by type reaches on the bus, is that class's default unless the options
-        say ``engram_kind=``: the ``vector`` class, for one, defaults to ``"semantic"``.
-        ``engram_id`` and every option are passed to the class as keywords.
-
-        Raises :class:`~cosmonapse.PluginNotInstalledError` with the pip command when the
-        kind belongs to a package of this project that is not installed (or cannot import
-        its own dependency), :class:`~cosmonapse.UnknownPluginError` naming the installed
-        kinds otherwise, ``TypeError`` when what is registered is not a subclass of ``cls``,
-        and whatever the class's constructor raises for a bad option (``ValueError``,
-        ``TypeError``).
+        """Build the Engram class registered as ``kind`` (a built-in kind such as
+        ``sqlite``, else a ``cosmonapse.engrams`` entry point), passing ``engram_id`` and
+        every option as keywords. See docs/engrams.md, "Engrams by kind", for the errors.
         """
-        registered = _plugins.load(_plugins.ENGRAMS, kind)
+        registered = _kind_class(kind)
         if not (isinstance(registered, type) and issubclass(registered, cls)):
             raise TypeError(
                 f"Engram kind {kind!r} is registered as {registered!r}, "
@@ -199,7 +218,8 @@ class Engram(abc.ABC):
         The same ``imprint_id`` applied twice returns the first result and changes
         nothing. Raises :class:`~cosmonapse.EngramError` for an unknown op, a missing
         ``merge_key`` on merge/upsert, an entry ``_prepare`` rejects, or an add of an id
-        that exists.
+        that exists; a durable Engram raises :class:`~cosmonapse.EngramStoreError` when
+        the write could not be committed (and then nothing of it was applied).
         """
         if imprint_id is not None:
             seen = self._seen.get(imprint_id)
@@ -212,8 +232,23 @@ class Engram(abc.ABC):
         body = dict(entry or {})
         if op in ("merge", "upsert") and not merge_key:
             raise EngramError(f"op {op!r} needs a merge_key")
-        self._expire_journals()
-        inverse: _Inverse | None
+        change = self._begin()
+        try:
+            self._expire_journals()
+            result = self._write(op, body, merge_key, trace_id)
+        except BaseException:
+            self._finish(change)  # what happened before the error (expired journals)
+            raise
+        if imprint_id is not None:
+            change.imprint = (imprint_id, result)
+        self._finish(change)
+        self._remember(imprint_id, result)
+        return result
+
+    def _write(
+        self, op: str, body: dict[str, Any], merge_key: str | None, trace_id: str | None
+    ) -> ImprintResult:
+        inverse: JournalStep
         if op == "delete":
             entry_id = body.get("id") if isinstance(body.get("id"), str) else None
             if entry_id is None and merge_key:
@@ -223,11 +258,10 @@ class Engram(abc.ABC):
             prior_key = self._key_of.get(entry_id)
             prior = self._remove(entry_id)
             if prior is None:
-                result = ImprintResult(None, self.version, op)
-                self._remember(imprint_id, result)
-                return result
+                return ImprintResult(None, self.version, op)
+            self._touch(entry_id)
             self._unindex(entry_id)
-            inverse = _Inverse("restore", entry_id, prior, None, prior_key)
+            inverse = JournalStep("restore", entry_id, prior, None, prior_key)
         else:
             existing_id = self._merge_index.get(merge_key) if merge_key else None
             if existing_id is not None and op in ("merge", "upsert"):
@@ -237,7 +271,7 @@ class Engram(abc.ABC):
                 prepared = self._prepare(new)
                 self._put(existing_id, prepared)
                 entry_id = existing_id
-                inverse = _Inverse("restore", entry_id, prior, merge_key, merge_key)
+                inverse = JournalStep("restore", entry_id, prior, merge_key, merge_key)
             else:
                 given = body.pop("id", None)
                 entry_id = given if isinstance(given, str) and given else "ent_" + new_ulid()
@@ -247,13 +281,17 @@ class Engram(abc.ABC):
                 self._put(entry_id, prepared)
                 if merge_key:
                     self._index(entry_id, merge_key)
-                inverse = _Inverse("delete", entry_id, None, merge_key, None)
+                inverse = JournalStep("delete", entry_id, None, merge_key, None)
+            self._touch(entry_id)
         self.version += 1
         if trace_id is not None:
-            self._journal(trace_id).steps.append(inverse)
-        result = ImprintResult(entry_id, self.version, op)
-        self._remember(imprint_id, result)
-        return result
+            steps = self._journal(trace_id).steps
+            steps.append(inverse)
+            if self._change is not None:
+                self._change.journal.append(
+                    JournalEvent("step", trace_id, index=len(steps) - 1, step=inverse)
+                )
+        return ImprintResult(entry_id, self.version, op)
 
     def recall(
         self,
@@ -277,7 +315,12 @@ class Engram(abc.ABC):
     def commit(self, trace_id: str) -> int:
         """Discard ``trace_id``'s journal (its writes stay). Returns how many it held."""
         journal = self._journals.pop(trace_id, None)
-        return len(journal.steps) if journal else 0
+        if journal is None:
+            return 0
+        change = self._begin()
+        change.journal.append(JournalEvent("close", trace_id))
+        self._finish(change)
+        return len(journal.steps)
 
     discard = commit
 
@@ -289,13 +332,18 @@ class Engram(abc.ABC):
         journal = self._journals.pop(trace_id, None)
         if journal is None:
             return 0
+        change = self._begin()
+        change.journal.append(JournalEvent("close", trace_id))
         done = 0
-        while journal.steps:
-            step = journal.steps.pop()
-            self._apply_inverse(step)
-            done += 1
-        if done:
-            self.version += 1
+        try:
+            while journal.steps:
+                step = journal.steps.pop()
+                self._apply_inverse(step)
+                done += 1
+            if done:
+                self.version += 1
+        finally:
+            self._finish(change)
         return done
 
     def journal_size(self, trace_id: str) -> int:
@@ -309,7 +357,54 @@ class Engram(abc.ABC):
 
     # -- internals -------------------------------------------------------------------------
 
-    def _apply_inverse(self, step: _Inverse) -> None:
+    def restore_state(
+        self,
+        *,
+        version: int,
+        merge_keys: Mapping[str, str],
+        journals: Iterable[tuple[str, float, list[JournalStep]]],
+        imprints: Iterable[tuple[str, ImprintResult]],
+    ) -> None:
+        """For durable subclasses: replace the saga state with what storage holds.
+
+        ``merge_keys`` maps entry ids to their merge keys; ``journals`` are ``(trace_id,
+        created, steps)`` oldest first, ``created`` on the ``time.monotonic()`` clock;
+        ``imprints`` are remembered ids, oldest first.
+        """
+        self.version = version
+        self._merge_index = {key: entry_id for entry_id, key in merge_keys.items()}
+        self._key_of = dict(merge_keys)
+        self._journals = OrderedDict(
+            (trace_id, _Journal(created, list(steps))) for trace_id, created, steps in journals
+        )
+        self._seen = OrderedDict(imprints)
+        while len(self._seen) > self._dedup_window:
+            self._seen.popitem(last=False)
+
+    def _persist(self, change: EngramChange) -> None:
+        """Durable subclasses commit ``change`` here, or raise EngramStoreError after
+        putting the in-memory state back to what storage holds. The base keeps nothing."""
+        return
+
+    def _begin(self) -> EngramChange:
+        change = EngramChange()
+        self._change = change
+        return change
+
+    def _finish(self, change: EngramChange) -> None:
+        self._change = None
+        if change.entries or change.journal or change.imprint is not None:
+            for entry_id in change.entries:
+                change.entries[entry_id] = self._key_of.get(entry_id)
+            change.version = self.version
+            self._persist(change)
+
+    def _touch(self, entry_id: str) -> None:
+        if self._change is not None:
+            self._change.entries[entry_id] = None
+
+    def _apply_inverse(self, step: JournalStep) -> None:
+        self._touch(step.entry_id)
         if step.kind == "delete":
             if self._remove(step.entry_id) is not None:
                 self._unindex(step.entry_id)
@@ -336,8 +431,10 @@ class Engram(abc.ABC):
         if journal is None:
             journal = _Journal(time.monotonic())
             self._journals[trace_id] = journal
+            self._event(JournalEvent("open", trace_id, created=journal.created))
             while len(self._journals) > self.max_journals:
                 old, dropped = self._journals.popitem(last=False)
+                self._event(JournalEvent("close", old))
                 self.expired_journals += 1
                 log.warning(
                     "engram %s: dropping the saga journal of %s (%d ops) to stay under "
@@ -358,6 +455,7 @@ class Engram(abc.ABC):
             if journal.created > horizon:
                 break
             del self._journals[trace_id]
+            self._event(JournalEvent("close", trace_id))
             self.expired_journals += 1
             log.warning(
                 "engram %s: saga journal of %s expired after %.0f s with %d ops; that trace "
@@ -367,6 +465,10 @@ class Engram(abc.ABC):
                 self.journal_ttl_s,
                 len(journal.steps),
             )
+
+    def _event(self, event: JournalEvent) -> None:
+        if self._change is not None:
+            self._change.journal.append(event)
 
     def _remember(self, imprint_id: str | None, result: ImprintResult) -> None:
         if imprint_id is None:
@@ -434,3 +536,12 @@ class InMemoryEngram(Engram):
             if len(hits) >= top_k:
                 break
         return hits
+
+
+def _kind_class(kind: str) -> Any:
+    """The class registered as ``kind``: a built-in kind, else an entry point."""
+    target = _BUILTIN_KINDS.get(kind)
+    if target is None:
+        return _plugins.load(_plugins.ENGRAMS, kind)
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)

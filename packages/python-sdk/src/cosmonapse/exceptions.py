@@ -11,7 +11,8 @@ The hierarchy::
     │   │   └── SynapseAuthError                the server refused the credentials
     │   ├── SynapseClosedError                  used after close()
     │   ├── FrameTooLargeError                  a frame over the transport's limit
-    │   └── ServerError                         the broker answered ``err``
+    │   ├── ServerError                         the broker answered ``err``
+    │   └── DurableWorkError                    JetStream did not store a TASK or STOP
     ├── PluginError                             entry-point discovery
     │   ├── UnknownPluginError (also LookupError)   no such scheme, source or kind
     │   └── PluginNotInstalledError (also ImportError) known, but its package is missing
@@ -22,6 +23,7 @@ The hierarchy::
     ├── TraceStoppedError                       the trace was STOPped while waiting
     ├── EngramError                             an Engram operation failed
     │   ├── EngramTimeoutError (also TimeoutError)
+    │   ├── EngramStoreError                    a durable Engram's file failed (names the path)
     │   └── UnknownEngramBindingError (also KeyError)
     └── NeuronError                             a Neuron reports a failure as an ERROR Signal
 
@@ -35,7 +37,9 @@ __all__ = [
     "CosmonapseError",
     "DendriteStateError",
     "DispatchTimeoutError",
+    "DurableWorkError",
     "EngramError",
+    "EngramStoreError",
     "EngramTimeoutError",
     "EnvelopeError",
     "FrameTooLargeError",
@@ -84,6 +88,12 @@ class SubjectError(CosmonapseError, ValueError):
 
 class SynapseError(CosmonapseError):
     """A transport failed."""
+
+
+class DurableWorkError(SynapseError):
+    """``nats+js://``: JetStream did not store a TASK or record a STOP (no JetStream on
+    the server, no quorum, or no answer in time); the frame was not sent
+    (docs/transports/nats.md, "Durable work")."""
 
 
 class SynapseConnectError(SynapseError, ConnectionError):
@@ -158,6 +168,16 @@ class EngramError(CosmonapseError):
 
 class EngramTimeoutError(EngramError, TimeoutError):
     """An IMPRINT or RECALL got no reply before its deadline."""
+
+
+class EngramStoreError(EngramError):
+    """A durable Engram's storage failed: the file is not an engram store, is corrupt, is
+    held by another process, or a write could not be committed (a full disk). The message
+    names the path; a failed write changed nothing (docs/engrams.md)."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class UnknownEngramBindingError(EngramError, KeyError):
