@@ -64,8 +64,10 @@ class NatsServer:
         routes: list[str] | None = None,
         config: str | None = None,
         name: str | None = None,
+        jetstream: bool = False,
     ) -> None:
         self.user, self.password, self.token = user, password, token
+        self.jetstream = jetstream  # on with a store directory kept across restart()
         self.cluster_name = cluster_name
         self.routes = list(routes or [])
         self.config = config
@@ -91,6 +93,11 @@ class NatsServer:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    @property
+    def store_dir(self) -> Path:
+        """The JetStream store directory (same across :meth:`restart`)."""
+        return Path(self._dir.name) / "jetstream"
 
     @property
     def log_path(self) -> Path:
@@ -121,6 +128,8 @@ class NatsServer:
             conf = Path(self._dir.name) / "server.conf"
             conf.write_text(self.config + "\n")
             args += ["-c", str(conf)]
+        if self.jetstream:
+            args += ["--jetstream", "--store_dir", str(self.store_dir)]
         if self.user is not None:
             args += ["--user", self.user, "--pass", self.password or ""]
         if self.token is not None:
@@ -248,12 +257,20 @@ class NatsServer:
 class NatsCluster:
     """``size`` servers in one cluster, each with routes to all the others."""
 
-    def __init__(self, size: int = 3, *, name: str = "cosmonapse-test", config: str | None = None):
+    def __init__(
+        self,
+        size: int = 3,
+        *,
+        name: str = "cosmonapse-test",
+        config: str | None = None,
+        jetstream: bool = False,
+    ):
         if size < 2:
             raise ValueError("a cluster needs at least two servers")
         self.name = name
         self.nodes = [
-            NatsServer(cluster_name=name, config=config, name=f"n{i}") for i in range(size)
+            NatsServer(cluster_name=name, config=config, name=f"n{i}", jetstream=jetstream)
+            for i in range(size)
         ]
 
     @property

@@ -28,7 +28,7 @@ import contextlib
 import functools
 import inspect
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 
 import nats.errors
 from nats.aio.client import Client
@@ -58,6 +58,7 @@ class _NatsSubscription(Subscription):
     """One NATS subscription; its handler runs on nats-py's per-subscription task."""
 
     __slots__ = (
+        "_accept",
         "_client_sub",
         "_handler",
         "_synapse",
@@ -75,8 +76,10 @@ class _NatsSubscription(Subscription):
         subject: str,
         queue_group: str | None,
         handler: MessageHandler,
+        accept: Callable[[Msg], bool] | None = None,
     ) -> None:
         self._synapse = synapse
+        self._accept = accept  # a transport-level filter (headers): see synapses/jetstream.py
         self.subject = subject
         self.queue_group = queue_group
         self._handler = handler
@@ -89,7 +92,7 @@ class _NatsSubscription(Subscription):
     async def deliver(self, msg: Msg) -> None:
         # Remember which task delivers, so unsubscribe() from inside the handler can tell.
         self._task = asyncio.current_task()
-        if self.closed:
+        if self.closed or (self._accept is not None and not self._accept(msg)):
             return
         try:
             result = self._handler(msg.subject, msg.data)
@@ -371,6 +374,13 @@ class NatsSynapse(Synapse):
         FrameTooLargeError (past the server's ``max_payload``), SynapseClosedError, and
         SynapseError when disconnected with the buffer full.
         """
+        await self._publish(subject, data)
+
+    async def _publish(
+        self, subject: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        """:meth:`publish`, with optional NATS headers (peers that ignore them see the
+        same frame)."""
         if self.closed:
             raise SynapseClosedError(f"publish on a closed NatsSynapse ({self.url})")
         validate_subject(subject, wildcards=False)
@@ -378,7 +388,7 @@ class NatsSynapse(Synapse):
         if len(data) > limit:
             raise FrameTooLargeError(len(data), limit)
         try:
-            await self._client.publish(subject, data)
+            await self._client.publish(subject, data, headers=headers)
         except nats.errors.OutboundBufferLimitError:
             raise SynapseError(
                 f"not connected to NATS ({self.url}) and the outbound buffer of "
@@ -403,12 +413,24 @@ class NatsSynapse(Synapse):
         propagate it asynchronously). While reconnecting, the subscription is registered
         as soon as a server answers.
         """
+        return await self._subscribe(subject, handler, queue_group=queue_group)
+
+    async def _subscribe(
+        self,
+        subject: str,
+        handler: MessageHandler,
+        *,
+        queue_group: str | None = None,
+        accept: Callable[[Msg], bool] | None = None,
+    ) -> Subscription:
+        """:meth:`subscribe`; ``accept``, when given, sees each message first and drops
+        it by returning false."""
         if self.closed:
             raise SynapseClosedError(f"subscribe on a closed NatsSynapse ({self.url})")
         validate_subject(subject)
         if queue_group is not None:
             validate_queue_group(queue_group)
-        sub = _NatsSubscription(self, subject, queue_group, handler)
+        sub = _NatsSubscription(self, subject, queue_group, handler, accept)
         try:
             client_sub = await self._client.subscribe(
                 subject,

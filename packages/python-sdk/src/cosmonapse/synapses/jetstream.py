@@ -1,0 +1,530 @@
+"""JetStreamSynapse: durable work on NATS JetStream (``connect_synapse("nats+js://...")``).
+
+A :class:`~cosmonapse.synapses.nats.NatsSynapse` whose TASKs addressed to a neuron id are
+also stored (docs/protocol.md section 6, docs/transports/nats.md "Durable work"). The
+Dendrite needs no change; this layer works on the frames it publishes and receives:
+
+* publishing a TASK addressed to a neuron id stores it on that neuron's durable subject
+  (``Nats-Msg-Id`` = the Signal id, so a repeated publish is stored once), then sends the
+  core copy, marked with a header, for observers and published-protocol peers;
+* publishing a REGISTER of a hosted neuron starts pulling from that neuron's durable
+  consumer; each TASK pulled is handed to the TASK handlers as if heard on the core
+  subject (``meta.host`` set to this host: whichever host pulls it runs it), and its ack
+  wait is extended while it runs;
+* publishing the reply (AGENT_OUTPUT or ERROR whose ``parent_id`` is the TASK, or a FINAL
+  naming it in ``meta.task``) acknowledges it, after the reply is sent;
+* a STOP (published here, or heard on the core STOP subject) is recorded in the stop
+  bucket; a stored or redelivered TASK of a stopped trace is terminated and deleted
+  instead of being run;
+* replies are deduplicated at receive: only the first reply to one TASK is delivered.
+
+Every Signal still travels on its core subject. Core copies of stored TASKs are not
+delivered to the TASK handlers here (they come from the stream instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.kv import KeyValue
+
+from .. import subjects
+from ..exceptions import DurableWorkError, SynapseClosedError
+from ._js_names import (
+    DURABLE_HEADER,
+    JetStreamOptions,
+    consumer_name,
+    durable_subject,
+    token,
+)
+from ._js_signal import frame_fields, with_host
+from ._js_window import SeenWindow
+from ._nats_config import parse_config
+from .base import MessageHandler, Subscription
+from .nats import NatsSynapse
+
+__all__ = ["JetStreamSynapse", "connect"]
+
+log = logging.getLogger("cosmonapse.synapse.jetstream")
+
+_UNBOUNDED = -1  # a STOP without meta.attempt stops every attempt of its trace
+_FETCH_BATCH = 64
+_FETCH_WAIT_S = 1.0
+_RETRY_S = 0.5  # between attempts to (re)create a consumer or fetch while the server is away
+_REPLIES = ("AGENT_OUTPUT", "ERROR")
+_SCHEME = re.compile(r"nats\+js(\+tls)?://", re.IGNORECASE)
+
+
+class _Held:
+    """A stored TASK handed to the local Dendrite and not yet answered."""
+
+    __slots__ = ("attempt", "keepalive", "key", "msg", "trace_id")
+
+    def __init__(self, msg: Msg, key: tuple[str, str], trace_id: str, attempt: int) -> None:
+        self.msg = msg
+        self.key = key  # (namespace, neuron id): whose consumer it came from
+        self.trace_id = trace_id
+        self.attempt = attempt
+        self.keepalive: asyncio.Task[None] | None = None
+
+
+class _TaskSubscription(Subscription):
+    """The TASK subscription of a Dendrite: core frames without the durable mark, plus
+    the TASKs pulled from the stream."""
+
+    __slots__ = ("_core", "_handler", "_namespace", "_owner", "queue_group", "subject")
+
+    def __init__(
+        self, owner: JetStreamSynapse, namespace: str, core: Subscription, handler: MessageHandler
+    ) -> None:
+        self._owner = owner
+        self._namespace = namespace
+        self._core = core
+        self._handler = handler
+        self.subject = core.subject
+        self.queue_group = core.queue_group
+
+    async def unsubscribe(self) -> None:
+        sinks = self._owner._sinks.get(self._namespace, [])
+        if self._handler in sinks:
+            sinks.remove(self._handler)
+        await self._core.unsubscribe()
+
+
+def _split(subject: str) -> tuple[str, str] | None:
+    """``(namespace, type)`` of a core Signal subject ``cosmonapse.<ns>.<TYPE>``."""
+    parts = subject.split(".")
+    if len(parts) != 3 or parts[0] != subjects.PREFIX:
+        return None
+    return parts[1], parts[2]
+
+
+def _not_durable(msg: Msg) -> bool:
+    return not (msg.headers and DURABLE_HEADER in msg.headers)
+
+
+class JetStreamSynapse(NatsSynapse):
+    """NATS with durable TASKs. Create it with :func:`connect`."""
+
+    def __init__(self, config: Any, options: JetStreamOptions) -> None:
+        super().__init__(config)
+        self.options = options
+        self._js: JetStreamContext | None = None
+        self._streams: set[str] = set()
+        self._buckets: dict[str, KeyValue] = {}
+        self._ensure_lock = asyncio.Lock()
+        self._sinks: dict[str, list[MessageHandler]] = {}
+        self._consumers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._room: dict[tuple[str, str], asyncio.Event] = {}
+        self._nodes: dict[str, str] = {}  # namespace -> this host's Dendrite id (meta.node)
+        self._stop_subs: dict[str, Subscription] = {}
+        self._held: dict[str, _Held] = {}
+        self._answered: SeenWindow[bool] = SeenWindow(options.seen_window)
+        self._replied: SeenWindow[bool] = SeenWindow(options.seen_window)
+        self._stopped: SeenWindow[int] = SeenWindow(options.seen_window)
+        self._counts = {"stored": 0, "pulled": 0, "acked": 0, "discarded": 0, "duplicates": 0}
+
+    # -- JetStream objects, created on first use -------------------------------------------
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            self._js = self._client.jetstream(timeout=max(2.0, self._config.connect_timeout))
+        return self._js
+
+    async def ensure_stream(self, namespace: str) -> str:
+        """Create (or find) the TASK stream of ``namespace``; return its name."""
+        name = self.options.stream_name(namespace)
+        if name in self._streams:
+            return name
+        async with self._ensure_lock:
+            if name not in self._streams:
+                opts = self.options
+                config = api.StreamConfig(
+                    name=name,
+                    subjects=[durable_subject(namespace, "x").rsplit(".", 1)[0] + ".>"],
+                    retention=api.RetentionPolicy.WORK_QUEUE,
+                    storage=api.StorageType(opts.storage),
+                    max_age=opts.max_age,
+                    num_replicas=opts.replicas,
+                    duplicate_window=min(120.0, opts.max_age),
+                )
+                try:
+                    await self.js.stream_info(name)
+                except nats.js.errors.NotFoundError:
+                    try:
+                        await self.js.add_stream(config)
+                    except nats.js.errors.BadRequestError:
+                        await self.js.stream_info(name)  # created meanwhile by another peer
+                self._streams.add(name)
+        return name
+
+    async def stop_bucket(self, namespace: str) -> KeyValue:
+        """The KV bucket of STOPped traces of ``namespace`` (created on first use)."""
+        kv = self._buckets.get(namespace)
+        if kv is not None:
+            return kv
+        async with self._ensure_lock:
+            kv = self._buckets.get(namespace)
+            if kv is None:
+                name = self.options.bucket_name(namespace)
+                try:
+                    kv = await self.js.key_value(name)
+                except nats.js.errors.BucketNotFoundError:
+                    kv = await self.js.create_key_value(
+                        api.KeyValueConfig(
+                            bucket=name,
+                            history=1,
+                            ttl=self.options.max_age,
+                            replicas=self.options.replicas,
+                            storage=api.StorageType(self.options.storage),
+                        )
+                    )
+                self._buckets[namespace] = kv
+        return kv
+
+    # -- publishing ---------------------------------------------------------------------
+
+    async def publish(self, subject: str, data: bytes) -> None:
+        """As :meth:`NatsSynapse.publish`; a TASK addressed to a neuron id returns once
+        JetStream has stored it, a STOP once it is recorded. Raises
+        :class:`~cosmonapse.DurableWorkError` when JetStream does not answer."""
+        where = _split(subject)
+        if where is None or self.closed:
+            await super().publish(subject, data)
+            return
+        namespace, kind = where
+        if kind == "TASK":
+            fields = frame_fields(data)
+            neuron = fields.neuron if fields is not None else None
+            if fields is None or neuron is None:
+                await super().publish(subject, data)
+                return
+            subjects.validate_subject(subject, wildcards=False)
+            await self._durably(self._store(namespace, neuron, fields.id, data))
+            await self._publish(subject, data, headers={DURABLE_HEADER: "1"})
+            return
+        if kind == "STOP":
+            fields = frame_fields(data)
+            if fields is not None:
+                await self._durably(self._record_stop(namespace, fields.trace_id, fields.attempt))
+            await super().publish(subject, data)
+            return
+        await super().publish(subject, data)
+        if kind in _REPLIES or kind == "FINAL":
+            await self._settle(data, kind)
+        elif kind == "REGISTER":
+            self._on_register(namespace, data)
+
+    async def _durably(self, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
+            raise SynapseClosedError(f"publish on a closed JetStreamSynapse ({self.url})") from None
+        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            raise DurableWorkError(
+                f"JetStream did not store the frame ({type(exc).__name__}: {exc}); "
+                "is JetStream enabled on the server (nats-server --jetstream)?"
+            ) from None
+
+    async def _store(self, namespace: str, neuron: str, signal_id: str, data: bytes) -> None:
+        stream = await self.ensure_stream(namespace)
+        await self.js.publish(
+            durable_subject(namespace, neuron),
+            data,
+            stream=stream,
+            headers={"Nats-Msg-Id": signal_id},
+        )
+        self._counts["stored"] += 1
+
+    async def _record_stop(self, namespace: str, trace_id: str, attempt: int | None) -> None:
+        bound = _UNBOUNDED if attempt is None else attempt
+        self._mark_stopped(trace_id, bound)
+        kv = await self.stop_bucket(namespace)
+        await kv.put(token(trace_id), str(bound).encode())
+
+    async def _settle(self, data: bytes, kind: str) -> None:
+        """The local Dendrite answered a TASK: acknowledge the stored copy."""
+        fields = frame_fields(data)
+        if fields is None:
+            return
+        task_id = fields.task if kind == "FINAL" else fields.parent_id
+        if task_id is None:
+            return
+        held = self._held.pop(task_id, None)
+        if held is None:
+            return
+        self._answered.add(task_id, True)
+        self._release(held)
+        with contextlib.suppress(nats.errors.Error):
+            await held.msg.ack()
+            self._counts["acked"] += 1
+
+    # -- hosting: pull the stored TASKs of each hosted neuron -------------------------------
+
+    def _on_register(self, namespace: str, data: bytes) -> None:
+        fields = frame_fields(data)
+        if fields is None or fields.neuron is None or fields.role != "neuron":
+            return
+        if fields.node is not None:
+            self._nodes[namespace] = fields.node
+        key = (namespace, fields.neuron)
+        if key in self._consumers:
+            return
+        self._room[key] = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(
+            self._pull(namespace, fields.neuron), name=f"cosmonapse-js-pull:{fields.neuron}"
+        )
+        self._consumers[key] = task
+
+    async def _pull(self, namespace: str, neuron: str) -> None:
+        """Fetch the neuron's stored TASKs while this host holds fewer than
+        ``max_in_flight`` of them. Survives server restarts and fail-overs."""
+        key = (namespace, neuron)
+        opts = self.options
+        psub: JetStreamContext.PullSubscription | None = None
+        while not self.closed:
+            try:
+                if psub is None:
+                    await self._ensure_stop_listener(namespace)
+                    stream = await self.ensure_stream(namespace)
+                    psub = await self.js.pull_subscribe(
+                        durable_subject(namespace, neuron),
+                        durable=consumer_name(neuron),
+                        stream=stream,
+                        config=api.ConsumerConfig(
+                            ack_policy=api.AckPolicy.EXPLICIT,
+                            deliver_policy=api.DeliverPolicy.ALL,
+                            ack_wait=opts.ack_wait,
+                            max_deliver=-1,
+                            max_ack_pending=max(opts.max_in_flight * 4, 1024),
+                        ),
+                    )
+                free = opts.max_in_flight - sum(1 for h in self._held.values() if h.key == key)
+                if free <= 0:
+                    room = self._room[key]
+                    room.clear()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(room.wait(), _FETCH_WAIT_S)
+                    continue
+                try:
+                    msgs = await psub.fetch(min(free, _FETCH_BATCH), timeout=_FETCH_WAIT_S)
+                except nats.errors.TimeoutError:
+                    continue
+                for msg in msgs:
+                    await self._take(namespace, key, msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the server is away, restarting, or failing over
+                if self.closed:
+                    return
+                log.debug("pulling TASKs of %s: %s: %s", neuron, type(exc).__name__, exc)
+                await asyncio.sleep(_RETRY_S)
+
+    async def _take(self, namespace: str, key: tuple[str, str], msg: Msg) -> None:
+        self._counts["pulled"] += 1
+        fields = frame_fields(msg.data)
+        if fields is None:  # not a Signal: nothing can ever run it
+            await self._discard(namespace, msg)
+            return
+        task_id = fields.id
+        if task_id in self._answered:  # answered here; the ack was lost
+            self._counts["duplicates"] += 1
+            with contextlib.suppress(nats.errors.Error):
+                await msg.ack()
+            return
+        held = self._held.get(task_id)
+        if held is not None:  # redelivered while still running here: keep it
+            self._counts["duplicates"] += 1
+            held.msg = msg
+            return
+        attempt = fields.attempt if fields.attempt is not None else 1
+        if await self._is_stopped(namespace, fields.trace_id, attempt):
+            await self._discard(namespace, msg)
+            return
+        sinks = list(self._sinks.get(namespace, ()))
+        if not sinks:  # the Dendrite is not listening (yet, or any more): let another host
+            with contextlib.suppress(nats.errors.Error):
+                await msg.nak(delay=_RETRY_S)
+            return
+        held = _Held(msg, key, fields.trace_id, attempt)
+        self._held[task_id] = held
+        held.keepalive = asyncio.get_running_loop().create_task(
+            self._keep_alive(held), name=f"cosmonapse-js-alive:{task_id}"
+        )
+        frame = with_host(msg.data, self._nodes.get(namespace))
+        subject = subjects.signal_subject(namespace, "TASK")
+        for sink in sinks:
+            try:
+                result = sink(subject, frame)
+                if result is not None:
+                    await result
+            except Exception as exc:
+                log.error("TASK handler raised %s: %s", type(exc).__name__, exc)
+
+    async def _keep_alive(self, held: _Held) -> None:
+        """Tell JetStream the run is alive every ``ack_wait / 3``, for at most
+        ``max_age``; a host that dies stops telling, and the TASK is redelivered."""
+        period = self.options.ack_wait / 3
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.options.max_age
+        while loop.time() < until:
+            await asyncio.sleep(period)
+            with contextlib.suppress(nats.errors.Error):
+                await held.msg.in_progress()
+
+    def _release(self, held: _Held) -> None:
+        if held.keepalive is not None:
+            held.keepalive.cancel()
+        room = self._room.get(held.key)
+        if room is not None:
+            room.set()
+
+    async def _discard(self, namespace: str, msg: Msg) -> None:
+        """Remove a TASK that must never run (its trace was STOPped)."""
+        self._counts["discarded"] += 1
+        with contextlib.suppress(nats.errors.Error):
+            await msg.term()
+        with contextlib.suppress(nats.errors.Error, nats.js.errors.Error):
+            seq = msg.metadata.sequence.stream
+            await self.js.delete_msg(self.options.stream_name(namespace), seq)
+
+    # -- STOP ---------------------------------------------------------------------------
+
+    def _mark_stopped(self, trace_id: str, bound: int) -> None:
+        previous = self._stopped.get(trace_id)
+        if previous is not None and (previous == _UNBOUNDED or previous >= bound >= 0):
+            return
+        self._stopped.add(trace_id, bound)
+
+    def _stops(self, trace_id: str, attempt: int) -> bool:
+        bound = self._stopped.get(trace_id)
+        return bound is not None and (bound == _UNBOUNDED or attempt <= bound)
+
+    async def _is_stopped(self, namespace: str, trace_id: str, attempt: int) -> bool:
+        if self._stops(trace_id, attempt):
+            return True
+        kv = await self.stop_bucket(namespace)
+        try:
+            entry = await kv.get(token(trace_id))
+        except nats.js.errors.KeyNotFoundError:
+            return False
+        with contextlib.suppress(ValueError, TypeError):
+            self._mark_stopped(trace_id, int((entry.value or b"-1").decode()))
+        return self._stops(trace_id, attempt)
+
+    async def _ensure_stop_listener(self, namespace: str) -> None:
+        if namespace in self._stop_subs:
+            return
+        self._stop_subs[namespace] = await super()._subscribe(
+            subjects.signal_subject(namespace, "STOP"), self._stop_handler(namespace)
+        )
+
+    def _stop_handler(self, namespace: str) -> Callable[[str, bytes], Awaitable[None]]:
+        async def on_stop(subject: str, data: bytes) -> None:
+            fields = frame_fields(data)
+            if fields is None:
+                return
+            bound = _UNBOUNDED if fields.attempt is None else fields.attempt
+            self._mark_stopped(fields.trace_id, bound)
+            for task_id, held in list(self._held.items()):
+                if held.trace_id == fields.trace_id and self._stops(held.trace_id, held.attempt):
+                    self._held.pop(task_id, None)
+                    self._release(held)
+                    await self._discard(namespace, held.msg)
+
+        return on_stop
+
+    # -- subscribing --------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        subject: str,
+        handler: MessageHandler,
+        *,
+        queue_group: str | None = None,
+    ) -> Subscription:
+        """As :meth:`NatsSynapse.subscribe`. On a namespace's TASK subject the handler also
+        gets the stored TASKs of the neurons this host registers; on AGENT_OUTPUT and
+        ERROR it gets only the first reply to each TASK."""
+        where = _split(subject)
+        if where is not None and where[1] == "TASK":
+            core = await self._subscribe(
+                subject, handler, queue_group=queue_group, accept=_not_durable
+            )
+            self._sinks.setdefault(where[0], []).append(handler)
+            return _TaskSubscription(self, where[0], core, handler)
+        if where is not None and where[1] in _REPLIES:
+            return await self._subscribe(
+                subject, handler, queue_group=queue_group, accept=self._first_reply
+            )
+        return await super().subscribe(subject, handler, queue_group=queue_group)
+
+    def _first_reply(self, msg: Msg) -> bool:
+        fields = frame_fields(msg.data)
+        if fields is None or fields.parent_id is None:
+            return True
+        if fields.parent_id in self._replied:
+            self._counts["duplicates"] += 1
+            return False
+        self._replied.add(fields.parent_id, True)
+        return True
+
+    # -- state and closing -----------------------------------------------------------------
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """:attr:`NatsSynapse.stats` plus ``stored``, ``pulled``, ``acked``, ``discarded``
+        (STOPped TASKs removed), ``duplicates`` (dropped by dedup) and ``held``."""
+        return {**super().stats, **self._counts, "held": len(self._held)}
+
+    async def close(self) -> None:
+        """Stop pulling, hand back the TASKs held here (negative ack: another host gets
+        them now, not after ``ack_wait``), then close as :meth:`NatsSynapse.close`."""
+        if self.closed:
+            await super().close()
+            return
+        tasks = list(self._consumers.values())
+        self._consumers.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        held, self._held = list(self._held.values()), {}
+        for item in held:
+            self._release(item)
+            with contextlib.suppress(nats.errors.Error):
+                await item.msg.nak()
+        alive = [h.keepalive for h in held if h.keepalive is not None]
+        await asyncio.gather(*alive, return_exceptions=True)
+        await super().close()
+
+
+async def connect(url: str = "nats+js://127.0.0.1:4222", **options: object) -> JetStreamSynapse:
+    """Entry point for the ``nats+js`` scheme: a ready :class:`JetStreamSynapse`.
+
+    ``url`` and the NATS options are as for ``nats://`` (see
+    :func:`cosmonapse.synapses.nats.connect`); ``nats+js+tls://`` requires TLS. The durable
+    layer takes ``ack_wait``, ``max_age``, ``replicas``, ``storage``, ``max_in_flight``,
+    ``seen_window``, ``stream`` and ``stop_bucket`` (see
+    :class:`~cosmonapse.synapses._js_names.JetStreamOptions`). Nothing is created on the
+    server until first use. Raises as ``nats://`` does.
+    """
+    rest = dict(options)
+    js_options = JetStreamOptions.pop_from(rest)
+    if not isinstance(url, str) or not _SCHEME.match(url):
+        raise ValueError(f"not a nats+js:// URL: {url!r}")
+    plain = _SCHEME.sub(lambda m: "tls://" if m.group(1) else "nats://", url)
+    config = parse_config(plain, rest)
+    synapse = JetStreamSynapse(config, js_options)
+    await synapse._connect()
+    synapse.url = "nats+js://" + synapse.url.partition("://")[2]
+    return synapse
