@@ -10,16 +10,15 @@ part is not meant to be secret.
 
 from __future__ import annotations
 
+import os
 import time
 from random import getrandbits
-from typing import Any
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # Two base32 characters per table entry: 10 bits per lookup.
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 _RANDOM_BITS = 80
 _RANDOM_MASK = (1 << _RANDOM_BITS) - 1
-_ULID_CHARS = frozenset(_ALPHABET + _ALPHABET.lower())
 
 
 def _encode(value: int, shifts: tuple[int, ...]) -> str:
@@ -31,29 +30,48 @@ _TIME_SHIFTS = (40, 30, 20, 10, 0)  # 48 bits of ms in 10 characters (top 2 bits
 _HIGH_SHIFTS = (60, 50, 40, 30, 20, 10, 0)  # bits 10..79 of the random part: 14 characters
 
 
-_state: list[Any] = [-1, "", 0, -1, ""]  # ms, its text, random part, random >> 10, its text
+class UlidFactory:
+    """Makes monotonic ULIDs; everything but the last two characters is cached, so most
+    calls cost a counter increment and a string concatenation.
 
-
-def new_ulid() -> str:
-    """Return a fresh 26-character ULID (monotonic within a millisecond).
-
-    Everything but the last two characters is cached, so most calls cost a counter
-    increment and a string concatenation.
+    One factory per process: a forked child resets the process-wide factory (see
+    :func:`new_ulid`), so parent and child never continue one random sequence.
     """
-    state = _state
-    ms = time.time_ns() // 1_000_000
-    if ms != state[0]:
-        state[0] = ms
-        state[1] = _encode(ms, _TIME_SHIFTS)
-        random = state[2] = getrandbits(_RANDOM_BITS)
-    else:
-        random = state[2] = (state[2] + 1) & _RANDOM_MASK
-    high = random >> 10
-    if high != state[3]:
-        state[3] = high
-        state[4] = _encode(high, _HIGH_SHIFTS)
-    text: str = state[1] + state[4] + _PAIRS[random & 0x3FF]
-    return text
+
+    __slots__ = ("_high", "_high_text", "_ms", "_ms_text", "_random")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the cached millisecond and random part: the next id draws fresh bits."""
+        self._ms = -1
+        self._ms_text = ""
+        self._random = 0
+        self._high = -1
+        self._high_text = ""
+
+    def new(self) -> str:
+        """A fresh 26-character ULID (monotonic within a millisecond)."""
+        ms = time.time_ns() // 1_000_000
+        if ms != self._ms:
+            self._ms = ms
+            self._ms_text = _encode(ms, _TIME_SHIFTS)
+            random = self._random = getrandbits(_RANDOM_BITS)
+        else:
+            random = self._random = (self._random + 1) & _RANDOM_MASK
+        high = random >> 10
+        if high != self._high:
+            self._high = high
+            self._high_text = _encode(high, _HIGH_SHIFTS)
+        return self._ms_text + self._high_text + _PAIRS[random & 0x3FF]
+
+
+_FACTORY = UlidFactory()
+os.register_at_fork(after_in_child=_FACTORY.reset)
+
+new_ulid = _FACTORY.new
+"""Return a fresh 26-character ULID (monotonic within a millisecond, per process)."""
 
 
 def random_suffix(length: int = 10) -> str:
@@ -70,12 +88,3 @@ def new_event_id() -> str:
 def new_trace_id() -> str:
     """Return a new trace id: ``trc_`` + ULID."""
     return "trc_" + new_ulid()
-
-
-def is_prefixed_ulid(value: str, prefix: str) -> bool:
-    """True when ``value`` is ``prefix`` followed by 26 Crockford base32 characters."""
-    return (
-        len(value) == len(prefix) + 26
-        and value.startswith(prefix)
-        and _ULID_CHARS.issuperset(value[len(prefix) :])
-    )

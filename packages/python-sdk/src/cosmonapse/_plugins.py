@@ -1,4 +1,5 @@
-"""Entry-point discovery (DESIGN.md, "Wiring by entry points").
+"""Entry-point discovery: how installed packages add transports, Engram kinds and
+Neurons (the groups are listed in docs/architecture.md, "Packages and entry points").
 
 The core never imports a plugin by name: it asks ``importlib.metadata`` for the groups
 below. A name that is known but not installed fails with the pip command that adds it.

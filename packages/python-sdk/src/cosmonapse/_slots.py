@@ -25,11 +25,6 @@ class Slots:
         self._free = limit
         self._waiters: deque[asyncio.Future[None]] = deque()
 
-    @property
-    def busy(self) -> int:
-        """Slots currently held."""
-        return self.limit - self._free
-
     def try_acquire(self) -> bool:
         """Take a slot if one is free and nobody is queued for it; never waits."""
         if self._free > 0 and not self._waiters:

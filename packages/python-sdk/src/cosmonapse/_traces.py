@@ -71,9 +71,6 @@ class TraceBook:
                 count += 1
         return count
 
-    def running(self, trace_id: str) -> int:
-        return len(self._running.get(trace_id, ()))
-
     # -- stakes and peers ----------------------------------------------------------------
 
     def stake(self, trace_id: str, peer: str | None = None) -> None:

@@ -73,14 +73,6 @@ class Deadlines:
         if earliest != float("inf"):
             self._arm(loop, earliest)
 
-    def close(self) -> None:
-        """Cancel the timer (pending futures are left to their owners)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._armed_at = float("inf")
-        self._queues.clear()
-
 
 def _expire_one(fut: asyncio.Future[Signal]) -> None:
     if not fut.done():

@@ -12,11 +12,8 @@ for their answers, and carries out STOPs. Guarantees (docs/protocol.md section 5
   one STOPPED when this Dendrite had a stake. Idempotent.
 * Only orchestrators send TASK and STOP.
 
-The class is the public face; each concern lives in a module of its own (see
-docs/architecture.md): the inbound path (``_inbound``), sending (``_outbox``),
-subscriptions (``_subscriptions``), the caller side (``_calling``, ``retry``), the host
-side (``_hosting``, ``_presence``), engram requests (``_engram_client``) and STOP
-(``_stopping``).
+The class is the public face; each concern it delegates to has a module of its own
+(docs/architecture.md lists them and follows a TASK through them).
 """
 
 from __future__ import annotations

@@ -89,19 +89,28 @@ _match_trace_id = _TRACE_ID_RE.match
 _match_ts = _TS_RE.match
 _object_new = object.__new__
 
-_ts_second = -1
-_ts_prefix = ""
+class _Clock:
+    """RFC 3339 timestamps, formatting the date and time once a second, not once a
+    Signal."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now(self) -> str:
+        """The current UTC time as RFC 3339 with microseconds and a ``Z``."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
 
 
-def now_ts() -> str:
-    """The current UTC time as RFC 3339 with microseconds and a ``Z``."""
-    global _ts_second, _ts_prefix
-    now = time.time()
-    second = int(now)
-    if second != _ts_second:  # strftime once a second, not once a Signal
-        _ts_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _ts_second = second
-    return f"{_ts_prefix}.{int((now - second) * 1_000_000):06d}Z"
+now_ts = _Clock().now
+"""The current UTC time as RFC 3339 with microseconds and a ``Z``."""
 
 
 @dataclass(slots=True)
@@ -195,9 +204,7 @@ class Signal:
             "trace_id": self.trace_id,
             "parent_id": self.parent_id,
             "type": self.type.value,
-            "directed": None
-            if directed is None
-            else {"id": directed.id, "type": directed.type, "capabilities": directed.capabilities},
+            "directed": None if directed is None else directed.to_dict(),
             "ts": self.ts,
             "payload": self.payload,
             "meta": self.meta,
