@@ -21,7 +21,7 @@ def test_public_api_is_pinned() -> None:
     assert cosmonapse_engram_vector.__version__ == "0.2.0"
     assert issubclass(VectorEngram, Engram)
     public = {name for name in vars(VectorEngram) if not name.startswith("_")}
-    assert public == {"engram_kind", "dim", "capacity"}
+    assert public == {"engram_kind", "dim", "capacity", "backup", "close"}
     assert VectorEngram.engram_kind == "semantic"
 
 
@@ -33,6 +33,9 @@ def test_constructor_signature_is_pinned() -> None:
         ("dim", "KEYWORD_ONLY", None),
         ("embed", "KEYWORD_ONLY", None),
         ("initial_capacity", "KEYWORD_ONLY", 1024),
+        ("path", "KEYWORD_ONLY", None),
+        ("sync", "KEYWORD_ONLY", "full"),
+        ("max_size_bytes", "KEYWORD_ONLY", None),
         ("options", "VAR_KEYWORD", inspect.Parameter.empty),
     ]
 
