@@ -1,11 +1,10 @@
 """Subscriptions and subject routing for the dev synapse server.
 
 The :class:`Router` keeps every subscription (of TCP clients and of in-process
-subscribers alike), matches a published subject against them with
-:func:`cosmonapse.subjects.subject_matches`, and hands the frame to each plain subscriber
-and to one member of each queue group (round-robin). Matches are cached per subject; the
-cache is bounded and rebuilt whenever a subscription comes or goes, and routes are
-immutable, so a subscriber removed in the middle of a fan-out never disturbs it.
+subscribers alike) in the SDK's :class:`~cosmonapse.synapses.router.SubjectRouter`, the
+same matching (docs/protocol.md section 2) and queue-group round robin the memory synapse
+uses, and hands each published frame to every plain subscriber and to one member of each
+queue group.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cosmonapse.subjects import subject_matches
+from cosmonapse.synapses.router import SubjectRouter
 
 from .protocol import msg_head, msg_tail
 
@@ -93,59 +92,26 @@ class Entry:
         self.head = msg_head(self.sub_id)
 
 
-class _Group:
-    __slots__ = ("members", "turn")
-
-    def __init__(self, members: tuple[Entry, ...]) -> None:
-        self.members = members
-        self.turn = 0
-
-
-class _Route:
-    __slots__ = ("groups", "plain")
-
-    def __init__(self, plain: tuple[Entry, ...], groups: tuple[_Group, ...]) -> None:
-        self.plain = plain
-        self.groups = groups
-
-
 class Router:
-    """Every live subscription, and the fan-out of published frames to them."""
+    """Every live subscription, and the fan-out of published frames to them (a
+    :class:`~cosmonapse.synapses.router.SubjectRouter` of :class:`Entry`)."""
 
     def __init__(self) -> None:
-        self._entries: dict[int, Entry] = {}  # insertion-ordered, keyed by identity
-        self._routes: dict[str, _Route] = {}
+        self._subjects: SubjectRouter[Entry] = SubjectRouter(cache_size=_ROUTE_CACHE_SIZE)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._subjects)
 
     def entries(self) -> list[Entry]:
         """A snapshot of every subscription, oldest first."""
-        return list(self._entries.values())
+        return self._subjects.subscribers()
 
     def add(self, entry: Entry) -> None:
-        self._entries[id(entry)] = entry
-        self._routes.clear()
+        self._subjects.add(entry, entry.subject, entry.queue_group)
 
     def remove(self, entry: Entry) -> None:
         """Forget ``entry``; removing one that is already gone is a no-op."""
-        if self._entries.pop(id(entry), None) is not None:
-            self._routes.clear()
-
-    def _route(self, subject: str) -> _Route:
-        plain: list[Entry] = []
-        groups: dict[str, list[Entry]] = {}
-        for entry in self._entries.values():
-            if subject_matches(entry.subject, subject):
-                if entry.queue_group is None:
-                    plain.append(entry)
-                else:
-                    groups.setdefault(entry.queue_group, []).append(entry)
-        route = _Route(tuple(plain), tuple(_Group(tuple(m)) for m in groups.values()))
-        if len(self._routes) >= _ROUTE_CACHE_SIZE:
-            self._routes.clear()
-        self._routes[subject] = route
-        return route
+        self._subjects.remove(entry)
 
     def fan_out(self, frame: OutboundFrame) -> int:
         """Deliver ``frame`` to every plain subscriber and one member of each queue group.
@@ -153,20 +119,6 @@ class Router:
         A group member whose owner refuses the frame (it is closing or was just dropped)
         passes its turn to the next member. Returns how many subscriptions took it.
         """
-        route = self._routes.get(frame.subject)
-        if route is None:
-            route = self._route(frame.subject)
-        delivered = 0
-        for entry in route.plain:
-            if entry.owner.deliver(entry, frame):
-                delivered += 1
-        for group in route.groups:
-            members = group.members
-            size = len(members)
-            for _ in range(size):
-                entry = members[group.turn % size]
-                group.turn += 1
-                if entry.owner.deliver(entry, frame):
-                    delivered += 1
-                    break
-        return delivered
+        return self._subjects.fan_out(
+            frame.subject, lambda entry: entry.owner.deliver(entry, frame)
+        )

@@ -1,8 +1,9 @@
 """MemorySynapse: the in-process bus, and the default for tests and demos.
 
 Everything stays in one event loop: ``publish`` matches the subject against every
-subscription and pushes the frame into each matching subscription's bounded inbox
-(one member per queue group, chosen round-robin). Delivery is at-most-once: a
+subscription (a :class:`~cosmonapse.synapses.router.SubjectRouter`) and pushes the
+frame into each matching subscription's bounded inbox (one member per queue group,
+chosen round-robin). Delivery is at-most-once: a
 subscription that falls more than ``max_pending`` frames behind loses new ones, counted
 in ``stats["dropped"]``, and nothing else is slowed down.
 
@@ -12,13 +13,13 @@ that name in this process, so code that connects twice by URL shares one bus.
 
 from __future__ import annotations
 
-import itertools
 from urllib.parse import urlsplit
 
 from ..exceptions import SynapseClosedError
-from ..subjects import subject_matches, validate_queue_group, validate_subject
+from ..subjects import validate_queue_group, validate_subject
 from ._inbox import Inbox
 from .base import DEFAULT_MAX_PENDING, MessageHandler, Subscription, Synapse
+from .router import SubjectRouter
 
 __all__ = ["MemorySynapse", "connect"]
 
@@ -55,11 +56,7 @@ class MemorySynapse(Synapse):
         self._name = name
         self._max_pending = max_pending
         self._subs: list[_MemorySubscription] = []
-        # subject -> (plain subscribers, {queue group: members}); rebuilt on (un)subscribe
-        self._routes: dict[
-            str, tuple[list[_MemorySubscription], dict[str, list[_MemorySubscription]]]
-        ] = {}
-        self._rr = itertools.count()
+        self._router: SubjectRouter[_MemorySubscription] = SubjectRouter()
         self._closed = False
         self._published = 0
         self._dropped_closed = 0
@@ -80,35 +77,15 @@ class MemorySynapse(Synapse):
     async def publish(self, subject: str, data: bytes) -> None:
         if self._closed:
             raise SynapseClosedError("publish on a closed MemorySynapse")
-        route = self._routes.get(subject)
-        if route is None:
+        if self._router.cached_route(subject) is None:
             validate_subject(subject, wildcards=False)
-            route = self._route(subject)
         self._published += 1
-        plain, groups = route
-        for sub in plain:
-            sub.inbox.push(subject, data)
-        if groups:
-            turn = next(self._rr)
-            for members in groups.values():
-                members[turn % len(members)].inbox.push(subject, data)
 
-    def _route(
-        self, subject: str
-    ) -> tuple[list[_MemorySubscription], dict[str, list[_MemorySubscription]]]:
-        plain: list[_MemorySubscription] = []
-        groups: dict[str, list[_MemorySubscription]] = {}
-        for sub in self._subs:
-            if subject_matches(sub.subject, subject):
-                if sub.queue_group is None:
-                    plain.append(sub)
-                else:
-                    groups.setdefault(sub.queue_group, []).append(sub)
-        if len(self._routes) >= 4096:  # bound the cache; subjects are few in practice
-            self._routes.clear()
-        route = (plain, groups)
-        self._routes[subject] = route
-        return route
+        def deliver(sub: _MemorySubscription) -> bool:
+            sub.inbox.push(subject, data)
+            return True  # a full inbox counts the drop; the group's turn is used
+
+        self._router.fan_out(subject, deliver)
 
     async def subscribe(
         self,
@@ -125,13 +102,13 @@ class MemorySynapse(Synapse):
         inbox = Inbox(handler, max_pending=self._max_pending, name=subject)
         sub = _MemorySubscription(self, subject, queue_group, inbox)
         self._subs.append(sub)
-        self._routes.clear()
+        self._router.add(sub, subject, queue_group)
         return sub
 
     async def _remove(self, sub: _MemorySubscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
-            self._routes.clear()
+            self._router.remove(sub)
             self._dropped_closed += sub.inbox.dropped
         await sub.inbox.aclose()
 
@@ -142,7 +119,7 @@ class MemorySynapse(Synapse):
         if self._name is not None and _named.get(self._name) is self:
             del _named[self._name]
         subs, self._subs = self._subs, []
-        self._routes.clear()
+        self._router.clear()
         for sub in subs:
             await sub.inbox.aclose()
 
