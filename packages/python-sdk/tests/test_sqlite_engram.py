@@ -88,6 +88,21 @@ def test_journals_keep_their_expiry_across_a_restart(tmp_path: Path) -> None:
         assert not kv.has_stake("trc_2") and len(kv) == 4
 
 
+def test_a_journal_keeps_its_age_across_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "kv.db"
+    with SqliteEngram("e", path=path, journal_ttl_s=3600) as kv:
+        kv.imprint(op="add", entry={}, trace_id="trc_old")
+        kv.imprint(op="add", entry={}, trace_id="trc_new")
+    conn = sqlite3.connect(path)  # as if trc_old had begun two hours ago
+    with conn:
+        conn.execute("UPDATE journals SET created = created - 7200 WHERE trace_id = 'trc_old'")
+    conn.close()
+    with SqliteEngram("e", path=path, journal_ttl_s=3600) as kv:
+        kv.imprint(op="add", entry={})  # expiry runs on the next write
+        assert not kv.has_stake("trc_old") and kv.has_stake("trc_new")
+        assert kv.expired_journals == 1
+
+
 def test_an_imprint_id_is_applied_once_across_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "kv.db"
     with SqliteEngram("e", path=path) as kv:
