@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
-from cosmonapse import EngramError
-from cosmonapse.engram import Engram, Hit
+from cosmonapse import EngramError, EngramStoreError
+from cosmonapse.engram import Engram, EngramChange, Hit
+from cosmonapse.engram_store import EngramStore
 
-from ._vectors import FloatRow, to_unit
+from ._codec import VectorCodec
+from ._vectors import FloatRow, StoredVector, to_unit
 
 __all__ = ["EmbedFunction", "VectorEngram"]
 
@@ -33,26 +37,6 @@ loop of the Dendrite hosting the Engram)."""
 _QUERY_KEYS = frozenset({"embedding", "text", "include_embedding"})
 _FIRST_FETCH = 64  # candidates ranked before the first filter pass
 _FETCH_GROWTH = 4  # over-fetch factor while filters keep rejecting candidates
-
-
-class _StoredVector:
-    """A unit row lifted out of the matrix, with the ``text`` it was embedded from
-    (None when the caller supplied the vector itself).
-
-    It only travels between the storage primitives: inside the entries that ``_get`` and
-    ``_remove`` return (journal priors, the base of a merge) and back into ``_put``. Keeping
-    the exact float32 row means a rollback restores the very same bits, and keeping the
-    source text lets a merge that changes ``text`` re-embed it.
-    """
-
-    __slots__ = ("source_text", "unit")
-
-    def __init__(self, unit: FloatRow, source_text: str | None) -> None:
-        self.unit = unit
-        self.source_text = source_text
-
-    def __repr__(self) -> str:
-        return f"<stored unit vector dim={self.unit.shape[0]}>"
 
 
 class VectorEngram(Engram):
@@ -81,10 +65,18 @@ class VectorEngram(Engram):
     returns a bad vector, an unknown query key, a bad ``min_confidence``. The Engram is
     left unchanged.
 
+    **Durable.** With ``path``, entries and saga journals are also kept in that SQLite
+    file, each write committed before it returns, and a new VectorEngram on the same path
+    loads them back; recall still runs on the in-memory matrix. ``sync`` and
+    ``max_size_bytes`` are those of :class:`cosmonapse.engram_store.EngramStore`; a store
+    failure raises :class:`~cosmonapse.EngramStoreError` naming the path
+    (docs/engrams.md).
+
     Constructor arguments: ``dim`` (None or a positive int), ``embed`` (None or a
-    callable), ``initial_capacity`` (rows allocated at first; positive), and the base
-    class options ``journal_ttl_s``, ``max_journals``, ``dedup_window``. A bad argument
-    raises ``ValueError`` or ``TypeError``.
+    callable), ``initial_capacity`` (rows allocated at first; positive), ``path``,
+    ``sync``, ``max_size_bytes``, and the base class options ``journal_ttl_s``,
+    ``max_journals``, ``dedup_window``. A bad argument raises ``ValueError`` or
+    ``TypeError``.
     """
 
     engram_kind = "semantic"
@@ -97,6 +89,9 @@ class VectorEngram(Engram):
         dim: int | None = None,
         embed: EmbedFunction | None = None,
         initial_capacity: int = 1024,
+        path: str | Path | None = None,
+        sync: Literal["full", "normal"] = "full",
+        max_size_bytes: int | None = None,
         **options: Any,
     ) -> None:
         super().__init__(engram_id, engram_kind, **options)
@@ -121,6 +116,23 @@ class VectorEngram(Engram):
         self._fields: list[dict[str, Any]] = []
         self._from_text: list[bool] = []
         self._row: dict[str, int] = {}
+        self.path = None if path is None else Path(path)
+        self._store: EngramStore | None = None
+        if self.path is not None:
+            self._store = EngramStore(
+                self.path,
+                engram_id=engram_id,
+                store_kind="vector",
+                codec=VectorCodec(),
+                sync=sync,
+                max_size_bytes=max_size_bytes,
+                dedup_window=int(options.get("dedup_window", 10_000)),
+            )
+            try:
+                self._reload()
+            except BaseException:
+                self._store.close()
+                raise
 
     # -- introspection -----------------------------------------------------------------
 
@@ -137,28 +149,95 @@ class VectorEngram(Engram):
     def __len__(self) -> int:
         return len(self._ids)
 
+    # -- durability ----------------------------------------------------------------------
+
+    def _persist(self, change: EngramChange) -> None:
+        if self._store is None:
+            return
+        try:
+            self._store.commit(change, self._get)
+        except EngramStoreError:
+            if not self._store.closed:
+                self._reload()  # memory back to what the file holds
+            raise
+
+    def _reload(self) -> None:
+        assert self._store is not None
+        state = self._store.load()
+        units = [entry["embedding"].unit for _, entry in state.entries]
+        dims = {unit.shape[0] for unit in units}
+        if len(dims) > 1 or (units and self._dim is not None and dims != {self._dim}):
+            found = ", ".join(str(d) for d in sorted(dims))
+            raise EngramStoreError(
+                f"{self.path} holds vectors of {found} dimensions, expected "
+                f"{self._dim if self._dim is not None else 'one size'}",
+                path=str(self.path),
+            )
+        self._ids = [entry_id for entry_id, _ in state.entries]
+        self._fields = [
+            {k: v for k, v in entry.items() if k != "embedding"} for _, entry in state.entries
+        ]
+        self._from_text = [entry["embedding"].source_text is not None for _, entry in state.entries]
+        self._row = {entry_id: row for row, entry_id in enumerate(self._ids)}
+        self._matrix = None
+        if units:
+            self._dim = units[0].shape[0]
+            capacity = self._min_capacity
+            while capacity < len(units):
+                capacity *= 2
+            self._matrix = np.zeros((capacity, units[0].shape[0]), dtype=np.float32)
+            self._matrix[: len(units)] = np.stack(units)
+        self.restore_state(
+            version=state.version,
+            merge_keys=state.merge_keys,
+            journals=state.journals,
+            imprints=state.imprints,
+        )
+
+    def backup(self, destination: str | Path) -> None:
+        """Copy the committed store to ``destination`` while this Engram stays open."""
+        if self._store is None:
+            raise EngramError(f"VectorEngram {self.engram_id!r} has no path to back up")
+        self._store.backup(destination)
+
+    def close(self) -> None:
+        """Release the store file and its lock (nothing to do without ``path``)."""
+        if self._store is not None:
+            self._store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
     # -- storage primitives ------------------------------------------------------------
 
     def _prepare(self, entry: dict[str, Any]) -> dict[str, Any]:
         vector = entry.get("embedding")
         text = entry.get("text")
-        stored: _StoredVector
+        stored: StoredVector
         if vector is None:
             if text is None:
                 raise EngramError(
                     "entry needs an 'embedding' (a list of numbers) or a 'text' to embed"
                 )
-            stored = _StoredVector(self._embed_text(text, what="entry"), text)
-        elif isinstance(vector, _StoredVector):
+            stored = StoredVector(self._embed_text(text, what="entry"), text)
+        elif isinstance(vector, StoredVector):
             # Carried over from the prior entry by a merge.
             stored = vector
             if vector.source_text is not None and text != vector.source_text:
                 if isinstance(text, str):
-                    stored = _StoredVector(self._embed_text(text, what="entry"), text)
+                    stored = StoredVector(self._embed_text(text, what="entry"), text)
                 else:
-                    stored = _StoredVector(vector.unit, None)
+                    stored = StoredVector(vector.unit, None)
         else:
-            stored = _StoredVector(to_unit(vector, what="entry 'embedding'", dim=self._dim), None)
+            stored = StoredVector(to_unit(vector, what="entry 'embedding'", dim=self._dim), None)
         prepared = {k: v for k, v in entry.items() if k != "embedding"}
         prepared["embedding"] = stored
         return prepared
@@ -169,7 +248,7 @@ class VectorEngram(Engram):
 
     def _put(self, entry_id: str, entry: dict[str, Any]) -> None:
         stored = entry.get("embedding")
-        if not isinstance(stored, _StoredVector):
+        if not isinstance(stored, StoredVector):
             # Only _prepare, _get and _remove produce entries for _put.
             raise TypeError("VectorEngram._put needs an entry that went through _prepare")
         fields = {k: v for k, v in entry.items() if k != "embedding"}
@@ -236,7 +315,7 @@ class VectorEngram(Engram):
         fields = self._fields[row]
         source = fields.get("text") if self._from_text[row] else None
         unit = self._matrix[row].copy()
-        return {**fields, "embedding": _StoredVector(unit, source)}
+        return {**fields, "embedding": StoredVector(unit, source)}
 
     def _append_row(self, entry_id: str, dim: int) -> int:
         if self._matrix is None:

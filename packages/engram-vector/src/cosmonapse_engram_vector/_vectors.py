@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from cosmonapse import EngramError
 
-__all__ = ["FloatRow", "to_unit"]
+__all__ = ["FloatRow", "StoredVector", "to_unit"]
 
 FloatRow = npt.NDArray[np.float32]
 
@@ -109,3 +109,23 @@ def _rescaled(raw: npt.NDArray[np.float64], what: str) -> npt.NDArray[np.float64
         raise EngramError(f"{what} is all zeros; cosine similarity needs a non-zero vector")
     raw /= peak
     return raw
+
+
+class StoredVector:
+    """A unit row lifted out of the matrix, with the ``text`` it was embedded from
+    (None when the caller supplied the vector itself).
+
+    It only travels between the storage primitives: inside the entries that ``_get`` and
+    ``_remove`` return (journal priors, the base of a merge) and back into ``_put``. Keeping
+    the exact float32 row means a rollback restores the very same bits, and keeping the
+    source text lets a merge that changes ``text`` re-embed it.
+    """
+
+    __slots__ = ("source_text", "unit")
+
+    def __init__(self, unit: FloatRow, source_text: str | None) -> None:
+        self.unit = unit
+        self.source_text = source_text
+
+    def __repr__(self) -> str:
+        return f"<stored unit vector dim={self.unit.shape[0]}>"
