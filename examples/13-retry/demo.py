@@ -3,15 +3,17 @@ and roll back a half-finished ingest.
 
     python demo.py                                   # in-process MemorySynapse
     SYNAPSE_URL=cosmo://127.0.0.1:7070 python demo.py
+    ENGRAM_PATH=/tmp/retry-vectors.db python demo.py  # a durable VectorEngram
 """
 
 import asyncio
 import os
 
 from cosmonapse import RetryStrategy, SignalType, connect_synapse, new_trace_id
-from resilient import build, make_flaky_generator
+from resilient import build, engram_host, make_flaky_generator, open_vectors
 
 SYNAPSE_URL = os.environ.get("SYNAPSE_URL", "memory://")   # the only line per transport
+ENGRAM_PATH = os.environ.get("ENGRAM_PATH")                 # set: the index is on disk
 
 HANDBOOK = (
     "A Dendrite is a participant on the bus. It hosts Axons and Engrams, subscribes to "
@@ -38,9 +40,10 @@ async def start_all(dendrites):
         await dendrite.start()
 
 
-async def stop_all(dendrites):
+async def stop_all(dendrites, vectors):
     for dendrite in reversed(dendrites):
         await dendrite.stop()
+    vectors.close()                                  # releases the store file, if any
 
 
 # A stage is "stuck" when it produces no terminal Signal within timeout_s
@@ -50,7 +53,7 @@ async def stop_all(dendrites):
 async def retry_survives_a_stall(synapse):
     banner("1. retry survives a stalled stage")
     generator = make_flaky_generator(stall_first=1)
-    dendrites, orch, _ = build(synapse, generator=generator)
+    dendrites, orch, vectors = build(synapse, generator=generator, path=ENGRAM_PATH)
     await start_all(dendrites)
     try:
         sig = await orch.run_with_retry(
@@ -62,14 +65,14 @@ async def retry_survives_a_stall(synapse):
         print(f"   -> answer on attempt {output['attempt']}: {output['answer']}")
         print(f"   generator was invoked {generator.state['calls']} times total")
     finally:
-        await stop_all(dendrites)
+        await stop_all(dendrites, vectors)
     print()
 
 
 async def retry_gives_up(synapse):
     banner("2. retry gives up on a stage that always stalls")
     generator = make_flaky_generator(stall_first=99)
-    dendrites, orch, _ = build(synapse, generator=generator)
+    dendrites, orch, vectors = build(synapse, generator=generator, path=ENGRAM_PATH)
     # Every STOP is acknowledged with a STOPPED that counts the runs it cancelled.
     acks = []
     all_acked = asyncio.Event()
@@ -97,13 +100,26 @@ async def retry_gives_up(synapse):
         print(f"   {len(acks)} attempts STOPped, {cancelled} stalled runs cancelled")
         print(f"   generator was invoked {generator.state['calls']} times total")
     finally:
-        await stop_all(dendrites)
+        await stop_all(dendrites, vectors)
     print()
+
+
+# With a durable VectorEngram the engram host goes down between the crash and the
+# rollback, and a new one loads the index and the saga journal from disk.
+async def restart_engram_host(synapse, dendrites, vectors):
+    await dendrites[0].stop()
+    vectors.close()
+    vectors = open_vectors(ENGRAM_PATH)
+    dendrites[0] = engram_host(synapse, vectors)
+    await dendrites[0].start()
+    print(f"   engram host restarted: {len(vectors)} entries and the journal loaded from disk")
+    return vectors
 
 
 async def rollback_a_partial_ingest(synapse):
     banner("3. roll back a half-finished ingest")
-    dendrites, orch, vectors = build(synapse, generator=make_flaky_generator(0))
+    dendrites, orch, vectors = build(synapse, generator=make_flaky_generator(0),
+                                     path=ENGRAM_PATH)
     await start_all(dendrites)
     try:
         print(f"   index size before ingest: {len(vectors)}")
@@ -115,6 +131,8 @@ async def rollback_a_partial_ingest(synapse):
             timeout_s=10,
         )
         print(f"   index size after crash: {len(vectors)}  (partial write)")
+        if ENGRAM_PATH:
+            vectors = await restart_engram_host(synapse, dendrites, vectors)
 
         # rollback=True replays each hosted Engram's per-trace
         # inverse-op journal, undoing a half-finished write (saga rollback).
@@ -123,7 +141,7 @@ async def rollback_a_partial_ingest(synapse):
         print(f"   stop_trace(rollback=True): {compensated} inverse ops replayed")
         print(f"   index size after rollback: {len(vectors)}  (clean)")
     finally:
-        await stop_all(dendrites)
+        await stop_all(dendrites, vectors)
 
 
 async def main():

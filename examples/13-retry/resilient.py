@@ -68,13 +68,23 @@ def make_flaky_generator(stall_first, *, stall_s=5.0):
     return generator
 
 
-# build: engram-host + worker (2 Axons) + orchestrator.
-def build(synapse, *, generator):
-    vectors = VectorEngram(engram_id="retry-vectors", engram_kind="semantic")
+# The VectorEngram: in memory, or durable in the SQLite file at `path`
+# (entries and saga journal survive a restart of the engram host).
+def open_vectors(path=None):
+    return VectorEngram(engram_id="retry-vectors", engram_kind="semantic", path=path)
 
+
+def engram_host(synapse, vectors):
     host = Dendrite(synapse=synapse, namespace=NAMESPACE,
                     dendrite_id="engram-host", role="worker")
     host.attach_engram(vectors)
+    return host
+
+
+# build: engram-host + worker (2 Axons) + orchestrator.
+def build(synapse, *, generator, path=None):
+    vectors = open_vectors(path)
+    host = engram_host(synapse, vectors)
 
     bind = EngramBinding(name="vectors", directed_id="retry-vectors")
     worker = Dendrite(synapse=synapse, namespace=NAMESPACE,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.examples.conftest import bus_url
@@ -37,6 +39,16 @@ EXPECTED = """\
 """
 
 
+# With ENGRAM_PATH the VectorEngram is durable: the same output, and scenario 3 restarts
+# the engram host (a new VectorEngram loads the index and journal from the file) between
+# the crash and the rollback.
+RESTARTED = "   engram host restarted: 3 entries and the journal loaded from disk\n"
+EXPECTED_DURABLE = EXPECTED.replace(
+    "   index size after crash: 3  (partial write)\n",
+    "   index size after crash: 3  (partial write)\n" + RESTARTED,
+)
+
+
 @pytest.mark.parametrize("transport", ["memory", "cosmo", "nats"])
 def test_demo_prints_the_seed_output(transport: str, procs: ExampleProcesses) -> None:
     env = {} if transport == "memory" else {"SYNAPSE_URL": bus_url(transport, procs)}
@@ -44,3 +56,20 @@ def test_demo_prints_the_seed_output(transport: str, procs: ExampleProcesses) ->
     assert done.stdout == EXPECTED
     # The crash in scenario 3 is reported by the Axon's logger, not swallowed.
     assert "crashed after 3 chunks" in done.stderr
+
+
+@pytest.mark.parametrize("transport", ["memory", "cosmo", "nats"])
+def test_demo_with_a_durable_vector_engram(
+    transport: str, procs: ExampleProcesses, tmp_path: Path
+) -> None:
+    store = tmp_path / "retry-vectors.db"
+    env = {"ENGRAM_PATH": str(store)}
+    if transport != "memory":
+        env["SYNAPSE_URL"] = bus_url(transport, procs)
+    done = run_example("13-retry", "demo.py", env=env)
+    assert done.stdout == EXPECTED_DURABLE
+    assert "crashed after 3 chunks" in done.stderr
+    assert store.exists()
+    # The rollback was committed to the file: a second run starts from an empty index.
+    again = run_example("13-retry", "demo.py", env=env)
+    assert again.stdout == EXPECTED_DURABLE
