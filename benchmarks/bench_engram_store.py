@@ -91,7 +91,7 @@ def measure(opts: Options, args: argparse.Namespace) -> list[Row]:
         memory = imprint_rate(InMemoryEngram("m"), kv_entries, True)
         print(f"kv in memory     : {memory:,.0f} imprints/s")
         for sync in ("full", "normal"):
-            with SqliteEngram("kv", path=folder / f"kv-{sync}.db", sync=sync) as kv:  # type: ignore[arg-type]
+            with SqliteEngram("kv", path=folder / f"kv-{sync}.db", sync=sync) as kv:
                 durable = imprint_rate(kv, kv_entries, True)
             raw = raw_sqlite_rate(folder / f"raw-{sync}.db", [b"x" * 120] * writes, sync)
             print(f"kv sync={sync:<7}: {durable:,.0f} imprints/s; raw sqlite3 {raw:,.0f} commits/s")

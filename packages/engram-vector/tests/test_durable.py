@@ -4,14 +4,15 @@ journal survives it, and store failures are clear errors that change nothing."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cosmonapse import Engram, EngramStoreError, SqliteEngram
+from cosmonapse import EngramStoreError, SqliteEngram
 from cosmonapse_engram_vector import VectorEngram
 
-from .conftest import Embed
+Embed = Callable[[str], list[float]]
 
 
 def snapshot(
@@ -33,7 +34,7 @@ def test_a_restart_loads_the_same_index(tmp_path: Path, fake_embed: Embed) -> No
             docs.imprint(op="delete", entry={"id": f"r{i}"})
         before = snapshot(docs, query)
         version = docs.version
-    with Engram.of_kind("vector", engram_id="docs", path=path, embed=fake_embed) as again:
+    with VectorEngram.of_kind("vector", engram_id="docs", path=path, embed=fake_embed) as again:
         assert isinstance(again, VectorEngram)
         assert snapshot(again, query) == before and again.version == version
         assert len(again) == len(before) and again.dim == 16

@@ -17,7 +17,7 @@ def contents(engram: Engram) -> dict[str, dict[str, object]]:
 
 def test_of_kind_builds_a_durable_engram_that_counts_its_entries(tmp_path: Path) -> None:
     path = tmp_path / "kv.db"
-    with Engram.of_kind("sqlite", engram_id="notes", path=path) as kv:
+    with SqliteEngram.of_kind("sqlite", engram_id="notes", path=path) as kv:
         assert isinstance(kv, SqliteEngram) and kv.engram_kind == "sqlite"
         assert len(kv) == 0
         kv.imprint(op="add", entry={"id": "a", "n": 1})
