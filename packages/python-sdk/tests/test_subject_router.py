@@ -1,5 +1,5 @@
 """SubjectRouter (cosmonapse.synapses.router): subject matching of docs/protocol.md
-section 2, one member per queue group round-robin, a turn passed on when a member
+section 3, one member per queue group round-robin, a turn passed on when a member
 refuses, and a route cache that is bounded and forgets removed subscribers."""
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """A bounded, single-consumer inbox: where a transport hands frames to one subscription.
 
-Transports push frames here from their read loop (or, in process, from ``publish``) and
-never block. How the frames reach the handler depends on the handler:
+Transports push frames here from a callback of their own, never from inside a sender's
+``publish``: the dev and NATS clients from their read loop, the memory synapse from the
+``call_soon`` callback that drains its queue (docs/protocol.md section 4 for the dev
+wire). ``push`` never blocks. How the frames reach the handler depends on the handler:
 
 * an ``async def`` handler gets a pump task that awaits it one frame at a time;
 * a plain function (see :data:`~cosmonapse.synapses.base.MessageHandler`) is called

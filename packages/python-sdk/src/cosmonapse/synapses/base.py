@@ -9,9 +9,11 @@ Delivery contract, for every transport:
 * ``handler(subject, data)`` gets one message at a time per subscription, in the order
   the transport received them. An ``async def`` handler is awaited. A transport whose
   :attr:`Synapse.plain_handlers` is true also takes a plain function, which it may call
-  straight from its read loop (or, in process, from ``publish``); it must return promptly
-  and must not block. Either way the Dendrite only schedules work in its handlers and never
-  runs user code inline.
+  straight from its read loop (the dev and NATS clients do); it must return promptly and
+  must not block. No transport runs a handler inside the sender's ``await publish``: the
+  memory synapse delivers on a later turn of the event loop, in publish order. Either way
+  the Dendrite only schedules work in its handlers and never runs user code inline
+  (docs/protocol.md section 5).
 * A handler that raises is logged and the subscription keeps going.
 * Each subscription buffers at most ``max_pending`` messages; past that the transport drops
   new ones for that subscription only and counts them in ``stats["dropped"]``. Delivery is

@@ -1,18 +1,27 @@
 """MemorySynapse: the in-process bus, and the default for tests and demos.
 
-Everything stays in one event loop: ``publish`` matches the subject against every
-subscription (a :class:`~cosmonapse.synapses.router.SubjectRouter`) and pushes the
-frame into each matching subscription's bounded inbox (one member per queue group,
-chosen round-robin). Delivery is at-most-once: a
-subscription that falls more than ``max_pending`` frames behind loses new ones, counted
-in ``stats["dropped"]``, and nothing else is slowed down.
+Everything stays in one event loop. ``publish`` matches the subject against every
+subscription (a :class:`~cosmonapse.synapses.router.SubjectRouter`: one member per queue
+group, round-robin) and appends the frame, once per receiving subscription, to one
+synapse-wide queue; it never runs a handler. A ``call_soon`` callback drains that queue on
+a later turn of the event loop, in publish order across all subscriptions, into each
+subscription's inbox (a bounded batch per turn). A handler therefore never runs inside
+the sender's ``await publish``, as over a socket (docs/protocol.md section 3).
+
+Delivery is at-most-once: a subscription with ``max_pending`` frames queued or unhandled
+loses new ones, counted in ``stats["dropped"]``, and nothing else is slowed down.
 
 ``connect_synapse("memory://")`` gives a fresh bus; ``memory://NAME`` gives the bus of
-that name in this process, so code that connects twice by URL shares one bus.
+that name in this process (see :class:`NamedBuses`), so code that connects twice by URL
+shares one bus. A child made by ``os.fork`` starts with no named buses.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+from collections import deque
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from ..exceptions import SynapseClosedError
@@ -21,30 +30,37 @@ from ._inbox import Inbox
 from .base import DEFAULT_MAX_PENDING, MessageHandler, Subscription, Synapse
 from .router import SubjectRouter
 
-__all__ = ["MemorySynapse", "connect"]
+__all__ = ["BUSES", "MemorySynapse", "NamedBuses", "connect"]
 
-_named: dict[str, MemorySynapse] = {}
+_BATCH = 4096  # frames handed to inboxes per loop turn while the queue drains
 
 
 class _MemorySubscription(Subscription):
-    __slots__ = ("_synapse", "inbox", "queue_group", "subject")
+    __slots__ = ("_remove", "dropped", "inbox", "queue_group", "queued", "subject")
 
     def __init__(
-        self, synapse: MemorySynapse, subject: str, queue_group: str | None, inbox: Inbox
+        self,
+        remove: Callable[[_MemorySubscription], Awaitable[None]],
+        subject: str,
+        queue_group: str | None,
+        inbox: Inbox,
     ) -> None:
-        self._synapse = synapse
+        self._remove = remove
         self.subject = subject
         self.queue_group = queue_group
         self.inbox = inbox
+        self.queued = 0  # frames in the synapse's queue for this subscription
+        self.dropped = 0  # frames refused before they reached the inbox
 
     async def unsubscribe(self) -> None:
-        await self._synapse._remove(self)
+        await self._remove(self)
 
 
 class MemorySynapse(Synapse):
     """An in-process Synapse.
 
-    ``max_pending`` bounds each subscription's buffer (default 65,536 frames).
+    ``max_pending`` bounds each subscription's buffer (default 65,536 frames): the frames
+    queued for it plus those its inbox holds.
     """
 
     plain_handlers = True
@@ -53,13 +69,18 @@ class MemorySynapse(Synapse):
         if max_pending < 1:
             raise ValueError("max_pending must be at least 1")
         self.url = f"memory://{name}" if name else "memory://"
-        self._name = name
+        self.name = name
         self._max_pending = max_pending
         self._subs: list[_MemorySubscription] = []
         self._router: SubjectRouter[_MemorySubscription] = SubjectRouter()
+        # (subscription, subject, data) in publish order; bounded by max_pending per
+        # subscription, since publish refuses a frame for a subscription that is full.
+        self._queue: deque[tuple[_MemorySubscription, str, bytes]] = deque()
+        self._scheduled = False
         self._closed = False
         self._published = 0
-        self._dropped_closed = 0
+        self._delivered_gone = 0
+        self._dropped_gone = 0
 
     @property
     def closed(self) -> bool:
@@ -67,25 +88,51 @@ class MemorySynapse(Synapse):
 
     @property
     def stats(self) -> dict[str, int]:
+        subs = self._subs
         return {
             "published": self._published,
-            "delivered": sum(s.inbox.delivered for s in self._subs),
-            "dropped": sum(s.inbox.dropped for s in self._subs) + self._dropped_closed,
-            "subscriptions": len(self._subs),
+            "delivered": self._delivered_gone + sum(s.inbox.delivered for s in subs),
+            "dropped": self._dropped_gone + sum(s.inbox.dropped + s.dropped for s in subs),
+            "subscriptions": len(subs),
         }
 
     async def publish(self, subject: str, data: bytes) -> None:
+        """Queue the frame for every receiving subscription; handlers run on a later
+        turn of the event loop, never inside this call."""
         if self._closed:
             raise SynapseClosedError("publish on a closed MemorySynapse")
-        if self._router.cached_route(subject) is None:
+        router = self._router
+        if router.cached_route(subject) is None:
             validate_subject(subject, wildcards=False)
         self._published += 1
+        queue = self._queue
+        limit = self._max_pending
 
-        def deliver(sub: _MemorySubscription) -> bool:
-            sub.inbox.push(subject, data)
-            return True  # a full inbox counts the drop; the group's turn is used
+        def enqueue(sub: _MemorySubscription) -> bool:
+            if sub.queued + sub.inbox.pending >= limit:
+                sub.dropped += 1
+            else:
+                sub.queued += 1
+                queue.append((sub, subject, data))
+            return True  # a full subscription counts the drop; the group's turn is used
 
-        self._router.fan_out(subject, deliver)
+        router.fan_out(subject, enqueue)
+        if queue and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Hand queued frames to their inboxes in publish order, a batch per loop turn."""
+        self._scheduled = False
+        queue = self._queue
+        popleft = queue.popleft
+        for _ in range(min(len(queue), _BATCH)):
+            sub, subject, data = popleft()
+            sub.queued -= 1
+            sub.inbox.push(subject, data)  # a closed inbox refuses it
+        if queue and not self._closed:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._drain)
 
     async def subscribe(
         self,
@@ -100,28 +147,77 @@ class MemorySynapse(Synapse):
         if queue_group is not None:
             validate_queue_group(queue_group)
         inbox = Inbox(handler, max_pending=self._max_pending, name=subject)
-        sub = _MemorySubscription(self, subject, queue_group, inbox)
+        sub = _MemorySubscription(self._remove, subject, queue_group, inbox)
         self._subs.append(sub)
         self._router.add(sub, subject, queue_group)
         return sub
+
+    def _forget(self, sub: _MemorySubscription) -> None:
+        self._delivered_gone += sub.inbox.delivered
+        self._dropped_gone += sub.inbox.dropped + sub.dropped
 
     async def _remove(self, sub: _MemorySubscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
             self._router.remove(sub)
-            self._dropped_closed += sub.inbox.dropped
-        await sub.inbox.aclose()
+            await sub.inbox.aclose()  # frames still queued for it are refused by the inbox
+            self._forget(sub)
+        else:
+            await sub.inbox.aclose()
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        if self._name is not None and _named.get(self._name) is self:
-            del _named[self._name]
+        BUSES.discard(self)
         subs, self._subs = self._subs, []
         self._router.clear()
+        self._queue.clear()
         for sub in subs:
             await sub.inbox.aclose()
+            self._forget(sub)
+
+
+class NamedBuses:
+    """The process's ``memory://NAME`` buses, by name; a forked child starts empty."""
+
+    __slots__ = ("_buses",)
+
+    def __init__(self) -> None:
+        self._buses: dict[str, MemorySynapse] = {}
+
+    def __len__(self) -> int:
+        return len(self._buses)
+
+    def get(self, name: str, *, max_pending: int = DEFAULT_MAX_PENDING) -> MemorySynapse:
+        """The open bus called ``name``, made on first use (or after it was closed)."""
+        synapse = self._buses.get(name)
+        if synapse is None or synapse.closed:
+            synapse = self._buses[name] = MemorySynapse(name=name, max_pending=max_pending)
+        return synapse
+
+    def find(self, name: str) -> MemorySynapse | None:
+        """The bus called ``name`` if there is one, without making it."""
+        return self._buses.get(name)
+
+    def discard(self, synapse: MemorySynapse) -> None:
+        """Forget ``synapse`` if it is the bus registered under its name."""
+        name = synapse.name
+        if name is not None and self._buses.get(name) is synapse:
+            del self._buses[name]
+
+    def clear(self) -> None:
+        """Forget every bus (without closing them): what a forked child starts with."""
+        self._buses.clear()
+
+
+BUSES = NamedBuses()
+"""The named buses of this process."""
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    # A child must not share the parent's buses: their subscriptions' tasks, loop and
+    # handlers belong to the parent.
+    os.register_at_fork(after_in_child=BUSES.clear)
 
 
 async def connect(
@@ -132,8 +228,4 @@ async def connect(
     name = urlsplit(url).netloc or None
     if name is None:
         return MemorySynapse(max_pending=max_pending)
-    synapse = _named.get(name)
-    if synapse is None or synapse.closed:
-        synapse = MemorySynapse(name=name, max_pending=max_pending)
-        _named[name] = synapse
-    return synapse
+    return BUSES.get(name, max_pending=max_pending)

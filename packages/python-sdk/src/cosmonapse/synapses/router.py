@@ -1,6 +1,6 @@
 """SubjectRouter: which subscribers get a frame published on a subject.
 
-Matching follows docs/protocol.md section 2 (``*`` one token, ``>`` the rest, via
+Matching follows docs/protocol.md section 3 (``*`` one token, ``>`` the rest, via
 :func:`cosmonapse.subjects.subject_matches`): every plain subscriber gets the frame, and
 one member of each queue group, round-robin. Both the memory synapse and the dev synapse
 server route with it. Matches are cached per subject in a bounded cache, rebuilt whenever
