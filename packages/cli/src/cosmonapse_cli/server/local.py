@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from cosmonapse import EnvelopeError, FrameTooLargeError, Subscription, Synapse
 from cosmonapse.exceptions import SynapseClosedError
@@ -18,14 +18,28 @@ from cosmonapse.subjects import validate_queue_group, validate_subject
 from cosmonapse.synapses import DEFAULT_MAX_PENDING, MessageHandler
 from cosmonapse.synapses._inbox import Inbox
 
+from .limits import ServerLimits
 from .routing import Entry, OutboundFrame
 
-if TYPE_CHECKING:
-    from .app import DevSynapseServer
-
-__all__ = ["LocalSynapse"]
+__all__ = ["LocalHost", "LocalSynapse"]
 
 log = logging.getLogger("cosmonapse.devsynapse")
+
+
+class LocalHost(Protocol):
+    """What a :class:`LocalSynapse` needs from its server (a ``DevSynapseServer``)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def limits(self) -> ServerLimits: ...
+
+    def publish_frame(self, subject: str, frame: str) -> int: ...
+
+    def add_subscription(self, entry: Entry) -> None: ...
+
+    def remove_subscription(self, entry: Entry) -> None: ...
 
 
 class _LocalSubscription(Subscription):
@@ -38,17 +52,18 @@ class _LocalSubscription(Subscription):
         self.queue_group = entry.queue_group
 
     async def unsubscribe(self) -> None:
-        await self._owner._remove(self._entry)
+        await self._owner.remove(self._entry)
 
 
 class LocalSynapse(Synapse):
-    """A Synapse wired straight into a :class:`DevSynapseServer` of the same event loop.
+    """A Synapse wired straight into a dev synapse server (a :class:`LocalHost`) of the
+    same event loop.
 
     Frames must be UTF-8 text (the wire carries them as JSON strings); ``max_frame_bytes``
     is the server's line limit. Closing it ends its subscriptions, not the server.
     """
 
-    def __init__(self, server: DevSynapseServer, *, max_pending: int = DEFAULT_MAX_PENDING) -> None:
+    def __init__(self, server: LocalHost, *, max_pending: int = DEFAULT_MAX_PENDING) -> None:
         if max_pending < 1:
             raise ValueError("max_pending must be at least 1")
         self._server = server
@@ -115,7 +130,8 @@ class LocalSynapse(Synapse):
             # It still delivers what it holds; its pump is cancelled on close().
             self._ended.append(inbox)
 
-    async def _remove(self, entry: Entry) -> None:
+    async def remove(self, entry: Entry) -> None:
+        """End the subscription ``entry`` (a no-op when it already ended)."""
         self._server.remove_subscription(entry)
         inbox = self._inboxes.pop(entry, None)
         if inbox is not None:
@@ -128,7 +144,7 @@ class LocalSynapse(Synapse):
             return
         self._closed = True
         for entry in list(self._inboxes):
-            await self._remove(entry)
+            await self.remove(entry)
         ended, self._ended = self._ended, []
         for inbox in ended:
             self._delivered_gone += inbox.delivered
