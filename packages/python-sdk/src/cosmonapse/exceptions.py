@@ -175,7 +175,7 @@ class EngramStoreError(EngramError):
     held by another process, or a write could not be committed (a full disk). The message
     names the path; a failed write changed nothing (docs/engrams.md)."""
 
-    def __init__(self, message: str, *, path: str) -> None:
+    def __init__(self, message: str, *, path: str = "") -> None:
         super().__init__(message)
         self.path = path
 
