@@ -47,7 +47,6 @@ import contextlib
 import itertools
 import logging
 import os
-from collections import deque
 from typing import Any
 
 import orjson
@@ -55,13 +54,13 @@ import orjson
 from ..exceptions import (
     FrameTooLargeError,
     ServerError,
-    SynapseAuthError,
     SynapseClosedError,
     SynapseConnectError,
-    SynapseError,
 )
 from ..subjects import validate_namespace, validate_queue_group, validate_subject
 from . import _ndjson
+from ._dev_connection import ConnectionEvents, DevConnection, ReconnectPolicy
+from ._dev_replies import DevSubscription, ReplyWaiters, ServerErrors
 from ._dev_url import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_URL, display_url, parse_url
 from ._inbox import Inbox
 from .base import DEFAULT_MAX_PENDING, MessageHandler, Subscription, Synapse
@@ -73,34 +72,8 @@ log = logging.getLogger("cosmonapse.synapse.dev")
 DEFAULT_MAX_FRAME_BYTES = 1_048_576
 """The dev synapse's default line limit (1 MiB)."""
 
-_MAX_OUTSTANDING = 1024  # requests awaiting a reply, per reply kind
 _LOUD_ERRORS = 20  # server errors logged one by one before sampling
 _OUT_FLUSH_BYTES = 256 * 1024  # queued bytes that are written at once, and then drained
-
-
-class _DevSubscription(Subscription):
-    __slots__ = ("_owner", "inbox", "line", "queue_group", "sub_id", "subject")
-
-    def __init__(
-        self,
-        owner: DevSynapse,
-        sub_id: str,
-        subject: str,
-        queue_group: str | None,
-        inbox: Inbox,
-    ) -> None:
-        self._owner = owner
-        self.sub_id = sub_id
-        self.subject = subject
-        self.queue_group = queue_group
-        self.inbox = inbox
-        self.line = _ndjson.sub_line(sub_id, subject, queue_group)
-
-    async def unsubscribe(self) -> None:
-        await self._owner._unsubscribe(self)
-
-    def __repr__(self) -> str:
-        return f"<DevSubscription {self.sub_id} {self.subject!r} group={self.queue_group!r}>"
 
 
 class DevSynapse(Synapse):
@@ -138,42 +111,48 @@ class DevSynapse(Synapse):
             raise ValueError("timeouts must be positive")
         if reconnect_attempts < 1 or reconnect_delay <= 0 or reconnect_max_delay <= 0:
             raise ValueError("reconnect_attempts and the reconnect delays must be positive")
-        self._host = host
-        self._port = port
         self.url = display_url(host, port, token=token is not None)  # never the token itself
-        self._hello = _ndjson.HELLO if token is None else _ndjson.encode("hello", token=token)
         self.max_frame_bytes = max_frame_bytes
         self._max_frame = max_frame_bytes
         self._max_pending = max_pending
-        self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
-        self._reconnect = reconnect
-        self._reconnect_attempts = reconnect_attempts
-        self._reconnect_delay = reconnect_delay
-        self._reconnect_max_delay = reconnect_max_delay
-
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._out = _ndjson.LineBatcher(self._write_now)  # one socket write per iteration
-        self._connected = asyncio.Event()  # also set on close, to wake waiters
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._failure: str | None = None
         self._failure_type: type[SynapseConnectError] = SynapseConnectError
-        self._subs: dict[str, _DevSubscription] = {}
+        self._subs: dict[str, DevSubscription] = {}
         self._namespaces: dict[str, str] = {}
-        self._waiters: dict[str, deque[asyncio.Future[dict[str, Any]]]] = {}
+        self._waiters = ReplyWaiters(self.url)
         self._ids = itertools.count(1)
-        self.last_server_error: str | None = None
-        """The message of the most recent ``err`` line from the server."""
-        # Recent errors of the current connection, numbered, so a request can tell which
-        # arrived while it waited.
-        self._errors: deque[tuple[int, str]] = deque(maxlen=64)
-        self._counters = dict.fromkeys(
-            ("published", "reconnects", "server_errors", "skipped_lines"), 0
-        )
+        self._errors = ServerErrors()
+        self._counters = dict.fromkeys(("published", "skipped_lines"), 0)
         self._delivered_gone = 0
         self._dropped_gone = 0
+        self._conn = DevConnection(
+            host,
+            port,
+            url=self.url,
+            hello=_ndjson.HELLO if token is None else _ndjson.encode("hello", token=token),
+            max_line=2 * max_frame_bytes,
+            connect_timeout=connect_timeout,
+            request_timeout=request_timeout,
+            policy=ReconnectPolicy(
+                reconnect, reconnect_attempts, reconnect_delay, reconnect_max_delay
+            ),
+            events=ConnectionEvents(
+                line=self._on_line,
+                skip=self._skip,
+                replay=self._replay_lines,
+                subscriptions=lambda: len(self._subs),
+                opened=self._errors.forget_recent,
+                lost=self._lost,
+                last_error=self._errors.latest_recent,
+                check_open=self._check_open,
+                is_closed=lambda: self._closed,
+                give_up=self._give_up,
+            ),
+        )
+        self._out = _ndjson.LineBatcher(self._conn.write)  # one socket write per iteration
 
     # -- state -------------------------------------------------------------------------
 
@@ -182,9 +161,14 @@ class DevSynapse(Synapse):
         return self._closed
 
     @property
+    def last_server_error(self) -> str | None:
+        """The message of the most recent ``err`` line from the server."""
+        return self._errors.last
+
+    @property
     def connected(self) -> bool:
         """True while a connection to the server is up (False while reconnecting)."""
-        return self._writer is not None and not self._closed
+        return self._conn.writer is not None and not self._closed
 
     @property
     def stats(self) -> dict[str, int]:
@@ -193,6 +177,8 @@ class DevSynapse(Synapse):
         inboxes = [s.inbox for s in self._subs.values()]
         return {
             **self._counters,
+            "reconnects": self._conn.reconnects,
+            "server_errors": self._errors.count,
             "delivered": self._delivered_gone + sum(i.delivered for i in inboxes),
             "dropped": self._dropped_gone + sum(i.dropped for i in inboxes),
             "subscriptions": len(self._subs),
@@ -207,133 +193,17 @@ class DevSynapse(Synapse):
     # -- connecting --------------------------------------------------------------------
 
     async def _start(self) -> None:
-        await self._open()
+        await self._conn.open()
         self._task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"cosmonapse-dev-synapse:{self.url}"
+            self._conn.run(), name=f"cosmonapse-dev-synapse:{self.url}"
         )
 
-    async def _open(self) -> None:
-        """Connect, shake hands, replay subscriptions and namespaces, mark connected."""
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self._host, self._port, limit=2 * self._max_frame),
-                self._connect_timeout,
-            )
-        except TimeoutError:
-            raise SynapseConnectError(
-                f"no answer from {self.url} within {self._connect_timeout:g} s"
-            ) from None
-        except OSError as exc:
-            if isinstance(exc, ConnectionRefusedError):
-                reason = "connection refused"
-            else:
-                reason = exc.strerror or str(exc) or type(exc).__name__
-            raise SynapseConnectError(
-                f"nothing is listening at {self.url} ({reason}); start a dev synapse with: "
-                "cosmo synapse start memory --namespace=NAME"
-            ) from None
-        try:
-            writer.write(self._hello)
-            await asyncio.wait_for(self._handshake(reader), self._connect_timeout)
-        except BaseException as exc:
-            writer.close()
-            if isinstance(exc, SynapseConnectError):
-                raise
-            if isinstance(exc, TimeoutError):
-                raise SynapseConnectError(
-                    f"{self.url} accepted the connection but did not answer hello within "
-                    f"{self._connect_timeout:g} s; is it a dev synapse?"
-                ) from None
-            if isinstance(exc, (OSError, asyncio.IncompleteReadError)):
-                raise SynapseConnectError(
-                    f"{self.url} closed the connection during the handshake"
-                ) from None
-            raise
-        for sub in self._subs.values():
-            writer.write(sub.line)
+    def _replay_lines(self) -> list[bytes]:
+        """What a new connection must say again: every subscription and namespace."""
+        lines = [sub.line for sub in self._subs.values()]
         for namespace, transport in self._namespaces.items():
-            writer.write(_ndjson.encode("ns_register", namespace=namespace, transport=transport))
-        self._errors.clear()
-        self._reader, self._writer = reader, writer
-        self._connected.set()
-
-    async def _handshake(self, reader: asyncio.StreamReader) -> None:
-        """Read up to the first ``welcome``: the banner of a server without a token, or
-        the answer to our hello. The caller bounds the wait with ``connect_timeout``."""
-        for _ in range(64):  # a server may say a few things first; not forever
-            line = await _ndjson.read_line(reader)
-            if line is None:
-                continue
-            try:
-                reply = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                raise SynapseConnectError(
-                    f"{self.url} does not speak the dev synapse protocol "
-                    f"(it answered {line[:60]!r})"
-                ) from None
-            op = reply.get("op") if type(reply) is dict else None
-            if op == "welcome":
-                return
-            if op == "err":
-                message = str(reply.get("message"))
-                # The server's auth refusals start so (docs/protocol.md, section 4).
-                error = SynapseAuthError if message.startswith("authentication") else None
-                raise (error or SynapseConnectError)(
-                    f"{self.url} refused the connection: {message}"
-                )
-        raise SynapseConnectError(f"{self.url} never answered hello with welcome")
-
-    async def _run(self) -> None:
-        """Own the connection: read until it drops, then reconnect, until closed."""
-        while True:
-            reader = self._reader
-            assert reader is not None
-            reason = await self._read_loop(reader)
-            if self._closed:
-                return
-            self._lost(reason)
-            if not self._reconnect:
-                await self._give_up(f"lost the connection to {self.url}: {reason}")
-                return
-            if not await self._reconnect_loop(reason):
-                return
-
-    async def _read_loop(self, reader: asyncio.StreamReader) -> str:
-        """Dispatch server lines until the connection ends; returns why it ended.
-
-        Reads whatever the socket has (up to ``READ_CHUNK``) and handles every complete
-        line in it, so a busy connection costs one wake-up per chunk, not per line; it
-        yields to the event loop between pieces of a chunk (``_ndjson.lines_per_turn``).
-        """
-        splitter = _ndjson.LineSplitter(2 * self._max_frame)
-        read = reader.read
-        on_line = self._on_line
-        while True:
-            try:
-                chunk = await read(_ndjson.READ_CHUNK)
-            except OSError as exc:
-                return f"{type(exc).__name__}: {exc}"
-            if not chunk:
-                if self._errors:  # the server said why before closing
-                    return f"the server closed the connection: {self._errors[-1][1]}"
-                return "the server closed the connection"
-            oversized = splitter.oversized
-            turn = 0
-            lines = splitter.feed(chunk)
-            per_turn = _ndjson.lines_per_turn(len(lines))
-            for line in lines:
-                if not line:
-                    continue
-                turn += 1
-                if turn > per_turn:  # let what the last lines started run (lines_per_turn)
-                    turn = 1
-                    await asyncio.sleep(0)
-                try:
-                    on_line(line)
-                except Exception as exc:  # a line no server should send must not end the loop
-                    self._skip(f"a line that could not be handled ({exc!r}): {line[:60]!r}")
-            if splitter.oversized != oversized:
-                self._skip(f"a line over {2 * self._max_frame} bytes")
+            lines.append(_ndjson.encode("ns_register", namespace=namespace, transport=transport))
+        return lines
 
     def _on_line(self, line: bytes) -> None:
         try:
@@ -362,73 +232,21 @@ class DevSynapse(Synapse):
         elif op == "welcome":
             return  # the answer to our hello after the banner, or any repeat: nothing to do
         else:
-            waiters = self._waiters.get(op) if type(op) is str else None
-            if waiters:
-                future = waiters.popleft()
-                if not future.done():
-                    future.set_result(reply)
+            self._waiters.resolve(op, reply)
 
     def _skip(self, what: str) -> None:
         self._counters["skipped_lines"] += 1
         log.warning("%s: skipped %s from the server", self.url, what)
 
     def _server_error(self, message: str) -> None:
-        count = self._counters["server_errors"] = self._counters["server_errors"] + 1
-        self.last_server_error = message
-        self._errors.append((count, message))
+        count = self._errors.record(message)
         if count <= _LOUD_ERRORS or count % 1000 == 0:
             log.warning("%s answered err: %s (errors so far: %d)", self.url, message, count)
 
     def _lost(self, reason: str) -> None:
-        self._connected.clear()
-        writer, self._reader, self._writer = self._writer, None, None
-        if writer is not None:
-            writer.close()
-        self._fail_waiters(SynapseConnectError(f"the connection to {self.url} was lost: {reason}"))
-
-    def _fail_waiters(self, exc: SynapseError) -> None:
-        waiters, self._waiters = self._waiters, {}
-        for queue in waiters.values():
-            for future in queue:
-                if not future.done():
-                    future.set_exception(exc)
-                    future.exception()  # retrieved here: nobody may be awaiting it
-
-    async def _reconnect_loop(self, reason: str) -> bool:
-        attempts = self._reconnect_attempts
-        log.warning(
-            "lost the connection to %s (%s); reconnecting, up to %d attempts",
-            self.url,
-            reason,
-            attempts,
+        self._waiters.fail_all(
+            SynapseConnectError(f"the connection to {self.url} was lost: {reason}")
         )
-        delay = self._reconnect_delay
-        last = reason
-        for attempt in range(1, attempts + 1):
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._reconnect_max_delay)
-            try:
-                await self._open()
-            except SynapseAuthError as exc:
-                # The same token would be refused again: stop now rather than retry.
-                await self._give_up(f"could not reconnect: {exc}", SynapseAuthError)
-                return False
-            except SynapseConnectError as exc:
-                last = str(exc)
-                log.info("reconnect %d/%d to %s failed: %s", attempt, attempts, self.url, last)
-                continue
-            self._counters["reconnects"] += 1
-            log.warning(
-                "reconnected to %s (attempt %d); re-subscribed %d subscription(s)",
-                self.url,
-                attempt,
-                len(self._subs),
-            )
-            return True
-        await self._give_up(
-            f"could not reconnect to {self.url} after {attempts} attempts (last error: {last})"
-        )
-        return False
 
     async def _give_up(
         self, message: str, error: type[SynapseConnectError] = SynapseConnectError
@@ -437,32 +255,6 @@ class DevSynapse(Synapse):
         self._failure = message
         self._failure_type = error
         await self._release()
-
-    async def _writer_when_connected(self) -> asyncio.StreamWriter:
-        """The live connection's writer; while reconnecting, wait up to
-        ``request_timeout`` for the next one."""
-        writer = self._writer
-        if writer is not None and not writer.transport.is_closing():
-            return writer
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._request_timeout
-        while True:
-            self._check_open()
-            writer = self._writer
-            if writer is not None and not writer.transport.is_closing():
-                return writer
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise SynapseConnectError(
-                    f"not connected to {self.url}: still reconnecting after "
-                    f"{self._request_timeout:g} s"
-                )
-            if self._connected.is_set():
-                # The socket is gone but the read loop has not seen it yet: a moment.
-                await asyncio.sleep(min(0.01, remaining))
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._connected.wait(), remaining)
 
     # -- Synapse -----------------------------------------------------------------------
 
@@ -480,9 +272,9 @@ class DevSynapse(Synapse):
         line = _ndjson.pub_line(subject, data)
         if len(line) - 1 > self._max_frame:  # the server does not count the newline
             raise FrameTooLargeError(len(line) - 1, self._max_frame)
-        writer = self._writer
+        writer = self._conn.writer
         if writer is None or writer.transport.is_closing():
-            writer = await self._writer_when_connected()
+            writer = await self._conn.writer_when_connected()
         self._write(line)
         self._counters["published"] += 1
         # Back-pressure only when the server stops reading. A failure here means the
@@ -497,12 +289,6 @@ class DevSynapse(Synapse):
         """Queue ``line`` for the server (see :class:`~._ndjson.LineBatcher`)."""
         self._out.add(line)
 
-    def _write_now(self, data: bytes) -> None:
-        writer = self._writer
-        if writer is None or writer.transport.is_closing():
-            return  # lost with the connection: delivery is at-most-once
-        writer.write(data)
-
     async def subscribe(
         self, subject: str, handler: MessageHandler, *, queue_group: str | None = None
     ) -> Subscription:
@@ -511,12 +297,12 @@ class DevSynapse(Synapse):
         validate_subject(subject)
         if queue_group is not None:
             validate_queue_group(queue_group)
-        await self._writer_when_connected()
+        await self._conn.writer_when_connected()
         sub_id = f"s{next(self._ids)}"
         inbox = Inbox(handler, max_pending=self._max_pending, name=f"{subject} [{sub_id}]")
-        sub = _DevSubscription(self, sub_id, subject, queue_group, inbox)
+        sub = DevSubscription(self._unsubscribe, sub_id, subject, queue_group, inbox)
         self._subs[sub_id] = sub
-        mark = self._counters["server_errors"]
+        mark = self._errors.count
         self._write(sub.line)
         try:
             await self.flush()
@@ -524,16 +310,16 @@ class DevSynapse(Synapse):
             log.debug("subscription %s not confirmed yet: %s", sub_id, exc)
             return sub
         # The server answers a refused ``sub`` with an err naming its sub_id, before the pong.
-        refusal = next((m for n, m in self._errors if n > mark and repr(sub_id) in m), None)
+        refusal = self._errors.since(mark, repr(sub_id))
         if refusal is not None:
             await self._unsubscribe(sub)
             raise ServerError(f"{self.url} refused the subscription to {subject!r}: {refusal}")
         return sub
 
-    async def _unsubscribe(self, sub: _DevSubscription) -> None:
+    async def _unsubscribe(self, sub: DevSubscription) -> None:
         if self._subs.pop(sub.sub_id, None) is None:
             return
-        if self._writer is not None:
+        if self._conn.writer is not None:
             self._write(_ndjson.unsub_line(sub.sub_id))
         self._delivered_gone += sub.inbox.delivered
         self._dropped_gone += sub.inbox.dropped
@@ -553,9 +339,9 @@ class DevSynapse(Synapse):
     async def _release(self) -> None:
         self._out.flush()  # what was published before close() still leaves
         self._closed = True
-        self._connected.set()  # wake anyone waiting for a reconnect; they see closed
-        writer, self._reader, self._writer = self._writer, None, None
-        self._fail_waiters(SynapseClosedError(f"the synapse at {self.url} was closed"))
+        self._conn.connected.set()  # wake anyone waiting for a reconnect; they see closed
+        writer = self._conn.detach()
+        self._waiters.fail_all(SynapseClosedError(f"the synapse at {self.url} was closed"))
         subs, self._subs = self._subs, {}
         for sub in subs.values():
             self._delivered_gone += sub.inbox.delivered
@@ -570,12 +356,8 @@ class DevSynapse(Synapse):
 
     async def _request(self, line: bytes, reply_op: str) -> dict[str, Any]:
         self._check_open()
-        await self._writer_when_connected()
-        queue = self._waiters.setdefault(reply_op, deque())
-        if len(queue) >= _MAX_OUTSTANDING:
-            raise SynapseError(f"{self.url}: {len(queue)} requests already await {reply_op!r}")
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        queue.append(future)  # replies come in request order: FIFO per reply kind
+        await self._conn.writer_when_connected()
+        future = self._waiters.expect(reply_op)  # replies come in request order
         self._write(line)
         try:
             return await asyncio.wait_for(future, self._request_timeout)
