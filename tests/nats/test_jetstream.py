@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
 from cosmonapse import Dendrite, Signal, connect_synapse
 from cosmonapse.synapses.jetstream import JetStreamSynapse
 
@@ -140,3 +139,17 @@ async def test_a_worker_stopped_cleanly_hands_back_its_held_task(
     second = await procs.js_worker(url, "answer", name="second")
     reply = await answer
     assert reply.payload["output"] == {"pid": second.pid, "n": 7}
+
+
+async def test_view_shows_the_stream_and_consumer_state(
+    js_server: NatsServer, caller: Dendrite, procs: Procs
+) -> None:
+    from cosmonapse.synapses._js_state import jetstream_state
+
+    await procs.js_worker(js_url(js_server), "answer", name="worker")
+    await ask(caller, 1)
+    rows = await jetstream_state(js_server.url, NAMESPACE)
+    assert [(r["stream"], r["consumer"]) for r in rows] == [
+        ("cosmonapse_durable_tasks", "task_crunch")
+    ]
+    assert rows[0]["pending"] == 0

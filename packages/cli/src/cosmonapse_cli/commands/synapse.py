@@ -95,6 +95,13 @@ def start(
     broker: Annotated[
         str | None, typer.Option(help="nats only: the NATS URL to use or start.")
     ] = None,
+    store_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="nats only: JetStream store directory of a server started here "
+            "(default $XDG_DATA_HOME/cosmonapse/nats-PORT)."
+        ),
+    ] = None,
     max_line_bytes: Annotated[
         int, typer.Option(min=1024, help="memory only: the longest line a client may send.")
     ] = DEFAULT_MAX_LINE_BYTES,
@@ -142,7 +149,7 @@ def start(
         )
         run(_serve_memory(namespace, host, port, quiet, limits, token))
     else:
-        run(_serve_nats(broker, namespace, quiet))
+        run(_serve_nats(broker, namespace, quiet, store_dir))
 
 
 async def _serve_memory(
@@ -189,9 +196,11 @@ async def _serve_memory(
 # -- NATS ------------------------------------------------------------------------------
 
 
-async def _serve_nats(broker: str | None, namespace: str | None, quiet: bool) -> None:
+async def _serve_nats(
+    broker: str | None, namespace: str | None, quiet: bool, store_dir: str | None = None
+) -> None:
     try:
-        url, process = await nats_broker.ensure_nats_server(broker)
+        url, process = await nats_broker.ensure_nats_server(broker, store_dir=store_dir)
     except (CosmoError, CosmonapseError) as exc:
         raise Failure(str(exc)) from None
     try:
@@ -202,7 +211,8 @@ async def _serve_nats(broker: str | None, namespace: str | None, quiet: bool) ->
         printer = LinePrinter(make_console()).start()
         try:
             # synapse.url, not url: the banner never shows credentials
-            for line in banner(synapse.url, namespace, "NATS (core, at-most-once)"):
+            kind = "NATS (core, at-most-once; nats+js:// for durable TASKs)"
+            for line in banner(synapse.url, namespace, kind):
                 printer.put(line)
             if not quiet:
                 await Doppler(synapse, namespace, printer).start()
@@ -234,9 +244,36 @@ def view(
 
     subs: live subscriptions in the namespace; clients: connections holding them;
     published / delivered: frames since the namespace became known; signals: published
-    frames by type.
+    frames by type. With a nats:// or nats+js:// URL: the durable TASK streams and their
+    consumers (stored, pending, ack pending, redelivered, acked).
     """
+    if url.lower().startswith(("nats://", "nats+js://", "tls://", "nats+js+tls://")):
+        run(_view_jetstream(url, namespace, as_json))
+        return
     run(_view(url, namespace, as_json))
+
+
+async def _view_jetstream(url: str, namespace: str | None, as_json: bool) -> None:
+    from cosmonapse.synapses._js_state import jetstream_state
+
+    try:
+        rows = await jetstream_state(url, namespace)
+    except (CosmonapseError, ValueError) as exc:
+        raise Failure(str(exc)) from None
+    console = make_console()
+    if as_json:
+        console.file.write(orjson.dumps(rows).decode() + "\n")
+        return
+    if not rows:
+        console.print("no durable TASK streams yet (they appear on the first nats+js:// TASK)")
+        return
+    columns = ("stream", "consumer", "stored", "pending", "ack_pending", "redelivered", "acked")
+    table = Table(title="JetStream (nats+js://)", title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in columns[:2] else "right")
+    for row in rows:
+        table.add_row(*(str(row.get(c) if row.get(c) is not None else "-") for c in columns))
+    console.print(table)
 
 
 async def _view(url: str, namespace: str | None, as_json: bool) -> None:

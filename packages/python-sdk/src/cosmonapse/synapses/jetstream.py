@@ -230,7 +230,7 @@ class JetStreamSynapse(NatsSynapse):
             await work
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
             raise SynapseClosedError(f"publish on a closed JetStreamSynapse ({self.url})") from None
-        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+        except (TimeoutError, nats.errors.Error) as exc:
             raise DurableWorkError(
                 f"JetStream did not store the frame ({type(exc).__name__}: {exc}); "
                 "is JetStream enabled on the server (nats-server --jetstream)?"
