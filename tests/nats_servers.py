@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -268,6 +269,7 @@ class NatsCluster:
         if size < 2:
             raise ValueError("a cluster needs at least two servers")
         self.name = name
+        self.jetstream = jetstream
         self.nodes = [
             NatsServer(cluster_name=name, config=config, name=f"n{i}", jetstream=jetstream)
             for i in range(size)
@@ -285,6 +287,17 @@ class NatsCluster:
     def start(self) -> NatsCluster:
         """Start each node dialling every node started before it, then wait until every
         running node has a route to every other."""
+        if self.jetstream:
+            # A JetStream cluster needs its routes configured from the first node on, so
+            # each node gets a cluster port picked here and the routes to every node.
+            for node in self.nodes:
+                if node.cluster_port < 0:
+                    node.cluster_port = _free_port()
+            for node in self.nodes:
+                node.routes = [peer.cluster_url for peer in self.nodes if peer is not node]
+                node.start()
+            self.wait_for_routes()
+            return self
         started: list[NatsServer] = []
         for node in self.nodes:
             node.routes = [peer.cluster_url for peer in started]
@@ -347,3 +360,10 @@ def _port(url: str) -> int:
 if __name__ == "__main__":  # a quick manual check: python -m tests.nats_servers
     with NatsCluster(3) as c:
         print("cluster up:", c.url, "log dir", os.path.dirname(c.nodes[0].log_path))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        port: int = s.getsockname()[1]
+        return port
