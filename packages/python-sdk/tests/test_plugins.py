@@ -476,7 +476,7 @@ def test_engram_kinds_without_the_plugins_installed(bare_env: Path) -> None:
         "Engram kind 'vector' is not installed: pip install -e \"packages/engram-vector\" "
         '(from a checkout of this repository; or pip install "cosmonapse-engram-vector")'
     )
-    assert results["kv"] == "unknown Engram kind 'kv' (installed: memory)"
+    assert results["kv"] == "unknown Engram kind 'kv' (installed: memory, sqlite)"
     assert results["memory"] == "InMemoryEngram"
     # Without metadata the SDK's own names still resolve, and only they are listed.
     assert results["plugins"] == {
@@ -484,9 +484,10 @@ def test_engram_kinds_without_the_plugins_installed(bare_env: Path) -> None:
             "cosmo": "cosmonapse",
             "memory": "cosmonapse",
             "nats": "cosmonapse",
+            "nats+js": "cosmonapse",
         },
         "cosmonapse.neurons": {},
-        "cosmonapse.engrams": {"memory": "cosmonapse"},
+        "cosmonapse.engrams": {"memory": "cosmonapse", "sqlite": "cosmonapse"},
         "cosmonapse.cli": {},
     }
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from cosmonapse import Axon, Dendrite, MemorySynapse, SignalType, new_trace_id
+from cosmonapse import (
+    Axon,
+    Dendrite,
+    EngramBinding,
+    InMemoryEngram,
+    MemorySynapse,
+    SignalType,
+    SqliteEngram,
+    new_trace_id,
+)
 
 from .conftest import eventually, record
 
@@ -80,3 +89,35 @@ async def test_second_stop_of_a_trace_gets_no_second_stopped(memory: MemorySynap
         await eventually(lambda: probe.id in {s.id for s in heard}, what="probe heard")
         assert acks_of(second.id) == []
         assert acks_of(acks[0].parent_id or "").count("w") == 1
+
+
+async def test_an_engram_that_fails_its_rollback_still_gets_the_stop_acked(
+    memory: MemorySynapse, tmp_path: Any
+) -> None:
+    # A durable Engram whose store is gone (closed) cannot roll back; the STOP is still
+    # carried out for the other Engram, and the host still answers STOPPED, naming it.
+    broken = SqliteEngram("broken", path=tmp_path / "broken.db")
+    healthy = InMemoryEngram("healthy")
+
+    async def write(input: dict[str, Any], context: Any, *, imprint: Any) -> dict[str, Any]:
+        await imprint("broken", op="add", entry={"n": 1})
+        await imprint("healthy", op="add", entry={"n": 2})
+        return {"ok": True}
+
+    host = Dendrite(synapse=memory, namespace=NS, dendrite_id="host", role="worker", heartbeat_s=0)
+    host.attach_engram(broken)
+    host.attach_engram(healthy)
+    bindings = [EngramBinding(n, directed_id=n) for n in ("broken", "healthy")]
+    host.attach_axon(Axon("writer", write, engrams=bindings))
+    boss = Dendrite(synapse=memory, namespace=NS, dendrite_id="boss", heartbeat_s=0)
+    async with host, boss:
+        trace = new_trace_id()
+        reply = await boss.dispatch_and_wait(neuron="writer", input={}, trace_id=trace)
+        assert reply.type is SignalType.AGENT_OUTPUT, reply.payload
+        assert len(healthy) == 1
+        broken.close()
+        acks = await boss.stop_trace(trace, rollback=True, collect_acks=True, timeout_s=5)
+        (ack,) = [a for a in acks if a.payload["node"] == "host"]
+        assert ack.payload["compensated"] == 1
+        assert "closed" in ack.meta["rollback_errors"]["broken"]
+        assert len(healthy) == 0

@@ -44,6 +44,7 @@ _KNOWN: dict[tuple[str, str], tuple[str, str]] = {
     (NEURONS, "hf"): ("cosmonapse-neuron-hf", "packages/neuron-hf"),
     (ENGRAMS, "vector"): ("cosmonapse-engram-vector", "packages/engram-vector"),
     (SYNAPSES, "nats"): ("cosmonapse[nats]", "packages/python-sdk[nats]"),
+    (SYNAPSES, "nats+js"): ("cosmonapse[nats]", "packages/python-sdk[nats]"),
     (CLI, "prism"): ("cosmonapse-prism", "packages/prism"),
 }
 
@@ -54,7 +55,9 @@ _BUILTIN: dict[tuple[str, str], str] = {
     (SYNAPSES, "memory"): "cosmonapse.synapses.memory:connect",
     (SYNAPSES, "cosmo"): "cosmonapse.synapses.dev:connect",
     (SYNAPSES, "nats"): "cosmonapse.synapses.nats:connect",
+    (SYNAPSES, "nats+js"): "cosmonapse.synapses.jetstream:connect",
     (ENGRAMS, "memory"): "cosmonapse.engram:InMemoryEngram",
+    (ENGRAMS, "sqlite"): "cosmonapse.sqlite_engram:SqliteEngram",
 }
 
 

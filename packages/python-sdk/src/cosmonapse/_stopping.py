@@ -123,12 +123,7 @@ class Stopping:
         traces.mark_stopped(trace_id, bound if isinstance(bound, int) else None)
         cancelled = traces.cancel(trace_id)
         rollback = bool(stop.payload.get("rollback", False))
-        compensated = 0
-        for engram in engrams:
-            if rollback:
-                compensated += engram.rollback(trace_id)
-            else:
-                engram.discard(trace_id)
+        compensated, failed = self._settle_journals(trace_id, rollback)
         me = self._outbox.node
         peers = sorted(traces.peers(trace_id) - {me})
         traces.release(trace_id)
@@ -147,5 +142,30 @@ class Stopping:
         )
         if peers:
             ack.meta["peers"] = peers
+        if failed:
+            ack.meta["rollback_errors"] = failed
         self._work.spawn_control(self._outbox.send(ack))
         return True
+
+    def _settle_journals(self, trace_id: str, rollback: bool) -> tuple[int, dict[str, str]]:
+        """Roll back (or discard) each hosted Engram's journal of ``trace_id``. An Engram
+        that fails is logged and named in the result; the others and the ack go on."""
+        compensated = 0
+        failed: dict[str, str] = {}
+        for engram in self._engrams.values():
+            try:
+                if rollback:
+                    compensated += engram.rollback(trace_id)
+                else:
+                    engram.discard(trace_id)
+            except Exception as exc:
+                failed[engram.engram_id] = str(exc) or type(exc).__name__
+                log.error(
+                    "STOP %s: engram %s could not %s the trace: %r",
+                    trace_id,
+                    engram.engram_id,
+                    "roll back" if rollback else "discard",
+                    exc,
+                    exc_info=exc,
+                )
+        return compensated, failed

@@ -18,7 +18,6 @@ operation's :class:`EngramChange` before it returns (docs/engrams.md, "Durable E
 from __future__ import annotations
 
 import abc
-import importlib
 import logging
 import time
 from collections import OrderedDict
@@ -44,10 +43,6 @@ __all__ = [
 log = logging.getLogger("cosmonapse.engram")
 
 WRITE_OPS = frozenset({"add", "append", "merge", "upsert", "delete"})
-
-# Kinds this package provides outside this module, imported by name on first use: they
-# import this module, so it must not import them.
-_BUILTIN_KINDS: dict[str, str] = {"sqlite": "cosmonapse.sqlite_engram:SqliteEngram"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -156,8 +151,8 @@ class Engram(abc.ABC):
 
     @classmethod
     def of_kind(cls, kind: str, *, engram_id: str, **options: Any) -> Self:
-        """Build the Engram class registered as ``kind`` (a built-in kind such as
-        ``sqlite``, else a ``cosmonapse.engrams`` entry point), passing ``engram_id`` and
+        """Build the Engram class registered as ``kind`` (a ``cosmonapse.engrams`` entry
+        point: ``memory`` and ``sqlite`` come with this package), passing ``engram_id`` and
         every option as keywords. See docs/engrams.md, "Engrams by kind", for the errors.
         """
         registered = _kind_class(kind)
@@ -539,9 +534,6 @@ class InMemoryEngram(Engram):
 
 
 def _kind_class(kind: str) -> Any:
-    """The class registered as ``kind``: a built-in kind, else an entry point."""
-    target = _BUILTIN_KINDS.get(kind)
-    if target is None:
-        return _plugins.load(_plugins.ENGRAMS, kind)
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+    """The class registered as ``kind`` in the ``cosmonapse.engrams`` entry points (the
+    SDK's own ``memory`` and ``sqlite`` among them)."""
+    return _plugins.load(_plugins.ENGRAMS, kind)

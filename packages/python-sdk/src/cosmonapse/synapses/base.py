@@ -28,7 +28,7 @@ import abc
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import ClassVar
 
 __all__ = ["DEFAULT_MAX_PENDING", "MessageHandler", "Subscription", "Synapse"]
 
@@ -122,6 +122,6 @@ class Synapse(abc.ABC):
         return f"<{type(self).__name__} {self.url!r} {state}>"
 
 
-def log_handler_error(subject: str, exc: BaseException, **extra: Any) -> None:
+def log_handler_error(subject: str, exc: BaseException) -> None:
     """Log a handler failure once, with its traceback, and carry on."""
     log.error("handler for %s raised %s: %s", subject, type(exc).__name__, exc, exc_info=exc)
