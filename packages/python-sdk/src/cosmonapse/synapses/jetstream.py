@@ -29,7 +29,6 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import nats.errors
 import nats.js.errors
@@ -48,7 +47,7 @@ from ._js_names import (
 )
 from ._js_signal import frame_fields, with_host
 from ._js_window import SeenWindow
-from ._nats_config import parse_config
+from ._nats_config import NatsConfig, parse_config
 from .base import MessageHandler, Subscription
 from .nats import NatsSynapse
 
@@ -115,7 +114,7 @@ def _not_durable(msg: Msg) -> bool:
 class JetStreamSynapse(NatsSynapse):
     """NATS with durable TASKs. Create it with :func:`connect`."""
 
-    def __init__(self, config: Any, options: JetStreamOptions) -> None:
+    def __init__(self, config: NatsConfig, options: JetStreamOptions) -> None:
         super().__init__(config)
         self.options = options
         self._js: JetStreamContext | None = None
