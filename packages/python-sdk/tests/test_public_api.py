@@ -15,6 +15,7 @@ PUBLIC_API = [
     "DendriteStateError",
     "Directed",
     "DispatchTimeoutError",
+    "DurableWorkError",
     "Engram",
     "EngramBinding",
     "EngramError",

@@ -524,6 +524,6 @@ async def connect(url: str = "nats+js://127.0.0.1:4222", **options: object) -> J
     plain = _SCHEME.sub(lambda m: "tls://" if m.group(1) else "nats://", url)
     config = parse_config(plain, rest)
     synapse = JetStreamSynapse(config, js_options)
-    await synapse._connect()
+    await synapse.open()
     synapse.url = "nats+js://" + synapse.url.partition("://")[2]
     return synapse

@@ -24,7 +24,6 @@ restored on the new connection. Disconnects, reconnects and fail-overs are logge
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 import logging
@@ -33,7 +32,7 @@ from collections.abc import Callable, Coroutine
 import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription as _ClientSubscription
+from nats.aio.subscription import Subscription as ClientSubscription
 
 from ..exceptions import (
     FrameTooLargeError,
@@ -45,88 +44,14 @@ from ..exceptions import (
 )
 from ..subjects import validate_queue_group, validate_subject
 from ._nats_config import DEFAULT_URL, NatsConfig, parse_config
-from .base import MessageHandler, Subscription, Synapse, log_handler_error
+from ._nats_subscription import NatsSubscription
+from .base import MessageHandler, Subscription, Synapse
 
 __all__ = ["NatsSynapse", "connect"]
 
 log = logging.getLogger("cosmonapse.synapse.nats")
 
 _LOG_EVERY = 1000  # repeated events (drops, failed reconnect attempts) log the 1st and every Nth
-
-
-class _NatsSubscription(Subscription):
-    """One NATS subscription; its handler runs on nats-py's per-subscription task."""
-
-    __slots__ = (
-        "_accept",
-        "_client_sub",
-        "_handler",
-        "_synapse",
-        "_task",
-        "closed",
-        "delivered",
-        "dropped",
-        "queue_group",
-        "subject",
-    )
-
-    def __init__(
-        self,
-        synapse: NatsSynapse,
-        subject: str,
-        queue_group: str | None,
-        handler: MessageHandler,
-        accept: Callable[[Msg], bool] | None = None,
-    ) -> None:
-        self._synapse = synapse
-        self._accept = accept  # a transport-level filter (headers): see synapses/jetstream.py
-        self.subject = subject
-        self.queue_group = queue_group
-        self._handler = handler
-        self._client_sub: _ClientSubscription | None = None
-        self._task: asyncio.Task[object] | None = None
-        self.closed = False
-        self.delivered = 0
-        self.dropped = 0
-
-    async def deliver(self, msg: Msg) -> None:
-        # Remember which task delivers, so unsubscribe() from inside the handler can tell.
-        self._task = asyncio.current_task()
-        if self.closed or (self._accept is not None and not self._accept(msg)):
-            return
-        try:
-            result = self._handler(msg.subject, msg.data)
-            if result is not None:
-                await result
-        except Exception as exc:  # a handler error is never fatal
-            log_handler_error(msg.subject, exc)
-        self.delivered += 1
-        if self.closed:
-            # The handler unsubscribed. nats-py ends a subscription by cancelling its
-            # delivery task, so that happens from another task, which runs only once
-            # this one waits for the next message: the handler is never cut short.
-            self._synapse._spawn(self._remove(), name=f"cosmonapse-nats-unsub:{self.subject}")
-
-    async def unsubscribe(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self._synapse._forget(self)
-        if asyncio.current_task() is not self._task:
-            await self._remove()
-        # else: called from this subscription's own handler; deliver() finishes the job
-
-    async def _remove(self) -> None:
-        sub = self._client_sub
-        if sub is None:
-            return
-        # If the connection is going away, the subscription goes with it.
-        with contextlib.suppress(
-            nats.errors.ConnectionClosedError,
-            nats.errors.ConnectionDrainingError,
-            nats.errors.BadSubscriptionError,
-        ):
-            await sub.unsubscribe()
 
 
 class NatsSynapse(Synapse):
@@ -143,7 +68,7 @@ class NatsSynapse(Synapse):
         self._config = config
         self.url = config.url
         self._client = Client()
-        self._subs: dict[_ClientSubscription, _NatsSubscription] = {}
+        self._subs: dict[ClientSubscription, NatsSubscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._connecting = False
         self._connect_errors: list[BaseException] = []
@@ -163,7 +88,7 @@ class NatsSynapse(Synapse):
 
     # -- connecting -------------------------------------------------------------------
 
-    async def _connect(self) -> None:
+    async def open(self) -> None:
         """Connect to the first server that answers; each listed server is tried once.
 
         Raises SynapseConnectError when none answers (refused, unreachable, timed out, or
@@ -430,7 +355,7 @@ class NatsSynapse(Synapse):
         validate_subject(subject)
         if queue_group is not None:
             validate_queue_group(queue_group)
-        sub = _NatsSubscription(self, subject, queue_group, handler, accept)
+        sub = NatsSubscription(self._forget, self._spawn, subject, queue_group, handler, accept)
         try:
             client_sub = await self._client.subscribe(
                 subject,
@@ -441,7 +366,7 @@ class NatsSynapse(Synapse):
             )
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
             raise SynapseClosedError(f"subscribe on a closed NatsSynapse ({self.url})") from None
-        sub._client_sub = client_sub
+        sub.client_sub = client_sub
         self._subs[client_sub] = sub
         if self._client.is_connected:
             try:
@@ -463,11 +388,11 @@ class NatsSynapse(Synapse):
         await self._client.flush(timeout=timeout)
         await self._client.flush(timeout=timeout)
 
-    def _forget(self, sub: _NatsSubscription) -> None:
-        if sub._client_sub is not None and self._subs.pop(sub._client_sub, None) is sub:
+    def _forget(self, sub: NatsSubscription) -> None:
+        if sub.client_sub is not None and self._subs.pop(sub.client_sub, None) is sub:
             self._delivered_gone += sub.delivered
 
-    def _spawn(self, coro: Coroutine[object, object, None], *, name: str) -> None:
+    def _spawn(self, coro: Coroutine[object, object, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -487,7 +412,7 @@ class NatsSynapse(Synapse):
         current = asyncio.current_task()
         try:
             client = self._client
-            from_handler = any(sub._task is current for sub in self._subs.values())
+            from_handler = any(sub.task is current for sub in self._subs.values())
             if client.is_connected and not from_handler:
                 await self._drain()
             await self._shutdown_client()
@@ -508,7 +433,7 @@ class NatsSynapse(Synapse):
         the server has every publish. Bounded by ``drain_timeout``; cut short when the
         connection drops meanwhile (nats-py's own drain would wait for a server that is
         gone)."""
-        client_subs = [s._client_sub for s in self._subs.values() if s._client_sub is not None]
+        client_subs = [s.client_sub for s in self._subs.values() if s.client_sub is not None]
 
         async def drain() -> None:
             drains = (sub.drain() for sub in client_subs)  # type: ignore[no-untyped-call]
@@ -588,5 +513,5 @@ async def connect(url: str = DEFAULT_URL, **options: object) -> NatsSynapse:
     """
     config = parse_config(url, dict(options))
     synapse = NatsSynapse(config)
-    await synapse._connect()
+    await synapse.open()
     return synapse
