@@ -28,7 +28,17 @@ sys.path.insert(0, str(HERE))
 from _table import Row, machine, print_markdown, print_table, write_rows  # noqa: E402
 
 # The order of the combined table; any other bench_*.py runs after these.
-SCRIPTS = ["core", "dev", "nats", "jetstream", "fanout", "payload", "groups", "vector", "engram_store"]
+SCRIPTS = [
+    "core",
+    "dev",
+    "nats",
+    "jetstream",
+    "fanout",
+    "payload",
+    "groups",
+    "vector",
+    "engram_store",
+]
 SCRIPT_TIMEOUT_S = 600.0
 
 

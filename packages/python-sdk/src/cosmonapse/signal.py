@@ -89,6 +89,7 @@ _match_trace_id = _TRACE_ID_RE.match
 _match_ts = _TS_RE.match
 _object_new = object.__new__
 
+
 class _Clock:
     """RFC 3339 timestamps, formatting the date and time once a second, not once a
     Signal."""
