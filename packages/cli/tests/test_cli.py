@@ -70,10 +70,17 @@ def test_synapse_start_rejects_a_bad_namespace() -> None:
     assert "must not contain '.'" in result.output
 
 
-def test_view_needs_a_dev_synapse_url() -> None:
-    result = runner.invoke(app, ["synapse", "view", "--url", "nats://127.0.0.1:4222"])
+def test_view_needs_a_dev_synapse_or_nats_url() -> None:
+    result = runner.invoke(app, ["synapse", "view", "--url", "memory://"])
     assert result.exit_code == 1
-    assert "give a cosmo:// URL" in result.output
+    assert "give a cosmo:// or nats:// URL, not memory://" in result.output
+
+
+def test_view_of_a_nats_url_with_no_server_says_so() -> None:
+    # A nats:// URL shows JetStream state; with nothing listening the error names the URL.
+    result = runner.invoke(app, ["synapse", "view", "--url", "nats://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "no NATS server answered at nats://127.0.0.1:9" in result.output
 
 
 def test_prism_lookup_reports_absence() -> None:

@@ -57,7 +57,16 @@ async def test_synapse_start_nats_streams_and_stops_the_server_it_started() -> N
     try:
         banner = [await line() for _ in range(4)]
         assert re.fullmatch(rf"URL:\s+nats://127\.0\.0\.1:{port}\n", banner[0]), banner
-        assert banner[2].split() == ["Transport:", "NATS", "(core,", "at-most-once)"]
+        assert banner[2].split() == [
+            "Transport:",
+            "NATS",
+            "(core,",
+            "at-most-once;",
+            "nats+js://",
+            "for",
+            "durable",
+            "TASKs)",
+        ]
         synapse = await connect_synapse(f"nats://127.0.0.1:{port}")
         try:
             sent = Signal(type=SignalType.TASK, payload={"input": {"prompt": "over nats"}})

@@ -280,7 +280,10 @@ async def _view(url: str, namespace: str | None, as_json: bool) -> None:
     if not url.lower().startswith("cosmo://"):
         # Only the scheme is echoed: the rest of the URL may carry credentials.
         got = f", not {url.partition('://')[0]}://" if "://" in url else ""
-        raise Failure(f"synapse view reads a dev synapse: give a cosmo:// URL{got}")
+        raise Failure(
+            "synapse view reads a dev synapse or a NATS server: "
+            f"give a cosmo:// or nats:// URL{got}"
+        )
     try:
         synapse: DevSynapse = await dev_connect(url, reconnect=False)
     except (CosmonapseError, ValueError) as exc:
