@@ -22,15 +22,15 @@ from .synapses.base import MessageHandler
 
 log = logging.getLogger("cosmonapse.dendrite")
 
-Route = Callable[[str, Signal], bool]
-"""``route(subject, signal) -> heard``: the Dendrite's own handling of one Signal type;
+TypeHandler = Callable[[str, Signal], bool]
+"""``handle(subject, signal) -> heard``: the Dendrite's own handling of one Signal type;
 False when user handlers must not hear it (a TASK on the routed subject)."""
 
 
 class Inbound:
     """Decodes frames, drops invalid ones, redeliveries and Signals of stopped traces,
-    then calls the :data:`Route` of the Signal's type from :attr:`routes` and the user
-    handlers that accept it."""
+    then calls the :data:`TypeHandler` of the Signal's type (from :attr:`routes`) and
+    the user handlers that accept it."""
 
     __slots__ = (
         "_counters",
@@ -60,7 +60,7 @@ class Inbound:
         self._handlers = handlers
         self._work = work
         self._max_queued = max_queued
-        self.routes: dict[SignalType, Route] = {}
+        self.routes: dict[SignalType, TypeHandler] = {}
 
     def handler(self, plain: bool) -> MessageHandler:
         """What to subscribe with: the plain function, or a coroutine wrapper for a
