@@ -11,6 +11,7 @@ from cosmonapse import exceptions
 PUBLIC_API = [
     "Axon",
     "CosmonapseError",
+    "CosmonapseTimeoutError",
     "Dendrite",
     "DendriteStateError",
     "Directed",
@@ -53,6 +54,7 @@ PUBLIC_API = [
     "SynapseClosedError",
     "SynapseConnectError",
     "SynapseError",
+    "TaskFailedError",
     "TraceStoppedError",
     "UnknownEngramBindingError",
     "UnknownPluginError",

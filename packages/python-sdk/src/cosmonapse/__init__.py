@@ -15,6 +15,7 @@ from .engram import Engram, Hit, ImprintResult, InMemoryEngram
 from .engram_binding import EngramBinding
 from .exceptions import (
     CosmonapseError,
+    CosmonapseTimeoutError,
     DendriteStateError,
     DispatchTimeoutError,
     DurableWorkError,
@@ -34,6 +35,7 @@ from .exceptions import (
     SynapseClosedError,
     SynapseConnectError,
     SynapseError,
+    TaskFailedError,
     TraceStoppedError,
     UnknownEngramBindingError,
     UnknownPluginError,
@@ -54,6 +56,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Axon",
     "CosmonapseError",
+    "CosmonapseTimeoutError",
     "Dendrite",
     "DendriteStateError",
     "Directed",
@@ -95,6 +98,7 @@ __all__ = [
     "SynapseClosedError",
     "SynapseConnectError",
     "SynapseError",
+    "TaskFailedError",
     "TraceStoppedError",
     "UnknownEngramBindingError",
     "UnknownPluginError",

@@ -18,11 +18,13 @@ The hierarchy::
     │   └── PluginNotInstalledError (also ImportError) known, but its package is missing
     ├── RoleError (also PermissionError)        a worker tried to send TASK or STOP
     ├── DendriteStateError (also RuntimeError)  used before start() or after stop()
-    ├── DispatchTimeoutError (also TimeoutError) no reply before the deadline
+    ├── CosmonapseTimeoutError (also TimeoutError)  a wait passed its deadline
+    │   ├── DispatchTimeoutError                no reply to a TASK in time
+    │   └── EngramTimeoutError (also EngramError)   no answer to an IMPRINT or RECALL
+    ├── TaskFailedError                         a TASK was answered with an ERROR
     ├── NoCapableNeuronError (also LookupError)  no live host covers the capabilities
     ├── TraceStoppedError                       the trace was STOPped while waiting
     ├── EngramError                             an Engram operation failed
-    │   ├── EngramTimeoutError (also TimeoutError)
     │   ├── EngramStoreError                    a durable Engram's file failed (names the path)
     │   └── UnknownEngramBindingError (also KeyError)
     └── NeuronError                             a Neuron reports a failure as an ERROR Signal
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 __all__ = [
     "CosmonapseError",
+    "CosmonapseTimeoutError",
     "DendriteStateError",
     "DispatchTimeoutError",
     "DurableWorkError",
@@ -54,6 +57,7 @@ __all__ = [
     "SynapseClosedError",
     "SynapseConnectError",
     "SynapseError",
+    "TaskFailedError",
     "TraceStoppedError",
     "UnknownEngramBindingError",
     "UnknownPluginError",
@@ -141,8 +145,46 @@ class DendriteStateError(CosmonapseError, RuntimeError):
     """A Dendrite was used before :meth:`start` or after :meth:`stop`."""
 
 
-class DispatchTimeoutError(CosmonapseError, TimeoutError):
-    """No terminal reply arrived before the deadline."""
+class CosmonapseTimeoutError(CosmonapseError, TimeoutError):
+    """A wait of this library passed its deadline (the base of every timeout it raises,
+    so ``except CosmonapseTimeoutError`` or the built-in ``except TimeoutError`` catch them
+    all)."""
+
+
+class DispatchTimeoutError(CosmonapseTimeoutError):
+    """No terminal reply to a TASK arrived before the deadline."""
+
+
+class TaskFailedError(CosmonapseError):
+    """A TASK was answered with an ERROR: raised by :meth:`Reply.raise_for_error
+    <cosmonapse.Reply.raise_for_error>` (and by reading ``Reply.output`` of an ERROR).
+
+    ``code``, ``recoverable`` and the message are the ERROR's; ``producer`` is who sent it
+    (a neuron id, or the Dendrite for a refusal such as ``OVERLOADED``), ``trace_id`` its
+    trace and ``reply`` the ERROR Signal itself.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        recoverable: bool,
+        trace_id: str,
+        producer: str | None = None,
+        reply: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.recoverable = recoverable
+        self.trace_id = trace_id
+        self.producer = producer
+        self.reply = reply
+
+    def __str__(self) -> str:
+        who = f" from {self.producer!r}" if self.producer else ""
+        return f"{self.code}{who}: {self.message}"
 
 
 class NoCapableNeuronError(CosmonapseError, LookupError):
@@ -166,7 +208,7 @@ class EngramError(CosmonapseError):
     """An Engram refused or failed an operation; the message is the Engram's reason."""
 
 
-class EngramTimeoutError(EngramError, TimeoutError):
+class EngramTimeoutError(EngramError, CosmonapseTimeoutError):
     """An IMPRINT or RECALL got no reply before its deadline."""
 
 
