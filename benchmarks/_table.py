@@ -48,21 +48,33 @@ class Row:
 
     ``ratio`` is always "how close to the raw baseline", so 1.0 means as fast as raw and
     0.5 means half as fast (or twice the latency), whichever way the unit reads.
+
+    ``value`` is None when the figure could not be measured (a peer that is not
+    installed, say); ``note`` then says why, and the table prints it instead of a number.
+    A row that is one point of a curve names the curve (``curve``, also the plot's title)
+    and its abscissa (``x``, labelled ``x_label``): ``run_all.py --plots DIR`` draws
+    every curve from these points.
     """
 
     def __init__(
         self,
         name: str,
-        value: float,
+        value: float | None,
         unit: str,
         baseline: float | None = None,
         higher_is_better: bool = True,
         *,
         section: str = "",
+        note: str = "",
+        curve: str = "",
+        x: float | None = None,
+        x_label: str = "",
     ) -> None:
         self.name, self.value, self.unit = name, value, unit
         self.baseline, self.higher_is_better = baseline, higher_is_better
         self.section = section
+        self.note = note
+        self.curve, self.x, self.x_label = curve, x, x_label
 
     @property
     def ratio(self) -> float | None:
@@ -78,6 +90,10 @@ class Row:
             "unit": self.unit,
             "baseline": self.baseline,
             "higher_is_better": self.higher_is_better,
+            "note": self.note,
+            "curve": self.curve,
+            "x": self.x,
+            "x_label": self.x_label,
         }
 
     @classmethod
@@ -89,6 +105,10 @@ class Row:
             raw["baseline"],
             raw["higher_is_better"],
             section=raw["section"],
+            note=raw.get("note", ""),
+            curve=raw.get("curve", ""),
+            x=raw.get("x"),
+            x_label=raw.get("x_label", ""),
         )
 
 
@@ -376,8 +396,10 @@ def print_table(title: str, rows: list[Row]) -> None:
         for row in block:
             base = _fmt(row.baseline) if row.baseline else "-"
             ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
+            value = "-" if row.value is None else _fmt(row.value)
+            note = f"  ({row.note})" if row.note else ""
             print(
-                f"{row.name:<{width}}  {_fmt(row.value):>10} {row.unit:<6} {base:>12}  {ratio:>5}"
+                f"{row.name:<{width}}  {value:>10} {row.unit:<6} {base:>12}  {ratio:>5}{note}"
             )
 
 
@@ -392,4 +414,5 @@ def print_markdown(rows: list[Row]) -> None:
             print(f"| **{section}** | | | |")
         base = f"{_fmt(row.baseline)} {row.unit}" if row.baseline else ""
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else ""
-        print(f"| {row.name} | {_fmt(row.value)} {row.unit} | {base} | {ratio} |")
+        value = (row.note or "not measured") if row.value is None else f"{_fmt(row.value)} {row.unit}"
+        print(f"| {row.name} | {value} | {base} | {ratio} |")
