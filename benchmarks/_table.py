@@ -53,7 +53,8 @@ class Row:
     installed, say); ``note`` then says why, and the table prints it instead of a number.
     A row that is one point of a curve names the curve (``curve``, also the plot's title)
     and its abscissa (``x``, labelled ``x_label``): ``run_all.py --plots DIR`` draws
-    every curve from these points.
+    every curve from these points, one line per ``series`` (the value's legend) and one
+    per ``baseline_series`` (the baseline's).
     """
 
     def __init__(
@@ -69,12 +70,15 @@ class Row:
         curve: str = "",
         x: float | None = None,
         x_label: str = "",
+        series: str = "",
+        baseline_series: str = "",
     ) -> None:
         self.name, self.value, self.unit = name, value, unit
         self.baseline, self.higher_is_better = baseline, higher_is_better
         self.section = section
         self.note = note
         self.curve, self.x, self.x_label = curve, x, x_label
+        self.series, self.baseline_series = series, baseline_series
 
     @property
     def ratio(self) -> float | None:
@@ -94,6 +98,8 @@ class Row:
             "curve": self.curve,
             "x": self.x,
             "x_label": self.x_label,
+            "series": self.series,
+            "baseline_series": self.baseline_series,
         }
 
     @classmethod
@@ -109,6 +115,8 @@ class Row:
             curve=raw.get("curve", ""),
             x=raw.get("x"),
             x_label=raw.get("x_label", ""),
+            series=raw.get("series", ""),
+            baseline_series=raw.get("baseline_series", ""),
         )
 
 
