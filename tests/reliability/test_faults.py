@@ -38,6 +38,7 @@ from cosmonapse import (
     NeuronError,
     Signal,
     SignalType,
+    StopResult,
     Synapse,
     SynapseClosedError,
     new_trace_id,
@@ -485,7 +486,7 @@ async def test_rollback_compensates_each_write_once_under_duplicated_reordered_s
         await eventually(lambda: all(engram.applied[t] >= 1 for t in running), what="writes")
 
         # Roll every trace back, each twice (two STOPs, each delivered twice, reordered).
-        async def rollback_failed(reply: Signal) -> list[Signal]:
+        async def rollback_failed(reply: Signal) -> StopResult:
             return await api.stop_trace(
                 reply.trace_id, rollback=True, collect_acks=True, timeout_s=HANG_GUARD_S
             )
@@ -493,9 +494,13 @@ async def test_rollback_compensates_each_write_once_under_duplicated_reordered_s
         acks = await asyncio.wait_for(
             asyncio.gather(*(rollback_failed(r) for r in failed)), HANG_GUARD_S + 5
         )
-        stops = [await api.emit_stop(t, rollback=True) for t in running]
-        stops += [await api.emit_stop(r.trace_id, rollback=True) for r in failed]
-        stops += [await api.emit_stop(t, rollback=True) for t in running]
+
+        async def stop(trace_id: str) -> Signal:
+            return (await api.stop_trace(trace_id, rollback=True)).stop
+
+        stops = [await stop(t) for t in running]
+        stops += [await stop(r.trace_id) for r in failed]
+        stops += [await stop(t) for t in running]
         await eventually(
             lambda: len(stops_seen) == len(stops) + len(failed), what="host handled every STOP"
         )

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from cosmonapse import (
     Axon,
+    CosmonapseDeprecationWarning,
     Dendrite,
     DendriteStateError,
     Directed,
@@ -531,7 +532,7 @@ async def test_workers_may_not_send_task_or_stop(memory: MemorySynapse) -> None:
             await w.dispatch_and_wait(neuron="x", input={}, timeout_s=1)
         with pytest.raises(RoleError):
             await w.publish(task_signal(input={}, neuron="x"))
-        with pytest.raises(RoleError, match="STOP"):
+        with pytest.raises(RoleError, match="STOP"), pytest.warns(CosmonapseDeprecationWarning):
             await w.emit_stop(trace_id)
         with pytest.raises(RoleError, match="STOP"):
             await w.stop_trace(trace_id)

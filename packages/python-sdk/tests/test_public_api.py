@@ -9,7 +9,9 @@ import cosmonapse
 from cosmonapse import exceptions
 
 PUBLIC_API = [
+    "Attachment",
     "Axon",
+    "CosmonapseDeprecationWarning",
     "CosmonapseError",
     "CosmonapseTimeoutError",
     "Dendrite",
@@ -24,6 +26,7 @@ PUBLIC_API = [
     "EngramTimeoutError",
     "EnvelopeError",
     "FrameTooLargeError",
+    "HandlerSubscription",
     "HashRing",
     "Hit",
     "ImprintResult",
@@ -39,6 +42,7 @@ PUBLIC_API = [
     "Participant",
     "PluginError",
     "PluginNotInstalledError",
+    "Reply",
     "RetryStrategy",
     "RoleError",
     "Route",
@@ -47,6 +51,7 @@ PUBLIC_API = [
     "Signal",
     "SignalType",
     "SqliteEngram",
+    "StopResult",
     "SubjectError",
     "Subscription",
     "Synapse",

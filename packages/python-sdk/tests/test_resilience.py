@@ -347,7 +347,11 @@ async def test_retry_on_the_same_trace_keeps_the_trace(topo: Topology) -> None:
 
 def test_retry_strategy_validation_and_defaults() -> None:
     strategy = RetryStrategy()
-    assert (strategy.max_attempts, strategy.timeout_s, strategy.new_trace) == (3, 30.0, True)
+    assert (strategy.max_attempts, strategy.timeout_s, strategy.new_trace) == (3, None, True)
+    # Each attempt waits as long as the call (30 s when the call sets no timeout).
+    assert strategy.attempt_timeout(None) == 30.0
+    assert strategy.attempt_timeout(4.5) == 4.5
+    assert RetryStrategy(timeout_s=0.5).attempt_timeout(4.5) == 0.5
     assert strategy.should_retry(TimeoutError())
     with pytest.raises(ValueError):
         RetryStrategy(max_attempts=0)

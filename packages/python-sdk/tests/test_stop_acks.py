@@ -43,7 +43,7 @@ async def test_stop_with_attempt_bound_stops_that_attempt_but_not_the_next(
             neuron="echo", input={"attempt": 1}, trace_id=trace, meta={"attempt": 1}
         )
         assert first.type is SignalType.AGENT_OUTPUT
-        await boss.emit_stop(trace, attempt=2, reason="attempts up to 2 abandoned")
+        await boss.stop_trace(trace, attempt=2, reason="attempts up to 2 abandoned")
         # Attempt 2 is covered by the bound: it must not run anywhere.
         await boss.dispatch_task(
             neuron="echo", input={"attempt": 2}, trace_id=trace, meta={"attempt": 2}
@@ -73,7 +73,7 @@ async def test_second_stop_of_a_trace_gets_no_second_stopped(memory: MemorySynap
         acks = await boss.stop_trace(trace, collect_acks=True, timeout_s=5)
         assert "w" in {a.payload["node"] for a in acks}
 
-        second = await boss.emit_stop(trace, reason="stopped again")
+        second = (await boss.stop_trace(trace, reason="stopped again")).stop
         # A round trip through the worker after the second STOP: it handles frames in
         # order, so any STOPPED it meant to send for that STOP is out by now.
         probe = await boss.dispatch_and_wait(neuron="echo", input={"n": 2}, timeout_s=5)

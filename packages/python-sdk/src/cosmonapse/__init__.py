@@ -6,8 +6,10 @@ of this package for a ten-line example.
 """
 
 from . import builders
+from ._deprecation import CosmonapseDeprecationWarning
 from ._ids import new_event_id, new_trace_id
 from ._plugins import installed_plugins
+from .attachments import Attachment, HandlerSubscription
 from .axon import Axon, NeuronFn
 from .context import NeuronContext
 from .dendrite import Dendrite
@@ -44,6 +46,7 @@ from .exceptions import (
 from .neuron import Neuron
 from .ownership import HashRing, owner_of
 from .registry import MemoryRegistryStore, Participant
+from .results import Reply, StopResult
 from .retry import RetryStrategy
 from .route import Route, RouteCache, route_of
 from .signal import PROTOCOL_VERSION, Directed, Signal, SignalType
@@ -54,7 +57,9 @@ __version__ = "0.2.0"
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "Attachment",
     "Axon",
+    "CosmonapseDeprecationWarning",
     "CosmonapseError",
     "CosmonapseTimeoutError",
     "Dendrite",
@@ -69,6 +74,7 @@ __all__ = [
     "EngramTimeoutError",
     "EnvelopeError",
     "FrameTooLargeError",
+    "HandlerSubscription",
     "HashRing",
     "Hit",
     "ImprintResult",
@@ -83,6 +89,7 @@ __all__ = [
     "Participant",
     "PluginError",
     "PluginNotInstalledError",
+    "Reply",
     "RetryStrategy",
     "RoleError",
     "Route",
@@ -91,6 +98,7 @@ __all__ = [
     "Signal",
     "SignalType",
     "SqliteEngram",
+    "StopResult",
     "Subscription",
     "SubjectError",
     "Synapse",

@@ -51,6 +51,17 @@ class HandlerRegistry:
     def add(self, signal_type: SignalType, spec: HandlerSpec) -> None:
         self._by_type.setdefault(signal_type, []).append(spec)
 
+    def remove(self, signal_type: SignalType, spec: HandlerSpec) -> bool:
+        """Forget ``spec`` (one registration of it); False when it was not registered."""
+        specs = self._by_type.get(signal_type, [])
+        index = next((i for i, s in enumerate(specs) if s is spec), None)
+        if index is None:
+            return False
+        del specs[index]
+        if not specs:
+            del self._by_type[signal_type]
+        return True
+
     def types(self) -> set[SignalType]:
         """The Signal types some handler listens to."""
         return set(self._by_type)

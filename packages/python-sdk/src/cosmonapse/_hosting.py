@@ -68,6 +68,13 @@ class Hosting:
             raise ValueError(f"an Engram {engram.engram_id!r} is already attached")
         self.engrams[engram.engram_id] = engram
 
+    def remove(self, participant_id: str) -> bool:
+        """Stop hosting the Axon or Engram ``participant_id``; False when none is hosted."""
+        return (
+            self.axons.pop(participant_id, None) is not None
+            or self.engrams.pop(participant_id, None) is not None
+        )
+
     def capabilities(self) -> list[str]:
         """Every capability some hosted Axon offers, sorted."""
         return sorted({c for a in self.axons.values() for c in a.capabilities})

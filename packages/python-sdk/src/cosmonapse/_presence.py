@@ -85,6 +85,11 @@ class Presence:
         for participant in participants:
             await self.announce(participant, parent=discover)
 
+    async def deregister(self, participant_id: str, *, reason: str) -> None:
+        await self._outbox.send(
+            deregister_signal(participant=participant_id, reason=reason, node=self._outbox.node)
+        )
+
     async def deregister_all(self) -> None:
         for participant in self.participants():
             await self._outbox.send(

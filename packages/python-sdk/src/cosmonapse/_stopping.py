@@ -21,6 +21,7 @@ from ._work import OwnedWork
 from .builders import stop_signal, stopped_signal
 from .engram import Engram
 from .exceptions import TraceStoppedError
+from .results import StopResult
 from .signal import Signal, SignalType
 
 log = logging.getLogger("cosmonapse.dendrite")
@@ -61,17 +62,15 @@ class Stopping:
             stop.meta["attempt"] = attempt
         return stop
 
-    async def stop_trace(
-        self, stop: Signal, *, collect_acks: bool, timeout_s: float
-    ) -> list[Signal]:
-        """Apply ``stop`` here, publish it, and with ``collect_acks`` return the STOPPED
+    async def stop_trace(self, stop: Signal, *, collect_acks: bool, timeout_s: float) -> StopResult:
+        """Apply ``stop`` here, publish it, and with ``collect_acks`` gather the STOPPED
         acks that came within ``timeout_s`` (early once every Dendrite known to have a
         stake has acked)."""
         self._outbox.check_role(SignalType.STOP)  # refuse before touching any local state
         if not collect_acks:
             self.apply_locally(stop)
             await self._outbox.publish(stop)
-            return []
+            return StopResult(stop)
         await self._subs.ensure(SignalType.STOPPED)
         me = self._outbox.node
         expected = self._traces.peers(stop.trace_id) - {me}
@@ -80,6 +79,7 @@ class Stopping:
             self.apply_locally(stop)
             await self._outbox.publish(stop)
             deadline = time.monotonic() + timeout_s
+            complete = False
             while True:
                 acked = {a.payload.get("node") for a in acks}
                 for ack in acks:
@@ -88,6 +88,7 @@ class Stopping:
                         expected |= {p for p in peers if isinstance(p, str)}
                 expected.discard(me)
                 if expected and expected <= acked:
+                    complete = True
                     break
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -97,7 +98,7 @@ class Stopping:
                     await asyncio.wait_for(arrived.wait(), left)
                 except TimeoutError:
                     break
-            return list(acks)
+            return StopResult(stop, tuple(acks), complete, _rollback_errors(acks))
         finally:
             self._answers.forget(stop.id)
 
@@ -169,3 +170,13 @@ class Stopping:
                     exc_info=exc,
                 )
         return compensated, failed
+
+
+def _rollback_errors(acks: list[Signal]) -> dict[str, str]:
+    """The ``meta.rollback_errors`` of every ack, merged (engram id -> reason)."""
+    merged: dict[str, str] = {}
+    for ack in acks:
+        errors = ack.meta.get("rollback_errors")
+        if isinstance(errors, dict):
+            merged.update({str(k): str(v) for k, v in errors.items()})
+    return merged

@@ -52,17 +52,20 @@ class Subscriptions:
 
     async def ensure_routed(self, capabilities: Iterable[str]) -> None:
         """Join the queue group of ``capabilities`` on the routed-TASK subject, leaving
-        the group of an earlier capability profile."""
+        the group of an earlier capability profile (and any group, given none)."""
         caps = sorted(set(capabilities))
-        if not caps or not self.active:
+        if not self.active or (not caps and self._routed is None):
             return
-        group = subjects.capability_group(caps)
+        group = subjects.capability_group(caps) if caps else None
         async with self._lock:
             current = self._routed
             if current is not None:
                 if current.queue_group == group:
                     return
+                self._routed = None
                 await current.unsubscribe()  # the capability profile changed
+            if group is None:
+                return
             self._routed = await self._outbox.synapse.subscribe(
                 subjects.routed_task_subject(self._outbox.namespace),
                 self._frames,

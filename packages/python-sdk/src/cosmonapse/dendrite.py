@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
-from types import TracebackType
+from collections.abc import Mapping
+from types import MappingProxyType, TracebackType
 from typing import Any, Literal
 
 from . import subjects
-from ._calling import MEMBERSHIP, Calling, TaskRequest
+from ._call_methods import CallMethods
+from ._calling import MEMBERSHIP, Calling
 from ._decorators import HandlerDecorators
 from ._dedup import DEFAULT_DEDUP_WINDOW, SeenWindow
 from ._engram_client import EngramRequests
@@ -40,26 +41,25 @@ from ._subscriptions import Subscriptions
 from ._traces import TraceBook
 from ._waiters import Deadlines, ParentWaiters, ReplyWaiters
 from ._work import OwnedWork
+from .attachments import Attachment, HandlerSubscription
 from .axon import Axon, AxonHost
 from .builders import discover_signal, final_signal
 from .engram import Engram
 from .exceptions import DendriteStateError
 from .registry import MemoryRegistryStore
-from .retry import RetryStrategy
 from .signal import Directed, Signal, SignalType
-from .synapses.base import Subscription, Synapse
+from .synapses.base import Synapse
 
 __all__ = ["Dendrite"]
 
 log = logging.getLogger("cosmonapse.dendrite")
 
 _ANSWERS = (SignalType.STOPPED, SignalType.IMPRINTED, SignalType.RECALLED)
-_STOP_WAIT_S = 5.0  # stop() waits this long for cancelled work to end
-_DEFAULT_TIMEOUT_S = 30.0  # dispatch_and_wait without timeout_s (and without retry)
-_DEREGISTER_DEADLINE_S = 1.0  # stop() gives its DEREGISTERs this long, all together
+_STOP_TIMEOUT_S = 5.0  # stop() waits this long for cancelled work to end
+_DEREGISTER_SHARE = 0.2  # of stop()'s timeout, for the DEREGISTERs (all together)
 
 
-class Dendrite(HandlerDecorators):
+class Dendrite(CallMethods, HandlerDecorators):
     """A participant on ``namespace`` of ``synapse``.
 
     ``role`` is ``"orchestrator"`` (the default: may dispatch TASKs and STOP traces) or
@@ -114,7 +114,7 @@ class Dendrite(HandlerDecorators):
         self.max_queued = max_queued
         self.discover_timeout_s = discover_timeout_s
         self._state: Literal["new", "started", "stopped"] = "new"
-        self.counters: dict[str, int] = {
+        self._counters: dict[str, int] = {
             "published": 0,
             "received": 0,
             "bad_frames": 0,
@@ -131,10 +131,10 @@ class Dendrite(HandlerDecorators):
         self._handlers = HandlerRegistry()
         replies, answers, deadlines = ReplyWaiters(), ParentWaiters(), Deadlines()
         self._outbox = outbox = Outbox(
-            synapse, self.namespace, self.dendrite_id, role, traces, self.counters
+            synapse, self.namespace, self.dendrite_id, role, traces, self._counters
         )
         self._inbound = inbound = Inbound(
-            self.dendrite_id, self.counters, traces, self._seen, self._handlers, work, max_queued
+            self.dendrite_id, self._counters, traces, self._seen, self._handlers, work, max_queued
         )
         self._subs = subs = Subscriptions(outbox, inbound.handler(synapse.plain_handlers))
         self._engram_requests = engrams = EngramRequests(
@@ -143,7 +143,7 @@ class Dendrite(HandlerDecorators):
         self._hosting = hosting = Hosting(
             outbox,
             work,
-            self.counters,
+            self._counters,
             AxonHost(self.dendrite_id, self.namespace, engrams),
             max_queued,
             lambda: self._state == "started",
@@ -204,20 +204,27 @@ class Dendrite(HandlerDecorators):
         if self.heartbeat_s > 0 and (self._hosting.axons or self._hosting.engrams):
             self._presence.start_heartbeats(self.heartbeat_s)
 
-    async def stop(self) -> None:
+    async def stop(self, *, timeout_s: float = _STOP_TIMEOUT_S) -> None:
         """Cancel in-flight work, DEREGISTER, unsubscribe and close hosted Neurons.
-        Idempotent; the Synapse stays open."""
+        Idempotent; the Synapse stays open.
+
+        ``timeout_s`` (default 5 s) bounds the wait for cancelled work to end; the
+        DEREGISTERs then get a fifth of it (at most 1 s), so a bus that is down cannot
+        hold stop() up. Work that ignores cancellation past it is logged and left.
+        """
+        if timeout_s < 0:
+            raise ValueError("timeout_s must be >= 0")
         if self._state != "started":
             self._state = "stopped"
             return
         self._state = "stopped"
-        await self._work.cancel_all(extra=self._presence.heartbeat_task, timeout_s=_STOP_WAIT_S)
+        await self._work.cancel_all(extra=self._presence.heartbeat_task, timeout_s=timeout_s)
         bus_open = not self.synapse.closed
         if bus_open:
             # Goodbyes are best effort and bounded: a bus that is down (a transport
             # waiting to reconnect) must not hold stop() up.
             try:
-                async with asyncio.timeout(_DEREGISTER_DEADLINE_S):
+                async with asyncio.timeout(min(1.0, timeout_s * _DEREGISTER_SHARE)):
                     await self._presence.deregister_all()
             except Exception as exc:  # the bus may already be gone
                 log.debug("dendrite %s: DEREGISTER not sent: %r", self.dendrite_id, exc)
@@ -241,9 +248,16 @@ class Dendrite(HandlerDecorators):
         return self._state == "started"
 
     @property
+    def counters(self) -> Mapping[str, int]:
+        """A read-only view of the counters: ``published``, ``received``, ``bad_frames``,
+        ``suppressed`` (replies on a stopped trace, dropped), ``overloaded``,
+        ``handler_errors`` and ``duplicates``."""
+        return MappingProxyType(self._counters)
+
+    @property
     def stats(self) -> dict[str, int]:
-        """Counters, plus ``in_flight`` (running or queued deliveries)."""
-        return {**self.counters, "in_flight": len(self._work)}
+        """A snapshot of the counters, plus ``in_flight`` (running or queued deliveries)."""
+        return {**self._counters, "in_flight": len(self._work)}
 
     def _require_started(self) -> None:
         if self._state != "started":
@@ -254,27 +268,65 @@ class Dendrite(HandlerDecorators):
 
     # -- hosting -------------------------------------------------------------------------
 
-    def attach_axon(self, axon: Axon) -> Axon:
+    def attach_axon(self, axon: Axon) -> Attachment[Axon]:
         """Host ``axon``: TASKs addressed to its ``neuron_id`` run here, and so do
-        capability-routed TASKs it covers (through the ``caps:`` queue group)."""
+        capability-routed TASKs it covers (through the ``caps:`` queue group).
+
+        Returns an :class:`~cosmonapse.Attachment`. Before ``start()`` nothing more is
+        needed; on a running Dendrite the subscriptions and REGISTER are made in the
+        background, and ``await dendrite.attach_axon(axon)`` waits for them (raising what
+        failed). ``await attachment.detach()`` stops hosting it.
+        """
         self._hosting.add_axon(axon)
-        if self.started:
-            self._work.spawn_control(self._after_attach(axon.neuron_id))
-        return axon
+        return Attachment(
+            axon, self._settle_attach(axon.neuron_id), lambda: self._detach(axon.neuron_id)
+        )
 
-    def attach_engram(self, engram: Engram) -> Engram:
+    def attach_engram(self, engram: Engram) -> Attachment[Engram]:
         """Host ``engram``: IMPRINT and RECALL addressed to its id (or kind) run here,
-        FINAL commits its journals, STOP rolls them back or discards them."""
+        FINAL commits its journals, STOP rolls them back or discards them. Returns an
+        :class:`~cosmonapse.Attachment`, as :meth:`attach_axon` does."""
         self._hosting.add_engram(engram)
-        if self.started:
-            self._work.spawn_control(self._after_attach(engram.engram_id))
-        return engram
+        return Attachment(
+            engram, self._settle_attach(engram.engram_id), lambda: self._detach(engram.engram_id)
+        )
 
-    async def _after_attach(self, participant_id: str) -> None:
-        await self._subscribe_wanted()
-        for participant in self._presence.participants():
-            if participant.id == participant_id:
-                await self._presence.announce(participant)
+    def _settle_attach(self, participant_id: str) -> asyncio.Future[None] | None:
+        """On a running Dendrite: subscribe and announce ``participant_id`` in the
+        background; the future is done when that is (failures are also logged)."""
+        if not self.started:
+            return None
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ready.add_done_callback(_retrieved)
+        self._work.spawn_control(self._attach_now(participant_id, ready))
+        return ready
+
+    async def _attach_now(self, participant_id: str, ready: asyncio.Future[None]) -> None:
+        try:
+            await self._subscribe_wanted()
+            for participant in self._presence.participants():
+                if participant.id == participant_id:
+                    await self._presence.announce(participant)
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(
+                    exc
+                    if isinstance(exc, Exception)
+                    else DendriteStateError(
+                        f"dendrite {self.dendrite_id!r} stopped before {participant_id!r} "
+                        "was subscribed and announced"
+                    )
+                )
+            raise
+        if not ready.done():
+            ready.set_result(None)
+
+    async def _detach(self, participant_id: str) -> None:
+        if not self._hosting.remove(participant_id):
+            return
+        if self.started:
+            await self._subs.ensure_routed(self._hosting.capabilities())
+            await self._presence.deregister(participant_id, reason="detached")
 
     # -- subscribing ---------------------------------------------------------------------
 
@@ -291,24 +343,37 @@ class Dendrite(HandlerDecorators):
         handler: SignalHandler,
         *,
         queue_group: str | None = None,
-    ) -> Subscription | None:
-        """Call ``handler(signal)`` for every Signal of ``signal_type`` in the namespace.
+    ) -> HandlerSubscription:
+        """Call ``handler(signal)`` for every Signal of ``signal_type`` in the namespace;
+        returns once the subscription exists, with a handle whose ``unsubscribe()`` stops
+        the calls.
 
-        With a ``queue_group`` the handler gets its own transport subscription in that
-        group, so each Signal goes to one member (broker-side balancing) and the returned
-        Subscription can be unsubscribed. Without one, the handler shares the Dendrite's
-        subscription for that type and None is returned.
+        Without a ``queue_group`` the handler shares the Dendrite's subscription for that
+        type (on a Dendrite not started yet it is subscribed by ``start()``). With one the
+        handler gets its own transport subscription in that group, so each Signal goes to
+        one member (broker-side balancing); that needs a running Dendrite.
         """
         signal_type = SignalType(signal_type)
         spec = HandlerSpec(handler)
+        subject = self._outbox.subject(signal_type)
         if queue_group is None:
-            self._handlers.add(signal_type, spec)
-            await self._subs.ensure(signal_type)
-            return None
+            handlers = self._handlers
+            handlers.add(signal_type, spec)
+            try:
+                await self._subs.ensure(signal_type)
+            except BaseException:
+                handlers.remove(signal_type, spec)
+                raise
+
+            async def remove() -> None:
+                handlers.remove(signal_type, spec)
+
+            return HandlerSubscription(subject, None, remove)
         subjects.validate_queue_group(queue_group)
         if self._state != "started":
             raise DendriteStateError("start the Dendrite before a queue-group subscribe")
-        return await self._subs.add_group(signal_type, self._inbound.deliver_to(spec), queue_group)
+        sub = await self._subs.add_group(signal_type, self._inbound.deliver_to(spec), queue_group)
+        return HandlerSubscription(subject, queue_group, sub.unsubscribe, sub)
 
     def _add_handler(self, spec: HandlerSpec, signal_type: SignalType) -> None:
         self._handlers.add(signal_type, spec)
@@ -368,172 +433,15 @@ class Dendrite(HandlerDecorators):
         await self._outbox.publish(signal)
         return signal
 
-    # -- dispatching ---------------------------------------------------------------------
-
-    async def dispatch_task(
-        self,
-        *,
-        input: Mapping[str, Any],
-        neuron: str | None = None,
-        capabilities: Iterable[str] | None = None,
-        trace_id: str | None = None,
-        parent_id: str | None = None,
-        meta: Mapping[str, Any] | None = None,
-        finalize: bool = False,
-        context_ref: str | None = None,
-    ) -> Signal:
-        """Send a TASK to a ``neuron`` id (broadcast; its host runs it) or to one live host
-        whose capabilities cover ``capabilities`` (picked from membership, see
-        docs/protocol.md section 5). Returns the TASK.
-
-        Raises :class:`~cosmonapse.NoCapableNeuronError` when no live host covers the
-        capabilities (after a DISCOVER and up to ``discover_timeout_s``).
-        """
-        request = TaskRequest(input, neuron, capabilities, parent_id, meta, finalize, context_ref)
-        if neuron is None:
-            self._require_started()
-        return await self._calling.dispatch(request, trace_id)
-
-    async def dispatch_and_wait(
-        self,
-        *,
-        input: Mapping[str, Any],
-        neuron: str | None = None,
-        capabilities: Iterable[str] | None = None,
-        timeout_s: float | None = None,
-        trace_id: str | None = None,
-        parent_id: str | None = None,
-        meta: Mapping[str, Any] | None = None,
-        finalize: bool = False,
-        context_ref: str | None = None,
-        retry: RetryStrategy | None = None,
-        stop_abandoned: bool = True,
-    ) -> Signal:
-        """Dispatch a TASK and return its reply: the AGENT_OUTPUT, FINAL or ERROR that
-        answers this TASK (with ``finalize=True``: the FINAL or ERROR that ends it).
-        Replies are matched to the TASK, so concurrent waits on one trace each get their
-        own answer.
-
-        ``timeout_s`` bounds the whole call (default 30 s). With ``retry`` the call
-        behaves as :meth:`run_with_retry`: each attempt waits at most
-        ``retry.timeout_s``, and ``timeout_s``, when given, still bounds the whole call,
-        retries and backoff included.
-
-        A wait that ends without an answer (timeout, or the calling task cancelled, for
-        example by ``asyncio.timeout`` or a task group) STOPs that attempt, best effort
-        and within about a second, so its Neuron does not run on unseen; pass
-        ``stop_abandoned=False`` to leave it running. The STOP is skipped while another
-        wait of this Dendrite is pending on the same trace.
-
-        Raises :class:`~cosmonapse.DispatchTimeoutError` (a TimeoutError) when no reply
-        came in time, :class:`~cosmonapse.TraceStoppedError` when the trace is (or gets)
-        stopped while waiting and :class:`~cosmonapse.NoCapableNeuronError` when no live
-        host covers ``capabilities``.
-        """
-        request = TaskRequest(input, neuron, capabilities, parent_id, meta, finalize, context_ref)
-        if retry is not None:
-            return await self._calling.retrying(request, retry, trace_id, timeout_s, stop_abandoned)
-        return await self._calling.wait_once(
-            request,
-            trace_id=trace_id,
-            timeout_s=_DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
-            stop_on_timeout=stop_abandoned,
-            stop_on_cancel=stop_abandoned,
-        )
-
-    async def run_with_retry(
-        self,
-        *,
-        input: Mapping[str, Any],
-        retry: RetryStrategy | None = None,
-        neuron: str | None = None,
-        capabilities: Iterable[str] | None = None,
-        timeout_s: float | None = None,
-        trace_id: str | None = None,
-        parent_id: str | None = None,
-        meta: Mapping[str, Any] | None = None,
-        finalize: bool = False,
-        context_ref: str | None = None,
-        stop_abandoned: bool = True,
-    ) -> Signal:
-        """Dispatch and wait, retrying a stuck (no reply within ``retry.timeout_s``) or
-        recoverably failed attempt: the abandoned attempt is STOPped first, then the TASK
-        is dispatched again (on a fresh trace by default, with ``meta.attempt``).
-
-        Takes the same options as :meth:`dispatch_and_wait`; ``timeout_s``, when given,
-        bounds the whole call (attempts, STOPs and backoff), and each attempt waits at most
-        ``retry.timeout_s``.
-
-        Returns the first successful reply, or a non-retryable ERROR. When every attempt
-        stalls raises :class:`~cosmonapse.DispatchTimeoutError` (a TimeoutError) after
-        about ``max_attempts * retry.timeout_s`` (or at ``timeout_s``); when the last
-        attempt failed with a recoverable ERROR, returns that ERROR.
-        """
-        request = TaskRequest(input, neuron, capabilities, parent_id, meta, finalize, context_ref)
-        return await self._calling.retrying(
-            request, retry or RetryStrategy(), trace_id, timeout_s, stop_abandoned
-        )
-
     async def _stop_for_caller(
         self, trace_id: str, rollback: bool, reason: str, attempt: int | None
     ) -> None:
         await self.stop_trace(trace_id, rollback=rollback, reason=reason, attempt=attempt)
 
-    # -- stop ------------------------------------------------------------------------------
-
-    async def emit_stop(
-        self,
-        trace_id: str,
-        *,
-        rollback: bool = False,
-        reason: str | None = None,
-        attempt: int | None = None,
-    ) -> Signal:
-        """Publish a STOP of ``trace_id`` (``attempt``: stop only attempts up to that
-        number, so a retry on the same trace can go on). Returns it."""
-        stop = self._stopping.build(trace_id, rollback=rollback, reason=reason, attempt=attempt)
-        await self._outbox.publish(stop)
-        return stop
-
-    async def stop_trace(
-        self,
-        trace_id: str,
-        rollback: bool = False,
-        reason: str | None = None,
-        collect_acks: bool = False,
-        timeout_s: float = 1.0,
-        *,
-        attempt: int | None = None,
-    ) -> list[Signal]:
-        """STOP a whole trace everywhere; with ``rollback`` its Engram writes are undone.
-
-        With ``collect_acks`` waits up to ``timeout_s`` for the STOPPED acks and returns
-        them, returning early once every Dendrite known to have a stake in the trace (it
-        answered on the trace, or a Dendrite that answered names it as a peer) has acked.
-        Otherwise returns ``[]`` right after the STOP is published (this Dendrite's own
-        work on the trace is cancelled before it returns).
-        """
-        self._require_started()
-        stop = self._stopping.build(trace_id, rollback=rollback, reason=reason, attempt=attempt)
-        return await self._stopping.stop_trace(stop, collect_acks=collect_acks, timeout_s=timeout_s)
-
-    # -- engrams ---------------------------------------------------------------------------
-
-    async def engram_request(
-        self, signal: Signal, *, deadline_s: float, await_reply: bool
-    ) -> Signal | None:
-        """Publish an IMPRINT or RECALL and, when ``await_reply``, return its answer.
-
-        Raises :class:`~cosmonapse.EngramTimeoutError` after ``deadline_s``.
-        """
-        return await self._engram_requests.request(
-            signal, deadline_s=deadline_s, await_reply=await_reply
-        )
-
     # -- misc ------------------------------------------------------------------------------
 
     def _log_handler_error(self, exc: Exception) -> None:
-        self.counters["handler_errors"] += 1
+        self._counters["handler_errors"] += 1
         log.error(
             "handler on dendrite %s raised %s: %s",
             self.dendrite_id,
@@ -548,3 +456,9 @@ class Dendrite(HandlerDecorators):
             f"{self._state} axons={list(self._hosting.axons)} "
             f"engrams={list(self._hosting.engrams)}>"
         )
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """Mark a failed attach as seen (it was logged), so asyncio does not warn about it."""
+    if not future.cancelled():
+        future.exception()

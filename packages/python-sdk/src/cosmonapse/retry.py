@@ -17,7 +17,10 @@ from ._ids import new_trace_id
 from .exceptions import DispatchTimeoutError
 from .signal import Signal, SignalType
 
-__all__ = ["Outcome", "RetryStrategy"]
+__all__ = ["DEFAULT_ATTEMPT_TIMEOUT_S", "Outcome", "RetryStrategy"]
+
+DEFAULT_ATTEMPT_TIMEOUT_S = 30.0
+"""An attempt's wait when neither the strategy nor the call sets one."""
 
 log = logging.getLogger("cosmonapse.retry")
 
@@ -30,7 +33,8 @@ class RetryStrategy:
     """How to retry a dispatch.
 
     - ``max_attempts``: attempts in total (the first one included).
-    - ``timeout_s``: an attempt with no reply within this is stuck.
+    - ``timeout_s``: an attempt with no reply within this many seconds is stuck. None
+      (the default) takes the call's ``timeout_s``, or 30 s when the call sets none.
     - ``backoff``: seconds to wait before a retry: None (none), a number, or
       ``f(attempt) -> seconds`` where ``attempt`` is the number of the failed attempt. A
       ``meta.retry_after_s`` on a recoverable ERROR is honoured when it is longer.
@@ -43,7 +47,7 @@ class RetryStrategy:
     """
 
     max_attempts: int = 3
-    timeout_s: float = 30.0
+    timeout_s: float | None = None
     backoff: float | Callable[[int], float] | None = None
     retry_on: Callable[[Outcome], bool] | None = None
     new_trace: bool = True
@@ -53,8 +57,14 @@ class RetryStrategy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        if self.timeout_s <= 0:
-            raise ValueError("timeout_s must be positive")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise ValueError("timeout_s must be positive (or None: the call's timeout)")
+
+    def attempt_timeout(self, call_timeout_s: float | None) -> float:
+        """Seconds one attempt may wait: ``timeout_s``, else the call's, else 30 s."""
+        if self.timeout_s is not None:
+            return self.timeout_s
+        return DEFAULT_ATTEMPT_TIMEOUT_S if call_timeout_s is None else call_timeout_s
 
     def should_retry(self, outcome: Outcome) -> bool:
         if self.retry_on is not None:
@@ -72,7 +82,8 @@ class RetryStrategy:
             base = float(self.backoff)
         hint = outcome.meta.get("retry_after_s") if isinstance(outcome, Signal) else None
         if isinstance(hint, (int, float)) and not isinstance(hint, bool):
-            base = max(base, min(float(hint), self.timeout_s * self.max_attempts))
+            cap = (self.timeout_s or DEFAULT_ATTEMPT_TIMEOUT_S) * self.max_attempts
+            base = max(base, min(float(hint), cap))
         return max(0.0, base)
 
 
@@ -105,8 +116,9 @@ async def run_with_retry(
     traces: list[str] = []
     outcome: Outcome | None = None
     cut_short = False  # the call's timeout_s ended an attempt or the whole loop early
+    per_attempt = retry.attempt_timeout(timeout_s)
     for attempt in range(1, retry.max_attempts + 1):
-        wait_s = retry.timeout_s
+        wait_s = per_attempt
         if deadline is not None and deadline - loop.time() < wait_s:
             wait_s = deadline - loop.time()
             cut_short = True
@@ -162,7 +174,7 @@ async def run_with_retry(
             f"({len(traces)} of {retry.max_attempts} attempts; traces: {', '.join(traces)})"
         )
     raise DispatchTimeoutError(
-        f"{target!r} gave no reply in {retry.max_attempts} attempts of {retry.timeout_s:g} s "
+        f"{target!r} gave no reply in {retry.max_attempts} attempts of {per_attempt:g} s "
         f"each (traces: {', '.join(traces)})"
     )
 
