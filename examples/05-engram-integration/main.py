@@ -26,7 +26,7 @@ async def fib(input, context, *, recall, imprint):
     key = f"fib:{input['n']}"
     hits = await recall("cache", query={"key": key}, top_k=1)
     if hits:
-        return {"n": input["n"], "value": hits[0]["entry"]["value"], "source": "cache"}
+        return {"n": input["n"], "value": hits[0].entry["value"], "source": "cache"}
     value = await slow_fib(input["n"])
     # upsert by merge_key: asking twice at once still leaves one entry per key.
     await imprint("cache", op="upsert", entry={"key": key, "value": value}, merge_key=key)

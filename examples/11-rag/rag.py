@@ -93,8 +93,8 @@ async def answer(input, context, *, recall):
     hits = await recall("docs", query={"text": question}, top_k=3, min_confidence=0.2)
     if not hits:
         return {"answer": "The documents say nothing about that.", "sources": []}
-    sources = [{"n": n, "ref": f"{h['entry']['doc_id']}#{h['entry']['chunk']}",
-                "title": h["entry"]["title"], "score": round(h["score"], 2)}
+    sources = [{"n": n, "ref": f"{h.entry['doc_id']}#{h.entry['chunk']}",
+                "title": h.entry["title"], "score": round(h.score, 2)}
                for n, h in enumerate(hits, start=1)]
     if HF_TOKEN:
         text = await generate(question, hits, context)
@@ -108,7 +108,7 @@ def extract(question, hits):
     (at most two, in reading order), each cited with its source number."""
     wanted = set(terms(question))
     candidates = [(len(wanted & set(terms(s))), n, s)
-                  for n, hit in enumerate(hits, start=1) for s in sentences(hit["entry"]["text"])]
+                  for n, hit in enumerate(hits, start=1) for s in sentences(hit.entry["text"])]
     top = max(overlap for overlap, _, _ in candidates)
     best = [(n, s) for overlap, n, s in candidates if overlap == top][:2]
     return " ".join(f"{s} [{n}]" for n, s in best)
@@ -118,7 +118,7 @@ async def generate(question, hits, context):
     llm = Neuron(source="huggingface", endpoint="https://router.huggingface.co",
                  model="meta-llama/Llama-3.1-8B-Instruct", use_chat_api=True,
                  max_new_tokens=160, temperature=0.1)
-    numbered = "\n".join(f"[{n}] {h['entry']['text']}" for n, h in enumerate(hits, start=1))
+    numbered = "\n".join(f"[{n}] {h.entry['text']}" for n, h in enumerate(hits, start=1))
     prompt = (f"Answer the question in two sentences using only these sources, and cite "
               f"them as [n].\n\n{numbered}\n\nQuestion: {question}")
     try:

@@ -46,7 +46,7 @@ async def ingest_neuron(input, context, *, imprint):
         await imprint("vectors", op="upsert",
                       entry={"doc_id": doc_id, "chunk_index": i, "text": chunk,
                              "embedding": fake_embed(chunk)},
-                      merge_key=f"{doc_id}:{i}", await_ack=True, deadline_ms=2000)
+                      merge_key=f"{doc_id}:{i}", await_ack=True, timeout_s=2.0)
         written += 1
     return {"doc_id": doc_id, "chunks": written}
 

@@ -27,7 +27,7 @@ async def bus(fake_embed: Embed) -> AsyncIterator[tuple[Dendrite, VectorEngram]]
         outcomes: list[str] = []
         for entry in input["entries"]:
             try:
-                await imprint("vectors", op="add", entry=entry, deadline_ms=5000)
+                await imprint("vectors", op="add", entry=entry, timeout_s=5.0)
                 outcomes.append("ok")
             except EngramError as exc:
                 outcomes.append(str(exc))
@@ -39,7 +39,7 @@ async def bus(fake_embed: Embed) -> AsyncIterator[tuple[Dendrite, VectorEngram]]
             query=input["query"],
             top_k=input.get("top_k"),
             filters=input.get("filters"),
-            deadline_ms=5000,
+            timeout_s=5.0,
         )
         return {"hits": hits}
 
@@ -57,7 +57,7 @@ async def bus(fake_embed: Embed) -> AsyncIterator[tuple[Dendrite, VectorEngram]]
                     "embedding": fake_embed(chunk),
                 },
                 merge_key=f"handbook:{i}",
-                deadline_ms=5000,
+                timeout_s=5.0,
             )
         return {"chunks": len(input["chunks"])}
 

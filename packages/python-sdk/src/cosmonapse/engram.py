@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
 from . import _plugins
+from ._engram_results import Hit, ImprintResult
 from ._ids import new_ulid
 from .exceptions import EngramError
 
@@ -43,29 +44,6 @@ __all__ = [
 log = logging.getLogger("cosmonapse.engram")
 
 WRITE_OPS = frozenset({"add", "append", "merge", "upsert", "delete"})
-
-
-@dataclass(slots=True, frozen=True)
-class Hit:
-    """One recall result: the entry's ``id``, the ``entry`` itself and a ``score`` in
-    ``[0, 1]`` (1.0 for exact matches)."""
-
-    id: str
-    entry: dict[str, Any]
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "entry": self.entry, "score": self.score}
-
-
-@dataclass(slots=True, frozen=True)
-class ImprintResult:
-    """What a write did: the entry ``id`` it touched (``None`` when a delete found
-    nothing) and the Engram ``version`` after it."""
-
-    id: str | None
-    version: int
-    op: str
 
 
 @dataclass(slots=True)
