@@ -406,9 +406,7 @@ def print_table(title: str, rows: list[Row]) -> None:
             ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
             value = "-" if row.value is None else _fmt(row.value)
             note = f"  ({row.note})" if row.note else ""
-            print(
-                f"{row.name:<{width}}  {value:>10} {row.unit:<6} {base:>12}  {ratio:>5}{note}"
-            )
+            print(f"{row.name:<{width}}  {value:>10} {row.unit:<6} {base:>12}  {ratio:>5}{note}")
 
 
 def print_markdown(rows: list[Row]) -> None:
@@ -422,5 +420,7 @@ def print_markdown(rows: list[Row]) -> None:
             print(f"| **{section}** | | | |")
         base = f"{_fmt(row.baseline)} {row.unit}" if row.baseline else ""
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else ""
-        value = (row.note or "not measured") if row.value is None else f"{_fmt(row.value)} {row.unit}"
+        value = (
+            (row.note or "not measured") if row.value is None else f"{_fmt(row.value)} {row.unit}"
+        )
         print(f"| {row.name} | {value} | {base} | {ratio} |")

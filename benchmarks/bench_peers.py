@@ -290,9 +290,7 @@ async def nats_rows(opts: Options) -> list[Row]:
             }
             note = ""
             try:
-                ops["faststream"] = await stack.enter_async_context(
-                    faststream_request(server.url)
-                )
+                ops["faststream"] = await stack.enter_async_context(faststream_request(server.url))
             except ImportError as exc:
                 note = _missing("faststream[nats]", exc)
             figures = await compare(

@@ -42,10 +42,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _peers import ECHO_INPUT, NAMESPACE  # noqa: E402
-from _table import Options, Row, parse_options, percentile, print_table, write_rows  # noqa: E402
-from cosmonapse import Axon, Dendrite, MemorySynapse  # noqa: E402
-from cosmonapse.synapses.base import DEFAULT_MAX_PENDING  # noqa: E402
+from _peers import ECHO_INPUT, NAMESPACE
+from _table import Options, Row, parse_options, percentile, print_table, write_rows
+from cosmonapse import Axon, Dendrite, MemorySynapse
+from cosmonapse.synapses.base import DEFAULT_MAX_PENDING
 
 SECTION = "scale: traces in flight (memory://)"
 X_LABEL = "traces in flight"
@@ -232,7 +232,9 @@ async def closed_loop(n: int, call: Call, total: int) -> tuple[list[float], floa
     return samples, len(samples) / elapsed
 
 
-async def latency(n: int, total: int) -> tuple[tuple[list[float], float], tuple[list[float], float]]:
+async def latency(
+    n: int, total: int
+) -> tuple[tuple[list[float], float], tuple[list[float], float]]:
     async with Bus(n, None) as bus:
         ours = await closed_loop(n, bus.call, total)
     raw = Raw(None)

@@ -13,18 +13,20 @@ on ``bench.scale.<i>`` answering from its subscription callback and a caller kee
 ``request`` calls in flight over the W subjects in turn, with the same TASK frame.
 
 A third set (``a namespace each``) is the Dendrite one with a namespace per process,
-its caller addressing only its own Neuron: every Dendrite hears every TASK and every
-reply of its namespace (a TASK travels on ``cosmonapse.<namespace>.TASK``), so in one
-namespace each round trip is decoded by all W workers and all W callers, and this set
-shows what the same processes do without that.
+its caller addressing only its own Neuron. A Dendrite subscribes to each Signal type it
+handles on its namespace's subject for that type (a TASK travels on
+``cosmonapse.<namespace>.TASK``, a reply on ``cosmonapse.<namespace>.AGENT_OUTPUT``), with
+no queue group, so in one namespace every TASK reaches all W workers and every reply all
+W callers, and each decodes it; this set shows what the same processes do without that.
 
 For each W, the three sets of processes are started and warmed up, then run in
 alternation (rounds of: every process of one set for a while, then of the next, the
-order rotating), all processes of a set told to start together. The figure is the sum over processes of round trips
-per second. ``CPU per round trip`` adds up the CPU time of every process of the set and
-of the nats-server during its turns, divided by the round trips: with it, the rate a
-machine with more cores could reach is about ``cores / CPU per round trip``, as long as
-there are at least as many processes as cores (docs/benchmarks.md, "more cores").
+order rotating), all processes of a set told to start together. The figure is the sum
+over processes of round trips per second. ``CPU per round trip`` adds up the CPU time
+of every process of the set and of the nats-server during its turns, divided by the
+round trips: with it, the rate a machine with more cores could reach is about
+``cores / CPU per round trip``, as long as there are at least as many processes as
+cores (docs/benchmarks.md, "more cores").
 """
 
 from __future__ import annotations
@@ -85,9 +87,7 @@ async def _dendrite_side(mode: str, url: str, index: int, count: int) -> AsyncIt
     targets = itertools.cycle(names)
 
     async def op() -> None:
-        reply = await caller.dispatch_and_wait(
-            neuron=next(targets), input=ECHO_INPUT, timeout_s=10
-        )
+        reply = await caller.dispatch_and_wait(neuron=next(targets), input=ECHO_INPUT, timeout_s=10)
         assert reply.type.value == "AGENT_OUTPUT", reply
 
     try:
@@ -173,7 +173,7 @@ class Fleet:
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
 
-    async def _expect(self, word: str, timeout: float) -> list[list[str]]:
+    async def _expect(self, word: str, deadline_s: float) -> list[list[str]]:
         async def one(proc: asyncio.subprocess.Process) -> list[str]:
             assert proc.stdout is not None
             line = (await proc.stdout.readline()).decode().split()
@@ -181,7 +181,7 @@ class Fleet:
                 raise RuntimeError(f"a worker process said {line!r}, expected {word!r}")
             return line
 
-        return await asyncio.wait_for(asyncio.gather(*(one(p) for p in self.procs)), timeout)
+        return await asyncio.wait_for(asyncio.gather(*(one(p) for p in self.procs)), deadline_s)
 
     def _say(self, line: str) -> None:
         for proc in self.procs:
@@ -244,9 +244,7 @@ async def measure(url: str, server_pid: int, count: int, opts: Options) -> dict[
     turn = max(0.3, opts.seconds / 2)
     totals = {mode: [0.0, 0, 0.0] for mode in MODES}  # rate sum, round trips, cpu
     async with contextlib.AsyncExitStack() as stack:
-        fleets = {
-            mode: await stack.enter_async_context(fleet(mode, url, count)) for mode in MODES
-        }
+        fleets = {mode: await stack.enter_async_context(fleet(mode, url, count)) for mode in MODES}
         for group in fleets.values():
             await group.warm()
         for r in range(rounds):
