@@ -2,10 +2,12 @@
 
 Everything is derived from the namespace (docs/transports/nats.md, "Durable work"):
 
-* stream ``cosmonapse_<ns>_tasks`` on subjects ``cosmojs.<ns>.TASK.>``, one durable subject
-  per neuron id, ``cosmojs.<ns>.TASK.<neuron>``; work-queue retention, so an acknowledged
-  (or terminated) TASK leaves the stream;
-* one durable pull consumer per neuron id, ``task_<neuron>``, shared by every host of it;
+* stream ``cosmonapse_<ns>_tasks`` on subjects ``cosmojs.<ns>.TASK.>``; a TASK is stored on
+  ``cosmojs.<ns>.TASK.<neuron>.<trace>.<attempt>`` (so a STOP can purge its trace's stored
+  TASKs by subject); work-queue retention, so an acknowledged (or terminated) TASK leaves
+  the stream;
+* one durable pull consumer per neuron id, ``task_<neuron>`` (filter
+  ``cosmojs.<ns>.TASK.<neuron>.>``), shared by every host of it;
 * KV bucket ``cosmonapse_<ns>_stopped``: one key per STOPped trace, kept ``max_age``.
 
 The durable subjects sit outside ``cosmonapse.>`` on purpose: a Doppler watching
@@ -18,7 +20,17 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-__all__ = ["DURABLE_PREFIX", "JetStreamOptions", "consumer_name", "durable_subject", "token"]
+__all__ = [
+    "DURABLE_PREFIX",
+    "MAX_PURGED_ATTEMPTS",
+    "JetStreamOptions",
+    "consumer_filter",
+    "consumer_name",
+    "durable_subject",
+    "purge_filters",
+    "stream_subjects",
+    "token",
+]
 
 DURABLE_PREFIX = "cosmojs"
 DURABLE_HEADER = "Cosmo-Durable"
@@ -35,8 +47,31 @@ def token(name: str) -> str:
     return "h" + hashlib.sha256(name.encode()).hexdigest()[:24]
 
 
-def durable_subject(namespace: str, neuron_id: str) -> str:
-    return f"{DURABLE_PREFIX}.{namespace}.TASK.{token(neuron_id)}"
+MAX_PURGED_ATTEMPTS = 32
+"""A STOP bounded to attempt ``k`` purges the stored TASKs of attempts 1..k, at most this
+many; the stop record catches the rest when they are pulled."""
+
+
+def stream_subjects(namespace: str) -> str:
+    return f"{DURABLE_PREFIX}.{namespace}.TASK.>"
+
+
+def durable_subject(namespace: str, neuron_id: str, trace_id: str, attempt: int) -> str:
+    """Where a TASK to ``neuron_id`` on ``trace_id`` (attempt ``attempt``) is stored."""
+    return f"{DURABLE_PREFIX}.{namespace}.TASK.{token(neuron_id)}.{token(trace_id)}.{attempt}"
+
+
+def consumer_filter(namespace: str, neuron_id: str) -> str:
+    return f"{DURABLE_PREFIX}.{namespace}.TASK.{token(neuron_id)}.>"
+
+
+def purge_filters(namespace: str, trace_id: str, bound: int | None) -> list[str]:
+    """The subjects a STOP of ``trace_id`` purges: every attempt (``bound`` None), or
+    attempts 1..``bound`` (at most :data:`MAX_PURGED_ATTEMPTS`)."""
+    base = f"{DURABLE_PREFIX}.{namespace}.TASK.*.{token(trace_id)}"
+    if bound is None:
+        return [base + ".*"]
+    return [f"{base}.{n}" for n in range(1, min(bound, MAX_PURGED_ATTEMPTS) + 1)]
 
 
 def consumer_name(neuron_id: str) -> str:

@@ -5,17 +5,19 @@ also stored (docs/protocol.md section 6, docs/transports/nats.md "Durable work")
 Dendrite needs no change; this layer works on the frames it publishes and receives:
 
 * publishing a TASK addressed to a neuron id stores it on that neuron's durable subject
-  (``Nats-Msg-Id`` = the Signal id, so a repeated publish is stored once), then sends the
-  core copy, marked with a header, for observers and published-protocol peers;
+  (one per trace and attempt; ``Nats-Msg-Id`` = the Signal id, so a repeated publish is
+  stored once), then sends the core copy, marked with a header, for observers and
+  published-protocol peers;
 * publishing a REGISTER of a hosted neuron starts pulling from that neuron's durable
   consumer; each TASK pulled is handed to the TASK handlers as if heard on the core
   subject (``meta.host`` set to this host: whichever host pulls it runs it), and its ack
-  wait is extended while it runs;
+  wait is extended while it runs (one ticker for every held TASK);
 * publishing the reply (AGENT_OUTPUT or ERROR whose ``parent_id`` is the TASK, or a FINAL
   naming it in ``meta.task``) acknowledges it, after the reply is sent;
-* a STOP (published here, or heard on the core STOP subject) is recorded in the stop
-  bucket; a stored or redelivered TASK of a stopped trace is terminated and deleted
-  instead of being run;
+* a STOP published here purges its trace's stored TASKs from the stream and is recorded
+  in the stop bucket before it goes out; hosts keep the STOPs they hear or find in the
+  bucket (a watch, loaded before the first pull) in memory, and a TASK of a stopped trace
+  pulled later is terminated and deleted instead of being run;
 * replies are deduplicated at receive: only the first reply to one TASK is delivered.
 
 Every Signal still travels on its core subject. Core copies of stored TASKs are not
@@ -41,11 +43,16 @@ from ..exceptions import DurableWorkError, SynapseClosedError
 from ._js_names import (
     DURABLE_HEADER,
     JetStreamOptions,
+    consumer_filter,
     consumer_name,
     durable_subject,
+    purge_filters,
+    stream_subjects,
     token,
 )
-from ._js_signal import frame_fields, with_host
+from ._js_pull import Puller
+from ._js_signal import frame_fields, parent_of, with_host
+from ._js_stops import UNBOUNDED, StopBook, StopWatch
 from ._js_window import SeenWindow
 from ._nats_config import NatsConfig, parse_config
 from .base import MessageHandler, Subscription
@@ -55,8 +62,7 @@ __all__ = ["JetStreamSynapse", "connect"]
 
 log = logging.getLogger("cosmonapse.synapse.jetstream")
 
-_UNBOUNDED = -1  # a STOP without meta.attempt stops every attempt of its trace
-_FETCH_BATCH = 64
+_API_PREFIX = "$JS.API"  # the JetStream API of the account (no domain)
 _FETCH_WAIT_S = 1.0
 _RETRY_S = 0.5  # between attempts to (re)create a consumer or fetch while the server is away
 _REPLIES = ("AGENT_OUTPUT", "ERROR")
@@ -66,14 +72,16 @@ _SCHEME = re.compile(r"nats\+js(\+tls)?://", re.IGNORECASE)
 class _Held:
     """A stored TASK handed to the local Dendrite and not yet answered."""
 
-    __slots__ = ("attempt", "keepalive", "key", "msg", "trace_id")
+    __slots__ = ("attempt", "key", "msg", "since", "trace_key")
 
-    def __init__(self, msg: Msg, key: tuple[str, str], trace_id: str, attempt: int) -> None:
+    def __init__(
+        self, msg: Msg, key: tuple[str, str], trace_key: str, attempt: int, since: float
+    ) -> None:
         self.msg = msg
         self.key = key  # (namespace, neuron id): whose consumer it came from
-        self.trace_id = trace_id
+        self.trace_key = trace_key  # token(trace id), as in the stop bucket
         self.attempt = attempt
-        self.keepalive: asyncio.Task[None] | None = None
+        self.since = since  # loop time it was handed over
 
 
 class _TaskSubscription(Subscription):
@@ -123,13 +131,16 @@ class JetStreamSynapse(NatsSynapse):
         self._ensure_lock = asyncio.Lock()
         self._sinks: dict[str, list[MessageHandler]] = {}
         self._consumers: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._room: dict[tuple[str, str], asyncio.Event] = {}
+        self._holding: dict[tuple[str, str], int] = {}  # held TASKs per consumer
+        self._wakers: dict[tuple[str, str], asyncio.Event] = {}  # set when room frees up
         self._nodes: dict[str, str] = {}  # namespace -> this host's Dendrite id (meta.node)
         self._stop_subs: dict[str, Subscription] = {}
         self._held: dict[str, _Held] = {}
+        self._ticker: asyncio.Task[None] | None = None  # extends the ack wait of held TASKs
         self._answered: SeenWindow[bool] = SeenWindow(options.seen_window)
         self._replied: SeenWindow[bool] = SeenWindow(options.seen_window)
-        self._stopped: SeenWindow[int] = SeenWindow(options.seen_window)
+        self._book = StopBook(options.seen_window)
+        self._watches: dict[str, StopWatch] = {}
         self._counts = {"stored": 0, "pulled": 0, "acked": 0, "discarded": 0, "duplicates": 0}
 
     # -- JetStream objects, created on first use -------------------------------------------
@@ -150,7 +161,7 @@ class JetStreamSynapse(NatsSynapse):
                 opts = self.options
                 config = api.StreamConfig(
                     name=name,
-                    subjects=[durable_subject(namespace, "x").rsplit(".", 1)[0] + ".>"],
+                    subjects=[stream_subjects(namespace)],
                     retention=api.RetentionPolicy.WORK_QUEUE,
                     storage=api.StorageType(opts.storage),
                     max_age=opts.max_age,
@@ -209,7 +220,9 @@ class JetStreamSynapse(NatsSynapse):
                 await super().publish(subject, data)
                 return
             subjects.validate_subject(subject, wildcards=False)
-            await self._durably(self._store(namespace, neuron, fields.id, data))
+            attempt = fields.attempt if fields.attempt is not None else 1
+            stored_on = durable_subject(namespace, neuron, fields.trace_id, attempt)
+            await self._durably(self._store(namespace, stored_on, fields.id, data))
             await self._publish(subject, data, headers={DURABLE_HEADER: "1"})
             return
         if kind == "STOP":
@@ -235,28 +248,31 @@ class JetStreamSynapse(NatsSynapse):
                 "is JetStream enabled on the server (nats-server --jetstream)?"
             ) from None
 
-    async def _store(self, namespace: str, neuron: str, signal_id: str, data: bytes) -> None:
+    async def _store(self, namespace: str, stored_on: str, signal_id: str, data: bytes) -> None:
         stream = await self.ensure_stream(namespace)
-        await self.js.publish(
-            durable_subject(namespace, neuron),
-            data,
-            stream=stream,
-            headers={"Nats-Msg-Id": signal_id},
-        )
+        await self.js.publish(stored_on, data, stream=stream, headers={"Nats-Msg-Id": signal_id})
         self._counts["stored"] += 1
 
     async def _record_stop(self, namespace: str, trace_id: str, attempt: int | None) -> None:
-        bound = _UNBOUNDED if attempt is None else attempt
-        self._mark_stopped(trace_id, bound)
+        """Purge the trace's stored TASKs (so none is delivered after this returns), then
+        record the STOP for TASKs of the trace stored later and hosts that start later."""
+        bound = UNBOUNDED if attempt is None else attempt
+        self._book.mark(token(trace_id), bound)
+        stream = await self.ensure_stream(namespace)
+        filters = purge_filters(namespace, trace_id, attempt)
+        await asyncio.gather(*(self.js.purge_stream(stream, subject=f) for f in filters))
         kv = await self.stop_bucket(namespace)
         await kv.put(token(trace_id), str(bound).encode())
 
     async def _settle(self, data: bytes, kind: str) -> None:
         """The local Dendrite answered a TASK: acknowledge the stored copy."""
-        fields = frame_fields(data)
-        if fields is None:
+        if not self._held:
             return
-        task_id = fields.task if kind == "FINAL" else fields.parent_id
+        if kind == "FINAL":
+            fields = frame_fields(data)
+            task_id = fields.task if fields is not None else None
+        else:
+            task_id = parent_of(data)
         if task_id is None:
             return
         held = self._held.pop(task_id, None)
@@ -279,55 +295,63 @@ class JetStreamSynapse(NatsSynapse):
         key = (namespace, fields.neuron)
         if key in self._consumers:
             return
-        self._room[key] = asyncio.Event()
         task = asyncio.get_running_loop().create_task(
             self._pull(namespace, fields.neuron), name=f"cosmonapse-js-pull:{fields.neuron}"
         )
         self._consumers[key] = task
 
     async def _pull(self, namespace: str, neuron: str) -> None:
-        """Fetch the neuron's stored TASKs while this host holds fewer than
+        """Pull the neuron's stored TASKs while this host holds fewer than
         ``max_in_flight`` of them. Survives server restarts and fail-overs."""
         key = (namespace, neuron)
         opts = self.options
-        psub: JetStreamContext.PullSubscription | None = None
-        while not self.closed:
-            try:
-                if psub is None:
-                    await self._ensure_stop_listener(namespace)
-                    stream = await self.ensure_stream(namespace)
-                    psub = await self.js.pull_subscribe(
-                        durable_subject(namespace, neuron),
-                        durable=consumer_name(neuron),
-                        stream=stream,
-                        config=api.ConsumerConfig(
-                            ack_policy=api.AckPolicy.EXPLICIT,
-                            deliver_policy=api.DeliverPolicy.ALL,
-                            ack_wait=opts.ack_wait,
-                            max_deliver=-1,
-                            max_ack_pending=max(opts.max_in_flight * 4, 1024),
-                        ),
-                    )
-                free = opts.max_in_flight - sum(1 for h in self._held.values() if h.key == key)
-                if free <= 0:
-                    room = self._room[key]
-                    room.clear()
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(room.wait(), _FETCH_WAIT_S)
-                    continue
+        puller: Puller | None = None
+        try:
+            while not self.closed:
                 try:
-                    msgs = await psub.fetch(min(free, _FETCH_BATCH), timeout=_FETCH_WAIT_S)
-                except nats.errors.TimeoutError:
-                    continue
-                for msg in msgs:
-                    await self._take(namespace, key, msg)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the server is away, restarting, or failing over
-                if self.closed:
-                    return
-                log.debug("pulling TASKs of %s: %s: %s", neuron, type(exc).__name__, exc)
-                await asyncio.sleep(_RETRY_S)
+                    if puller is None or puller.lost:
+                        await self._ensure_stop_listener(namespace)
+                        watch = self._watches[namespace]
+                        if not watch.ready.is_set():  # no pull before recorded STOPs are in
+                            with contextlib.suppress(asyncio.TimeoutError):
+                                await asyncio.wait_for(watch.ready.wait(), _FETCH_WAIT_S)
+                            continue
+                        stream = await self.ensure_stream(namespace)
+                        await self.js.add_consumer(
+                            stream,
+                            api.ConsumerConfig(
+                                durable_name=consumer_name(neuron),
+                                filter_subject=consumer_filter(namespace, neuron),
+                                ack_policy=api.AckPolicy.EXPLICIT,
+                                deliver_policy=api.DeliverPolicy.ALL,
+                                ack_wait=opts.ack_wait,
+                                max_deliver=-1,
+                                max_ack_pending=max(opts.max_in_flight * 4, 1024),
+                            ),
+                        )
+                        if puller is not None:
+                            await puller.close()
+                        puller = Puller(
+                            self._client,
+                            _API_PREFIX,
+                            stream,
+                            consumer_name(neuron),
+                            lambda: opts.max_in_flight - self._holding.get(key, 0),
+                            lambda msg: self._take(namespace, key, msg),
+                        )
+                        self._wakers[key] = puller.wake
+                        await puller.open()
+                    await puller.step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the server is away, restarting, or failing over
+                    if self.closed:
+                        return
+                    log.debug("pulling TASKs of %s: %s: %s", neuron, type(exc).__name__, exc)
+                    await asyncio.sleep(_RETRY_S)
+        finally:
+            if puller is not None:
+                await puller.close()
 
     async def _take(self, namespace: str, key: tuple[str, str], msg: Msg) -> None:
         self._counts["pulled"] += 1
@@ -347,7 +371,8 @@ class JetStreamSynapse(NatsSynapse):
             held.msg = msg
             return
         attempt = fields.attempt if fields.attempt is not None else 1
-        if await self._is_stopped(namespace, fields.trace_id, attempt):
+        trace_key = token(fields.trace_id)
+        if self._book.stops(trace_key, attempt):
             await self._discard(namespace, msg)
             return
         sinks = list(self._sinks.get(namespace, ()))
@@ -355,11 +380,11 @@ class JetStreamSynapse(NatsSynapse):
             with contextlib.suppress(nats.errors.Error):
                 await msg.nak(delay=_RETRY_S)
             return
-        held = _Held(msg, key, fields.trace_id, attempt)
-        self._held[task_id] = held
-        held.keepalive = asyncio.get_running_loop().create_task(
-            self._keep_alive(held), name=f"cosmonapse-js-alive:{task_id}"
-        )
+        loop = asyncio.get_running_loop()
+        self._held[task_id] = _Held(msg, key, trace_key, attempt, loop.time())
+        self._holding[key] = self._holding.get(key, 0) + 1
+        if self._ticker is None:
+            self._ticker = loop.create_task(self._keep_alive(), name="cosmonapse-js-alive")
         frame = with_host(msg.data, self._nodes.get(namespace))
         subject = subjects.signal_subject(namespace, "TASK")
         for sink in sinks:
@@ -370,23 +395,25 @@ class JetStreamSynapse(NatsSynapse):
             except Exception as exc:
                 log.error("TASK handler raised %s: %s", type(exc).__name__, exc)
 
-    async def _keep_alive(self, held: _Held) -> None:
-        """Tell JetStream the run is alive every ``ack_wait / 3``, for at most
-        ``max_age``; a host that dies stops telling, and the TASK is redelivered."""
+    async def _keep_alive(self) -> None:
+        """Every ``ack_wait / 3``, tell JetStream that each held TASK's run is alive (for
+        at most ``max_age`` per TASK); a host that dies stops telling, and its TASKs are
+        redelivered. One ticker for all held TASKs, running until close."""
         period = self.options.ack_wait / 3
         loop = asyncio.get_running_loop()
-        until = loop.time() + self.options.max_age
-        while loop.time() < until:
+        while True:
             await asyncio.sleep(period)
-            with contextlib.suppress(nats.errors.Error):
-                await held.msg.in_progress()
+            oldest = loop.time() - self.options.max_age
+            for held in list(self._held.values()):
+                if held.since > oldest:
+                    with contextlib.suppress(nats.errors.Error):
+                        await held.msg.in_progress()
 
     def _release(self, held: _Held) -> None:
-        if held.keepalive is not None:
-            held.keepalive.cancel()
-        room = self._room.get(held.key)
-        if room is not None:
-            room.set()
+        self._holding[held.key] = self._holding.get(held.key, 1) - 1
+        waker = self._wakers.get(held.key)
+        if waker is not None:
+            waker.set()
 
     async def _discard(self, namespace: str, msg: Msg) -> None:
         """Remove a TASK that must never run (its trace was STOPped)."""
@@ -399,44 +426,26 @@ class JetStreamSynapse(NatsSynapse):
 
     # -- STOP ---------------------------------------------------------------------------
 
-    def _mark_stopped(self, trace_id: str, bound: int) -> None:
-        previous = self._stopped.get(trace_id)
-        if previous is not None and (previous == _UNBOUNDED or previous >= bound >= 0):
-            return
-        self._stopped.add(trace_id, bound)
-
-    def _stops(self, trace_id: str, attempt: int) -> bool:
-        bound = self._stopped.get(trace_id)
-        return bound is not None and (bound == _UNBOUNDED or attempt <= bound)
-
-    async def _is_stopped(self, namespace: str, trace_id: str, attempt: int) -> bool:
-        if self._stops(trace_id, attempt):
-            return True
-        kv = await self.stop_bucket(namespace)
-        try:
-            entry = await kv.get(token(trace_id))
-        except nats.js.errors.KeyNotFoundError:
-            return False
-        with contextlib.suppress(ValueError, TypeError):
-            self._mark_stopped(trace_id, int((entry.value or b"-1").decode()))
-        return self._stops(trace_id, attempt)
-
     async def _ensure_stop_listener(self, namespace: str) -> None:
         if namespace in self._stop_subs:
             return
         self._stop_subs[namespace] = await super()._subscribe(
             subjects.signal_subject(namespace, "STOP"), self._stop_handler(namespace)
         )
+        watch = StopWatch(self._book, lambda: self.stop_bucket(namespace), _RETRY_S)
+        self._watches[namespace] = watch
+        watch.start(f"cosmonapse-js-stops:{namespace}")
 
     def _stop_handler(self, namespace: str) -> Callable[[str, bytes], Awaitable[None]]:
         async def on_stop(subject: str, data: bytes) -> None:
             fields = frame_fields(data)
             if fields is None:
                 return
-            bound = _UNBOUNDED if fields.attempt is None else fields.attempt
-            self._mark_stopped(fields.trace_id, bound)
+            bound = UNBOUNDED if fields.attempt is None else fields.attempt
+            trace_key = token(fields.trace_id)
+            self._book.mark(trace_key, bound)
             for task_id, held in list(self._held.items()):
-                if held.trace_id == fields.trace_id and self._stops(held.trace_id, held.attempt):
+                if held.trace_key == trace_key and self._book.stops(trace_key, held.attempt):
                     self._held.pop(task_id, None)
                     self._release(held)
                     await self._discard(namespace, held.msg)
@@ -469,13 +478,13 @@ class JetStreamSynapse(NatsSynapse):
         return await super().subscribe(subject, handler, queue_group=queue_group)
 
     def _first_reply(self, msg: Msg) -> bool:
-        fields = frame_fields(msg.data)
-        if fields is None or fields.parent_id is None:
+        parent = parent_of(msg.data)
+        if parent is None:
             return True
-        if fields.parent_id in self._replied:
+        if parent in self._replied:
             self._counts["duplicates"] += 1
             return False
-        self._replied.add(fields.parent_id, True)
+        self._replied.add(parent, True)
         return True
 
     # -- state and closing -----------------------------------------------------------------
@@ -494,16 +503,19 @@ class JetStreamSynapse(NatsSynapse):
             return
         tasks = list(self._consumers.values())
         self._consumers.clear()
+        if self._ticker is not None:
+            tasks.append(self._ticker)
+            self._ticker = None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        watches, self._watches = list(self._watches.values()), {}
+        await asyncio.gather(*(w.close() for w in watches))
         held, self._held = list(self._held.values()), {}
         for item in held:
             self._release(item)
             with contextlib.suppress(nats.errors.Error):
                 await item.msg.nak()
-        alive = [h.keepalive for h in held if h.keepalive is not None]
-        await asyncio.gather(*alive, return_exceptions=True)
         await super().close()
 
 
