@@ -81,7 +81,7 @@ async def ingester(input: dict[str, Any], context: Any, *, imprint: Any) -> dict
             entry={"i": i, "text": f"note {i}"},
             merge_key=f"k{i}",
             await_ack=True,
-            deadline_ms=5000,
+            timeout_s=5.0,
         )
     raise RuntimeError("crashed after 2 writes")
 

@@ -176,7 +176,7 @@ async def test_engram_kind_by_name_rolls_back_through_the_saga_journal(
         input: Mapping[str, Any], context: NeuronContext, *, recall: Any
     ) -> dict[str, Any]:
         hits = await recall("any-kv", query={"prefix": input["prefix"]})
-        return {"keys": [hit["entry"]["key"] for hit in hits]}
+        return {"keys": [hit.entry["key"] for hit in hits]}
 
     worker.attach_axon(
         Axon(

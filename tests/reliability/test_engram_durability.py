@@ -96,7 +96,7 @@ async def test_kill_9_keeps_every_acknowledged_imprint_and_the_saga_journal(
                     op="add",
                     entry={"id": entry_id, **body(kind, i)},
                     await_ack=True,
-                    deadline_ms=2000,
+                    timeout_s=2.0,
                 )
             except EngramError:  # the host is gone: this write was never acknowledged
                 return {"acked": len(acked[name]), "cut": True}

@@ -415,7 +415,7 @@ async def ingest(input: dict[str, Any], context: NeuronContext, *, imprint: Any)
             entry={"doc": input["doc"], "i": i},
             merge_key=f"{input['doc']}:{i}",
             await_ack=True,
-            deadline_ms=int(HANG_GUARD_S * 1000),
+            timeout_s=HANG_GUARD_S,
         )
     if input.get("crash"):
         raise RuntimeError(f"ingest of {input['doc']} crashed")

@@ -1,5 +1,5 @@
 """The Neuron-side ``imprint`` / ``recall`` helpers: seconds as ``timeout_s`` (the
-deprecated ``deadline_ms`` still works, with a DeprecationWarning at the Neuron's line),
+deprecated ``deadline_ms`` still works, with a CosmonapseDeprecationWarning at the Neuron's line),
 and the same typed results the Engram itself returns."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from cosmonapse import (
     Axon,
+    CosmonapseDeprecationWarning,
     Dendrite,
     EngramBinding,
     EngramTimeoutError,
@@ -125,13 +126,15 @@ async def test_recall_returns_the_same_hits_as_the_engram(rig: Rig) -> None:
 
 def test_results_still_read_as_dicts_with_a_deprecation_warning() -> None:
     hit = Hit("a", {"value": 3}, 0.5)
-    with pytest.warns(DeprecationWarning, match=r"Hit\['entry'\] is deprecated.*\.entry") as w:
+    with pytest.warns(
+        CosmonapseDeprecationWarning, match=r"Hit\['entry'\] is deprecated.*\.entry"
+    ) as w:
         assert hit["entry"]["value"] == 3
     assert w[0].filename == __file__  # points at the caller's line
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(CosmonapseDeprecationWarning):
         assert (hit["id"], hit["score"]) == ("a", 0.5)
     result = ImprintResult("ent_1", 4, "add")
-    with pytest.warns(DeprecationWarning, match="ImprintResult"):
+    with pytest.warns(CosmonapseDeprecationWarning, match="ImprintResult"):
         assert (result["id"], result["version"], result["op"]) == ("ent_1", 4, "add")
     with pytest.raises(KeyError), warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -182,10 +185,10 @@ async def test_deadline_ms_still_works_with_a_deprecation_warning(rig: Rig) -> N
         hits = await recall("notes", query={}, deadline_ms=1500)
         return written, hits
 
-    with pytest.warns(DeprecationWarning, match=r"deadline_ms=.*timeout_s") as caught:
+    with pytest.warns(CosmonapseDeprecationWarning, match=r"deadline_ms=.*timeout_s") as caught:
         written, hits = await rig.run(body)
     assert written.version == 1 and [h.id for h in hits] == [written.id]
-    messages = [str(w.message) for w in caught if w.category is DeprecationWarning]
+    messages = [str(w.message) for w in caught if w.category is CosmonapseDeprecationWarning]
     assert any(m.startswith("imprint(deadline_ms=") and "timeout_s=2" in m for m in messages)
     assert any(m.startswith("recall(deadline_ms=") for m in messages)
     assert {w.filename for w in caught} == {__file__}  # the Neuron's line, not the SDK's
@@ -201,7 +204,7 @@ async def test_deadline_ms_still_times_out(rig: Rig) -> None:
             return "timed out"
         return "answered"
 
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(CosmonapseDeprecationWarning):
         assert await rig.run(body) == "timed out"
 
 
@@ -215,7 +218,7 @@ async def test_the_seeds_imprint_call_runs_as_pasted(rig: Rig) -> None:
                       merge_key=f"{doc_id}:{i}", await_ack=True, deadline_ms=2000)  # fmt: skip
         return len(rig.notes)
 
-    with pytest.warns(DeprecationWarning, match="deadline_ms"):
+    with pytest.warns(CosmonapseDeprecationWarning, match="deadline_ms"):
         assert await rig.run(body) == 1
 
 
@@ -249,10 +252,12 @@ def test_binding_default_timeout_s() -> None:
 
 
 def test_binding_default_deadline_ms_is_deprecated_and_still_works() -> None:
-    with pytest.warns(DeprecationWarning, match=r"default_deadline_ms.*default_timeout_s=0\.1"):
+    with pytest.warns(
+        CosmonapseDeprecationWarning, match=r"default_deadline_ms.*default_timeout_s=0\.1"
+    ):
         old = EngramBinding("n", directed_id="a", default_deadline_ms=100)
     assert old == EngramBinding("n", directed_id="a", default_timeout_s=0.1)
-    with pytest.warns(DeprecationWarning, match="default_timeout_s"):
+    with pytest.warns(CosmonapseDeprecationWarning, match="default_timeout_s"):
         assert old.default_deadline_ms == 100
     with pytest.raises(ValueError, match="default_deadline_ms"):
         EngramBinding("n", directed_id="a", default_deadline_ms=0)

@@ -95,7 +95,7 @@ async def ingest_neuron(
             entry={"doc_id": doc_id, "chunk_index": i, "text": chunk},
             merge_key=f"{doc_id}:{i}",
             await_ack=True,
-            deadline_ms=5000,
+            timeout_s=5.0,
         )
         written += 1
     return {"doc_id": doc_id, "chunks": written}
@@ -640,7 +640,7 @@ async def test_stop_cancels_the_engram_writes_in_flight(topo: Topology) -> None:
         input: dict[str, Any], context: NeuronContext, *, imprint: Any
     ) -> dict[str, Any]:
         for i in range(10):
-            await imprint("vectors", op="add", entry={"i": i}, deadline_ms=5000)
+            await imprint("vectors", op="add", entry={"i": i}, timeout_s=5.0)
             wrote.append(i)
             if i == 1:
                 gate.set()

@@ -8,9 +8,10 @@ before 0.2) with a DeprecationWarning; read the attributes instead.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, fields
 from typing import Any
+
+from ._deprecation import warn_deprecated
 
 __all__ = ["Hit", "ImprintResult"]
 
@@ -25,9 +26,8 @@ class KeyedRead:
         kind = type(self).__name__
         if key not in {f.name for f in fields(self)}:  # type: ignore[arg-type]
             raise KeyError(key)
-        warnings.warn(
+        warn_deprecated(
             f"{kind}[{key!r}] is deprecated: {kind} is a dataclass, read .{key} instead",
-            DeprecationWarning,
             stacklevel=2,
         )
         return getattr(self, key)

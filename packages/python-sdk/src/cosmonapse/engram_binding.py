@@ -14,11 +14,11 @@ returns: an :class:`~cosmonapse.ImprintResult`, a list of :class:`~cosmonapse.Hi
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ._deprecation import warn_deprecated
 from ._engram_results import Hit, ImprintResult
 from .builders import imprint_signal, recall_signal
 from .exceptions import EngramError, UnknownEngramBindingError
@@ -62,10 +62,9 @@ class EngramBinding:
             if default_timeout_s is not None:
                 raise TypeError("pass default_timeout_s or default_deadline_ms, not both")
             _milliseconds(default_deadline_ms, "default_deadline_ms")
-            warnings.warn(
+            warn_deprecated(
                 "EngramBinding(default_deadline_ms=...) is deprecated; pass default_timeout_s= "
                 f"in seconds (default_timeout_s={default_deadline_ms / 1000:g})",
-                DeprecationWarning,
                 stacklevel=2,
             )
             default_timeout_s = default_deadline_ms / 1000
@@ -78,9 +77,8 @@ class EngramBinding:
     @property
     def default_deadline_ms(self) -> int:
         """Deprecated: ``default_timeout_s`` in milliseconds."""
-        warnings.warn(
+        warn_deprecated(
             "EngramBinding.default_deadline_ms is deprecated; read default_timeout_s (seconds)",
-            DeprecationWarning,
             stacklevel=2,
         )
         return round(self.default_timeout_s * 1000)
@@ -112,10 +110,9 @@ def _call_timeout(
         if not deadline_ms:  # as before: 0 meant the binding's default
             deadline_ms = round(binding.default_timeout_s * 1000)
         _milliseconds(deadline_ms, "deadline_ms")
-        warnings.warn(
+        warn_deprecated(
             f"{call}(deadline_ms=...) is deprecated; pass timeout_s= in seconds "
             f"(timeout_s={deadline_ms / 1000:g})",
-            DeprecationWarning,
             stacklevel=3,
         )
         return deadline_ms / 1000
