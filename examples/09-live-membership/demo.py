@@ -38,9 +38,8 @@ class Worker:
                                  role="worker", registry_store=self.registry)
         # Attaching the Axon is what makes this worker announce itself: REGISTER on
         # start, HEARTBEAT while it runs, DEREGISTER on stop.
-        self.axon = self.dendrite.attach_axon(
-            Axon(neuron_id=worker_id, neuron_fn=echo, capabilities=[CAPABILITY])
-        )
+        self.axon = Axon(neuron_id=worker_id, neuron_fn=echo, capabilities=[CAPABILITY])
+        self.dendrite.attach_axon(self.axon)
 
     def peers(self):
         return self.registry.peers(capability=CAPABILITY)  # sorted: the same on every peer
