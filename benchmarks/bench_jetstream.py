@@ -7,8 +7,9 @@ store), with the same frame.
 The raw side: the caller publishes the frame to a work-queue stream (waiting for the
 PubAck) and waits for an answer on a core subject; a responder on its own connection
 fetches in batches, acknowledges each message and publishes the answer. The durable side
-adds the Signal codec, the core copy of the TASK, the Dendrite, the keep-alive task per
-held TASK, the stop-bucket lookup and reply dedup (docs/transports/nats.md, "Durable work").
+adds the Signal codec, the core copy of the TASK, the Dendrite, the held-TASK bookkeeping
+(one keep-alive ticker, STOPs checked in memory) and reply dedup (docs/transports/nats.md,
+"Durable work").
 """
 
 from __future__ import annotations
