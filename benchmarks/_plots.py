@@ -1,0 +1,94 @@
+"""PNG plots of the curves in a run's rows (``run_all.py --plots DIR``).
+
+A row that is a point of a curve names it (``Row.curve``) with its abscissa (``Row.x``,
+``Row.x_label``) and its series' legends (``Row.series`` for the value,
+``Row.baseline_series`` for the baseline). Each curve becomes one PNG, named after the
+curve, with one line per series and one dashed line per baseline series (a baseline
+shared by several rows of the same x is drawn once). Both axes are logarithmic when
+their values span more than two decades. matplotlib is needed (the bench session of
+``noxfile.py`` installs it); without it, :func:`write_plots` says so and draws nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from _table import Row
+
+__all__ = ["curve_file", "write_plots"]
+
+
+def curve_file(curve: str) -> str:
+    """The PNG file name of ``curve``: its words, lower case, joined by dashes."""
+    words = re.findall(r"[a-z0-9]+", curve.lower())
+    return "-".join(words)[:80] + ".png"
+
+
+def _spans_decades(values: list[float]) -> bool:
+    positive = [v for v in values if v > 0]
+    return bool(positive) and max(positive) / min(positive) > 100
+
+
+def write_plots(rows: list[Row], directory: str | Path, *, title_note: str = "") -> list[Path]:
+    """Draw every curve of ``rows`` into ``directory``; returns the files written."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        print(f"plots: not drawn, matplotlib is not installed here ({exc})")
+        return []
+    curves: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.curve and row.x is not None and row.value is not None:
+            curves[row.curve].append(row)
+    out_dir = Path(directory)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for curve, points in curves.items():
+        lines: dict[str, dict[float, float]] = defaultdict(dict)
+        dashed: dict[str, dict[float, float]] = defaultdict(dict)
+        for row in points:
+            assert row.x is not None and row.value is not None
+            lines[row.series or row.name][row.x] = row.value
+            if row.baseline:
+                dashed[row.baseline_series or "raw baseline"][row.x] = row.baseline
+        fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=110)
+        markers = "osD^v<>"
+        for i, (label, series) in enumerate(lines.items()):
+            xs = sorted(series)
+            ax.plot(xs, [series[x] for x in xs], marker=markers[i % 7], label=label)
+        for i, (label, series) in enumerate(dashed.items()):
+            xs = sorted(series)
+            ax.plot(
+                xs,
+                [series[x] for x in xs],
+                linestyle="--",
+                marker=markers[(i + 3) % 7],
+                color="grey" if len(dashed) == 1 else None,
+                alpha=0.8,
+                label=label,
+            )
+        xs_all = [row.x for row in points if row.x is not None]
+        ys_all = [v for s in (*lines.values(), *dashed.values()) for v in s.values()]
+        if _spans_decades(xs_all):
+            ax.set_xscale("log")
+        if _spans_decades(ys_all):
+            ax.set_yscale("log")
+        ax.set_xticks(sorted(set(xs_all)))
+        ax.set_xticklabels([f"{x:,.0f}" for x in sorted(set(xs_all))])
+        ax.minorticks_off() if ax.get_xscale() == "log" else None
+        ax.set_xlabel(points[0].x_label or "x")
+        ax.set_ylabel(points[0].unit)
+        ax.set_title(curve + (f"\n{title_note}" if title_note else ""), fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / curve_file(curve)
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    return written
