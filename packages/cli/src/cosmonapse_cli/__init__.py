@@ -4,6 +4,8 @@
 is how tests and tools use it; the ``cosmo`` script is :func:`cosmonapse_cli.main.run`.
 """
 
+from types import FunctionType as _FunctionType
+
 from .exceptions import BrokerError, ConfigError, CosmoError, ProtocolError
 from .server import DevSynapseServer, LocalSynapse, ServerLimits
 
@@ -19,3 +21,12 @@ __all__ = [
     "ServerLimits",
     "__version__",
 ]
+
+# Every public class and function shows this package as its module (in reprs, tracebacks
+# and pickles) rather than the private module that defines it; names added to __all__
+# later get it too. Pickle still finds each one here: every name in __all__ is importable
+# from this package.
+for _public in [globals()[_name] for _name in __all__]:
+    if isinstance(_public, type | _FunctionType) and _public.__module__.startswith(f"{__name__}."):
+        _public.__module__ = __name__
+del _public, _FunctionType

@@ -11,6 +11,8 @@ The page streams every Signal of the namespace over Server-Sent Events and shows
 filterable list, trace trees with timings, participants and metrics.
 """
 
+from types import FunctionType as _FunctionType
+
 from ._version import __version__
 from .app import create_app
 from .exceptions import PrismError, PrismStartError, TooManyViewersError
@@ -30,3 +32,12 @@ __all__ = [
     "create_app",
     "watch",
 ]
+
+# Every public class and function shows this package as its module (in reprs, tracebacks
+# and pickles) rather than the private module that defines it; names added to __all__
+# later get it too. Pickle still finds each one here: every name in __all__ is importable
+# from this package.
+for _public in [globals()[_name] for _name in __all__]:
+    if isinstance(_public, type | _FunctionType) and _public.__module__.startswith(f"{__name__}."):
+        _public.__module__ = __name__
+del _public, _FunctionType

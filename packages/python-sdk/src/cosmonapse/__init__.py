@@ -5,6 +5,8 @@ on a bus (the Synapse) that exchange typed JSON Signals under a trace id. See th
 of this package for a ten-line example.
 """
 
+from types import FunctionType as _FunctionType
+
 from . import builders
 from ._deprecation import CosmonapseDeprecationWarning
 from ._ids import new_event_id, new_trace_id
@@ -120,3 +122,12 @@ __all__ = [
     "owner_of",
     "route_of",
 ]
+
+# Every public class and function shows this package as its module (in reprs, tracebacks
+# and pickles) rather than the private module that defines it; names added to __all__
+# later get it too. Pickle still finds each one here: every name in __all__ is importable
+# from this package.
+for _public in [globals()[_name] for _name in __all__]:
+    if isinstance(_public, type | _FunctionType) and _public.__module__.startswith(f"{__name__}."):
+        _public.__module__ = __name__
+del _public, _FunctionType
