@@ -59,6 +59,7 @@ PUBLIC_API = [
     "SynapseClosedError",
     "SynapseConnectError",
     "SynapseError",
+    "SynapseURLError",
     "TaskFailedError",
     "TraceStoppedError",
     "UnknownEngramBindingError",

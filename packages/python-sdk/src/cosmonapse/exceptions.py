@@ -15,6 +15,7 @@ The hierarchy::
     │   └── DurableWorkError                    JetStream did not store a TASK or STOP
     ├── PluginError                             entry-point discovery
     │   ├── UnknownPluginError (also LookupError)   no such scheme, source or kind
+    │   │   └── SynapseURLError (also ValueError)   not a synapse URL (no scheme://)
     │   └── PluginNotInstalledError (also ImportError) known, but its package is missing
     ├── RoleError (also PermissionError)        a worker tried to send TASK or STOP
     ├── DendriteStateError (also RuntimeError)  used before start() or after stop()
@@ -57,6 +58,7 @@ __all__ = [
     "SynapseClosedError",
     "SynapseConnectError",
     "SynapseError",
+    "SynapseURLError",
     "TaskFailedError",
     "TraceStoppedError",
     "UnknownEngramBindingError",
@@ -127,6 +129,12 @@ class PluginError(CosmonapseError):
 
 class UnknownPluginError(PluginError, LookupError):
     """No installed plugin provides that URL scheme, Neuron source or Engram kind."""
+
+
+class SynapseURLError(UnknownPluginError, ValueError):
+    """``connect_synapse`` was given something that is not a synapse URL at all (no
+    ``scheme://``, as in ``"junk"`` or ``"127.0.0.1:7070"``): a ValueError, and an
+    UnknownPluginError as it was before 0.2. The message names the installed schemes."""
 
 
 class PluginNotInstalledError(PluginError, ImportError):

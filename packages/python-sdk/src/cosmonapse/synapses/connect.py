@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from .. import _plugins
-from ..exceptions import UnknownPluginError
+from ..exceptions import SynapseURLError
 from .base import Synapse
 
 __all__ = ["connect_synapse", "require_watchable"]
@@ -18,22 +18,33 @@ async def connect_synapse(url: str = "memory://", **options: object) -> Synapse:
     ``memory://`` (in process), ``cosmo://host:port`` (the dev synapse), ``nats://host:port``
     (NATS, with ``pip install "cosmonapse[nats]"``). Keyword options go to the transport.
 
-    Raises :class:`~cosmonapse.UnknownPluginError` for a scheme nothing provides,
-    :class:`~cosmonapse.PluginNotInstalledError` (with the pip command) for a known one
-    that is not installed, and :class:`~cosmonapse.SynapseConnectError` when nothing
+    Raises :class:`~cosmonapse.SynapseURLError` (a ``ValueError``) for something that is not a URL
+    (``"junk"``, ``"127.0.0.1:7070"``, ``""``: no ``scheme://``), naming the installed
+    schemes; :class:`~cosmonapse.UnknownPluginError` (a ``LookupError``) for a well-formed
+    URL whose scheme nothing installed provides (``"bogus://host"``);
+    :class:`~cosmonapse.PluginNotInstalledError` (with the pip command) for a known scheme
+    that is not installed; and :class:`~cosmonapse.SynapseConnectError` when nothing
     answers at the URL.
     """
-    if not isinstance(url, str) or "://" not in url:
-        raise UnknownPluginError(
-            f"not a synapse URL: {url!r} (expected scheme://..., for example memory:// or "
-            "cosmo://127.0.0.1:7070)"
-        )
-    scheme = urlsplit(url).scheme.lower()
+    scheme = urlsplit(url).scheme.lower() if isinstance(url, str) and "://" in url else ""
+    if not scheme:
+        raise SynapseURLError(_not_a_url(url))
     factory = _plugins.load(_plugins.SYNAPSES, scheme)
     synapse = await factory(url, **options)
     if not isinstance(synapse, Synapse):
         raise TypeError(f"the {scheme!r} synapse factory returned {type(synapse).__name__}")
     return synapse
+
+
+def _not_a_url(url: object) -> str:
+    schemes = _plugins.available(_plugins.SYNAPSES)
+    hint = ""
+    if isinstance(url, str) and url.strip().lower() in schemes:
+        hint = f"; did you mean {url.strip().lower()}://?"
+    return (
+        f"not a synapse URL: {url!r} (expected scheme://..., for example memory:// or "
+        f"cosmo://127.0.0.1:7070; installed schemes: {', '.join(schemes)}){hint}"
+    )
 
 
 def require_watchable(url: str) -> None:
