@@ -5,7 +5,8 @@ A row that is a point of a curve names it (``Row.curve``) with its abscissa (``R
 ``Row.baseline_series`` for the baseline). Each curve becomes one PNG, named after the
 curve, with one line per series and one dashed line per baseline series (a baseline
 shared by several rows of the same x is drawn once). Both axes are logarithmic when
-their values span more than two decades. matplotlib is needed (the bench session of
+the abscissas span more than two decades, the ordinate when its values span more than
+a factor of 30. matplotlib is needed (the bench session of
 ``noxfile.py`` installs it); without it, :func:`write_plots` says so and draws nothing.
 """
 
@@ -26,9 +27,9 @@ def curve_file(curve: str) -> str:
     return "-".join(words)[:80] + ".png"
 
 
-def _spans_decades(values: list[float]) -> bool:
+def _spans(values: list[float], factor: float) -> bool:
     positive = [v for v in values if v > 0]
-    return bool(positive) and max(positive) / min(positive) > 100
+    return bool(positive) and max(positive) / min(positive) > factor
 
 
 def write_plots(rows: list[Row], directory: str | Path, *, title_note: str = "") -> list[Path]:
@@ -38,6 +39,7 @@ def write_plots(rows: list[Row], directory: str | Path, *, title_note: str = "")
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError as exc:
         print(f"plots: not drawn, matplotlib is not installed here ({exc})")
         return []
@@ -51,36 +53,49 @@ def write_plots(rows: list[Row], directory: str | Path, *, title_note: str = "")
     for curve, points in curves.items():
         lines: dict[str, dict[float, float]] = defaultdict(dict)
         dashed: dict[str, dict[float, float]] = defaultdict(dict)
+        paired: dict[str, set[str]] = defaultdict(set)  # baseline -> the series next to it
         for row in points:
             assert row.x is not None and row.value is not None
-            lines[row.series or row.name][row.x] = row.value
+            series = row.series or row.name
+            lines[series][row.x] = row.value
             if row.baseline:
-                dashed[row.baseline_series or "raw baseline"][row.x] = row.baseline
+                baseline = row.baseline_series or "raw baseline"
+                dashed[baseline][row.x] = row.baseline
+                paired[baseline].add(series)
         fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=110)
+        palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        color = {label: palette[i % len(palette)] for i, label in enumerate(lines)}
         markers = "osD^v<>"
         for i, (label, series) in enumerate(lines.items()):
             xs = sorted(series)
-            ax.plot(xs, [series[x] for x in xs], marker=markers[i % 7], label=label)
-        for i, (label, series) in enumerate(dashed.items()):
+            ax.plot(
+                xs, [series[x] for x in xs], marker=markers[i % 7], color=color[label], label=label
+            )
+        for label, series in dashed.items():
+            # a baseline next to one series takes its colour; a shared one is grey
+            only = next(iter(paired[label])) if len(paired[label]) == 1 else None
             xs = sorted(series)
             ax.plot(
                 xs,
                 [series[x] for x in xs],
                 linestyle="--",
-                marker=markers[(i + 3) % 7],
-                color="grey" if len(dashed) == 1 else None,
+                marker="x",
+                color=color[only] if only else "grey",
                 alpha=0.8,
                 label=label,
             )
         xs_all = [row.x for row in points if row.x is not None]
         ys_all = [v for s in (*lines.values(), *dashed.values()) for v in s.values()]
-        if _spans_decades(xs_all):
+        if _spans(xs_all, 100):
             ax.set_xscale("log")
-        if _spans_decades(ys_all):
+        if _spans(ys_all, 30):
             ax.set_yscale("log")
+        else:
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))
         ax.set_xticks(sorted(set(xs_all)))
         ax.set_xticklabels([f"{x:,.0f}" for x in sorted(set(xs_all))])
-        ax.minorticks_off() if ax.get_xscale() == "log" else None
+        if ax.get_xscale() == "log":
+            ax.minorticks_off()
         ax.set_xlabel(points[0].x_label or "x")
         ax.set_ylabel(points[0].unit)
         ax.set_title(curve + (f"\n{title_note}" if title_note else ""), fontsize=10)
