@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar, overload
 
 from ._handlers import HandlerSpec, SignalHandler
 from .signal import SignalType
 
+HandlerT = TypeVar("HandlerT", bound=SignalHandler)
+"""The decorated handler: every decorator returns it unchanged, with its own type."""
+
 
 class HandlerDecorators(abc.ABC):
     """Registers decorated user handlers through :meth:`_add_handler` (the Dendrite
-    subscribes the type when it is running)."""
+    subscribes the type when it is running).
+
+    Each decorator returns the function it decorates unchanged, so its type (and its
+    name, for calling it directly in a test) survives: ``@d.on_final`` bare, or
+    ``@d.on_final(neuron="poet")`` with filters.
+    """
 
     __slots__ = ()
 
@@ -27,60 +35,98 @@ class HandlerDecorators(abc.ABC):
         neuron: str | None = None,
         capability: str | None = None,
         trace_id: str | None = None,
-    ) -> Callable[[SignalHandler], SignalHandler]:
+    ) -> Callable[[HandlerT], HandlerT]:
         """Decorator: run the handler for Signals of ``signal_type`` passing the filters."""
         kind = SignalType(signal_type)
 
-        def register(fn: SignalHandler) -> SignalHandler:
+        def register(fn: HandlerT) -> HandlerT:
             self._add_handler(HandlerSpec(fn, neuron, capability, trace_id), kind)
             return fn
 
         return register
 
+    @overload
+    def on_agent_output(self, fn: HandlerT, /) -> HandlerT: ...
+    @overload
     def on_agent_output(
         self,
-        fn: SignalHandler | None = None,
+        fn: None = None,
         /,
         *,
         neuron: str | None = None,
         capability: str | None = None,
         trace_id: str | None = None,
-    ) -> Any:
+    ) -> Callable[[HandlerT], HandlerT]: ...
+    def on_agent_output(
+        self,
+        fn: HandlerT | None = None,
+        /,
+        *,
+        neuron: str | None = None,
+        capability: str | None = None,
+        trace_id: str | None = None,
+    ) -> HandlerT | Callable[[HandlerT], HandlerT]:
         """Decorator (bare or with ``neuron=``, ``capability=``, ``trace_id=``) for
         AGENT_OUTPUT."""
         return self._decorate(SignalType.AGENT_OUTPUT, fn, neuron, capability, trace_id)
 
+    @overload
+    def on_final(self, fn: HandlerT, /) -> HandlerT: ...
+    @overload
     def on_final(
         self,
-        fn: SignalHandler | None = None,
+        fn: None = None,
         /,
         *,
         neuron: str | None = None,
         capability: str | None = None,
         trace_id: str | None = None,
-    ) -> Any:
+    ) -> Callable[[HandlerT], HandlerT]: ...
+    def on_final(
+        self,
+        fn: HandlerT | None = None,
+        /,
+        *,
+        neuron: str | None = None,
+        capability: str | None = None,
+        trace_id: str | None = None,
+    ) -> HandlerT | Callable[[HandlerT], HandlerT]:
         """Decorator (bare or with filters) for FINAL."""
         return self._decorate(SignalType.FINAL, fn, neuron, capability, trace_id)
 
+    @overload
+    def on_error_signal(self, fn: HandlerT, /) -> HandlerT: ...
+    @overload
     def on_error_signal(
         self,
-        fn: SignalHandler | None = None,
+        fn: None = None,
         /,
         *,
         neuron: str | None = None,
         capability: str | None = None,
         trace_id: str | None = None,
-    ) -> Any:
+    ) -> Callable[[HandlerT], HandlerT]: ...
+    def on_error_signal(
+        self,
+        fn: HandlerT | None = None,
+        /,
+        *,
+        neuron: str | None = None,
+        capability: str | None = None,
+        trace_id: str | None = None,
+    ) -> HandlerT | Callable[[HandlerT], HandlerT]:
         """Decorator (bare or with filters) for ERROR."""
         return self._decorate(SignalType.ERROR, fn, neuron, capability, trace_id)
 
     def _decorate(
         self,
         kind: SignalType,
-        fn: SignalHandler | None,
+        fn: HandlerT | None,
         neuron: str | None,
         capability: str | None,
         trace_id: str | None,
-    ) -> Any:
-        register = self.on_signal(kind, neuron=neuron, capability=capability, trace_id=trace_id)
+    ) -> HandlerT | Callable[[HandlerT], HandlerT]:
+        register: Callable[[HandlerT], HandlerT] = self.on_signal(
+            kind, neuron=neuron, capability=capability, trace_id=trace_id
+        )
         return register if fn is None else register(fn)

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import Any, Protocol
 
 from .builders import agent_output_signal, error_signal
 from .context import NeuronContext
@@ -20,8 +20,21 @@ __all__ = ["Axon", "NeuronFn"]
 
 log = logging.getLogger("cosmonapse.axon")
 
-NeuronFn = Callable[..., Awaitable[Mapping[str, Any]]]
-"""``async def neuron(input: dict, context: NeuronContext, *, imprint=..., recall=...) -> dict``"""
+
+class NeuronFn(Protocol):
+    """A Neuron: ``async def neuron(input, context, *, imprint=..., recall=...) -> dict``.
+
+    Any async function (or object with an async ``__call__``) that takes the TASK's input
+    and a :class:`~cosmonapse.NeuronContext` positionally and returns a mapping (its
+    output) satisfies it, with or without the keyword-only helpers (``imprint``,
+    ``recall``: the Axon passes those the function declares). The ``*args: Any, **helpers:
+    Any`` tail leaves the rest of the signature open to a type checker.
+    """
+
+    def __call__(
+        self, input: dict[str, Any], context: NeuronContext, /, *args: Any, **helpers: Any
+    ) -> Awaitable[Mapping[str, Any]]: ...
+
 
 _INJECTABLE = ("imprint", "recall")
 

@@ -1,9 +1,11 @@
 """Live membership: who is on a namespace, kept current from REGISTER, DEREGISTER and
 HEARTBEAT.
 
-A Dendrite given a ``registry_store`` feeds it every membership Signal it hears;
+A Dendrite given a ``registry_store`` feeds it every membership Signal it hears (all it
+needs of one is :class:`RegistryStore`: ``observe(signal)``);
 :meth:`MemoryRegistryStore.peers` then answers "who is alive now", dropping anyone whose
-last REGISTER or HEARTBEAT is older than ``stale_after_s``.
+last REGISTER or HEARTBEAT is older than ``stale_after_s``. Participants come out as
+:class:`Participant` records.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from .signal import Signal, SignalType
 
-__all__ = ["MemoryRegistryStore", "Participant"]
+__all__ = ["MemoryRegistryStore", "Participant", "RegistryStore"]
 
 
 @dataclass(slots=True)
@@ -32,8 +35,22 @@ class Participant:
     meta: dict[str, object] = field(default_factory=dict)
 
 
+@runtime_checkable
+class RegistryStore(Protocol):
+    """What a Dendrite calls on its ``registry_store``: a store of membership that
+    :class:`MemoryRegistryStore` implements in process, and another could keep elsewhere.
+
+    The Dendrite calls :meth:`observe` from its read path, for every REGISTER,
+    DEREGISTER and HEARTBEAT it hears, so it must return at once without blocking.
+    """
+
+    def observe(self, signal: Signal) -> None:
+        """Apply one membership Signal (ignore other types)."""
+        ...
+
+
 class MemoryRegistryStore:
-    """An in-process membership view.
+    """An in-process membership view (a :class:`RegistryStore`).
 
     ``stale_after_s`` (default 90 s, three missed 30 s heartbeats) decides when a silent
     participant stops counting as alive; ``None`` keeps participants until DEREGISTER.
