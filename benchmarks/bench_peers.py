@@ -395,6 +395,8 @@ async def published_rows(opts: Options, ours: dict[int, float | None]) -> list[R
             str(opts.seconds),
             mode,
             stdout=asyncio.subprocess.PIPE,
+            # no PYTHONPATH: it could put this repository's cosmonapse before the venv's
+            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         )
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), PUBLISHED_RUN_S)
