@@ -588,7 +588,7 @@ async def test_hf_error_bodies_are_read_up_to_64_kib() -> None:
     listener = await asyncio.start_server(endless_404, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
     try:
-        async with HuggingFaceNeuron(endpoint=f"http://127.0.0.1:{port}", timeout=60) as neuron:
+        async with HuggingFaceNeuron(endpoint=f"http://127.0.0.1:{port}", timeout_s=60) as neuron:
             with pytest.raises(NeuronError) as info:
                 await asyncio.wait_for(neuron({"prompt": "x"}, None), HANG_GUARD_S)
         assert info.value.code == "UPSTREAM_REJECTED"

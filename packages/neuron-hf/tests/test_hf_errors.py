@@ -104,7 +104,7 @@ async def test_wrong_and_missing_tokens(use_chat_api: bool) -> None:
 @BOTH_APIS
 async def test_timeout_is_recoverable(use_chat_api: bool) -> None:
     async with StandInServer(slow_s=60) as server:
-        err = await call(server.fault_url("slow"), use_chat_api, timeout=0.3)
+        err = await call(server.fault_url("slow"), use_chat_api, timeout_s=0.3)
     assert (err.code, err.recoverable) == ("UPSTREAM_TIMEOUT", True)
     assert "within 0.3 s" in str(err)
 

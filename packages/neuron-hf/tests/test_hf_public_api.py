@@ -44,7 +44,8 @@ def test_factory_and_class_take_the_same_options() -> None:
         "temperature": None,
         "system": None,
         "stop": None,
-        "timeout": 120,
+        "timeout_s": 120.0,
+        "timeout": None,  # deprecated: timeout_s
         "source": None,
     }
     for name, default in expected.items():

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Final, Self
 
+import cosmonapse
 import httpx
-from cosmonapse import NeuronError
+from cosmonapse import CosmonapseDeprecationWarning, NeuronError
 
 from ._failures import (
     UPSTREAM_TIMEOUT,
@@ -31,7 +34,10 @@ from ._input import (
 )
 from ._wire import chat_body, generate_body, parse_chat, parse_generate
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "HuggingFaceNeuron", "create_neuron"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT_S", "HuggingFaceNeuron", "create_neuron"]
+
+DEFAULT_TIMEOUT_S: Final = 120.0
+"""Seconds one call may take, connecting included, unless ``timeout_s`` says otherwise."""
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
 """A successful body larger than this is refused (``BAD_RESPONSE``) instead of buffered."""
@@ -47,6 +53,31 @@ _PHASES: Final[dict[type[httpx.TimeoutException], str]] = {
     httpx.ReadTimeout: "waiting for the answer",
     httpx.PoolTimeout: "waiting for a free connection",
 }
+
+
+_INTERNAL: Final = (
+    os.path.dirname(os.path.abspath(cosmonapse.__file__ or "")) + os.sep,
+    os.path.dirname(os.path.abspath(__file__)) + os.sep,
+)
+
+
+def _renamed_timeout(timeout_s: float, timeout: float | None) -> float:
+    """``timeout_s``, or the deprecated ``timeout=`` (warned about at the user's line: the
+    first frame outside this package and the SDK, so ``Neuron(source=...,
+    timeout=...)`` points at the caller of ``Neuron``)."""
+    if timeout is None:
+        return timeout_s
+    if timeout_s != DEFAULT_TIMEOUT_S:
+        raise TypeError("pass timeout_s or timeout, not both")
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(
+        f"HuggingFaceNeuron(timeout=...) is deprecated; pass timeout_s={timeout!r} (seconds)",
+        CosmonapseDeprecationWarning,
+        stacklevel=level,
+    )
+    return timeout
 
 
 class _Secret:
@@ -106,7 +137,8 @@ class HuggingFaceNeuron:
       (read once, here); with neither, requests carry no ``Authorization`` header.
     * ``max_new_tokens``, ``temperature``, ``stop``, ``system``: defaults for every call, each
       overridable per call by the same key in the input.
-    * ``timeout``: seconds allowed for one whole call, connection included.
+    * ``timeout_s``: seconds allowed for one whole call, connection included
+      (``timeout=`` is its deprecated spelling).
     * ``max_connections``: size of the connection pool shared by concurrent calls.
     * ``max_response_bytes``: the largest successful body accepted.
     * ``source``: accepted and ignored, so ``Neuron(source=...)`` can pass it through.
@@ -130,10 +162,11 @@ class HuggingFaceNeuron:
         temperature: float | None = None,
         system: str | None = None,
         stop: str | list[str] | None = None,
-        timeout: float = 120,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         max_connections: int = 16,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         source: str | None = None,
+        timeout: float | None = None,
     ) -> None:
         if not isinstance(endpoint, str):
             raise TypeError(f"endpoint must be a string, not {type(endpoint).__name__}")
@@ -141,10 +174,11 @@ class HuggingFaceNeuron:
             raise TypeError("model must be a non-empty string or None")
         if api_key is not None and not isinstance(api_key, str):
             raise TypeError("api_key must be a string or None")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            raise TypeError(f"timeout must be a number, not {type(timeout).__name__}")
-        if not math.isfinite(timeout) or timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds, not {timeout}")
+        timeout_s = _renamed_timeout(timeout_s, timeout)
+        if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float):
+            raise TypeError(f"timeout_s must be a number, not {type(timeout_s).__name__}")
+        if not math.isfinite(timeout_s) or timeout_s <= 0:
+            raise ValueError(f"timeout_s must be a positive number of seconds, not {timeout_s}")
         self._use_chat_api = bool(use_chat_api)
         self._url = _api_url(endpoint, self._use_chat_api)
         self._target = _shown(self._url)
@@ -157,7 +191,7 @@ class HuggingFaceNeuron:
             stop=check_stop(stop),
             system=check_system(system),
         )
-        self._timeout = float(timeout)
+        self._timeout = float(timeout_s)
         self._max_connections = check_positive_int(max_connections, "max_connections")
         self._max_response_bytes = check_positive_int(max_response_bytes, "max_response_bytes")
         self._client: httpx.AsyncClient | None = None
@@ -329,10 +363,11 @@ def create_neuron(
     temperature: float | None = None,
     system: str | None = None,
     stop: str | list[str] | None = None,
-    timeout: float = 120,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
     max_connections: int = 16,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     source: str | None = None,
+    timeout: float | None = None,
 ) -> HuggingFaceNeuron:
     """The factory behind ``cosmonapse.Neuron(source="huggingface" | "hf", ...)``.
 
@@ -347,7 +382,7 @@ def create_neuron(
         temperature=temperature,
         system=system,
         stop=stop,
-        timeout=timeout,
+        timeout_s=_renamed_timeout(timeout_s, timeout),
         max_connections=max_connections,
         max_response_bytes=max_response_bytes,
         source=source,
