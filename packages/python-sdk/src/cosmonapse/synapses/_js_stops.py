@@ -22,6 +22,8 @@ __all__ = ["UNBOUNDED", "StopBook", "StopWatch"]
 
 log = logging.getLogger("cosmonapse.synapse.jetstream")
 
+_WARN_AFTER = 3  # failed watches in a row before a warning
+
 UNBOUNDED = -1
 """The bound of a STOP without ``meta.attempt``: it stops every attempt of its trace."""
 
@@ -72,6 +74,7 @@ class StopWatch:
             await asyncio.gather(task, return_exceptions=True)
 
     async def _run(self) -> None:
+        failures = 0
         while True:
             watcher: KeyValue.KeyWatcher | None = None
             try:
@@ -80,13 +83,22 @@ class StopWatch:
                 async for entry in watcher:
                     if entry is None:  # the bucket's current keys are all in
                         self.ready.set()
+                        failures = 0
                     elif entry.operation is None and entry.value is not None:
                         with contextlib.suppress(ValueError):
                             self._book.mark(entry.key, int(entry.value.decode()))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.debug("watching the stop bucket: %s: %s", type(exc).__name__, exc)
+                failures += 1
+                level = logging.WARNING if failures == _WARN_AFTER else logging.DEBUG
+                log.log(
+                    level,
+                    "the stop bucket does not answer (%s: %s)%s",
+                    type(exc).__name__,
+                    exc,
+                    "" if self.ready.is_set() else "; no stored TASK is pulled until it does",
+                )
             finally:
                 if watcher is not None:
                     with contextlib.suppress(Exception):

@@ -47,9 +47,9 @@ from ._js_names import (
     consumer_name,
     durable_subject,
     purge_filters,
-    stream_subjects,
     token,
 )
+from ._js_objects import open_bucket, open_stream
 from ._js_pull import Puller
 from ._js_signal import frame_fields, parent_of, with_host
 from ._js_stops import UNBOUNDED, StopBook, StopWatch
@@ -152,55 +152,24 @@ class JetStreamSynapse(NatsSynapse):
         return self._js
 
     async def ensure_stream(self, namespace: str) -> str:
-        """Create (or find) the TASK stream of ``namespace``; return its name."""
+        """Create (or find) the TASK stream of ``namespace`` and its stop bucket; return
+        the stream's name. The two are made together, the bucket with the stream's
+        replicas, so a cluster that can store the TASKs can also keep their STOPs."""
         name = self.options.stream_name(namespace)
         if name in self._streams:
             return name
         async with self._ensure_lock:
             if name not in self._streams:
-                opts = self.options
-                config = api.StreamConfig(
-                    name=name,
-                    subjects=[stream_subjects(namespace)],
-                    retention=api.RetentionPolicy.WORK_QUEUE,
-                    storage=api.StorageType(opts.storage),
-                    max_age=opts.max_age,
-                    num_replicas=opts.replicas,
-                    duplicate_window=min(120.0, opts.max_age),
-                )
-                try:
-                    await self.js.stream_info(name)
-                except nats.js.errors.NotFoundError:
-                    try:
-                        await self.js.add_stream(config)
-                    except nats.js.errors.BadRequestError:
-                        await self.js.stream_info(name)  # created meanwhile by another peer
+                replicas = await open_stream(self.js, self.options, namespace)
+                kv = await open_bucket(self.js, self.options, namespace, replicas)
+                self._buckets[namespace] = kv
                 self._streams.add(name)
         return name
 
     async def stop_bucket(self, namespace: str) -> KeyValue:
         """The KV bucket of STOPped traces of ``namespace`` (created on first use)."""
-        kv = self._buckets.get(namespace)
-        if kv is not None:
-            return kv
-        async with self._ensure_lock:
-            kv = self._buckets.get(namespace)
-            if kv is None:
-                name = self.options.bucket_name(namespace)
-                try:
-                    kv = await self.js.key_value(name)
-                except nats.js.errors.BucketNotFoundError:
-                    kv = await self.js.create_key_value(
-                        api.KeyValueConfig(
-                            bucket=name,
-                            history=1,
-                            ttl=self.options.max_age,
-                            replicas=self.options.replicas,
-                            storage=api.StorageType(self.options.storage),
-                        )
-                    )
-                self._buckets[namespace] = kv
-        return kv
+        await self.ensure_stream(namespace)
+        return self._buckets[namespace]
 
     # -- publishing ---------------------------------------------------------------------
 
