@@ -9,12 +9,14 @@ which TASKs ran. Deadlines are hang guards only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import pytest
-from cosmonapse import Dendrite, connect_synapse, new_trace_id
+from cosmonapse import Axon, Dendrite, NeuronContext, connect_synapse, new_trace_id
 from cosmonapse.synapses.jetstream import JetStreamSynapse
 
+from tests.nats.helpers import eventually
 from tests.nats.test_jetstream import NAMESPACE, WAIT_S, Procs, ask, js_url, runs
 from tests.nats_servers import NatsServer
 
@@ -88,3 +90,37 @@ async def test_a_host_started_after_a_stop_never_runs_a_task_stored_after_it(
     assert reply.payload["output"]["n"] == 2
     assert runs(worker, 1) == 0, procs.dump()
     await drained(caller)  # the stopped one was terminated and deleted; n=2 acknowledged
+
+
+async def test_a_task_stopped_while_its_host_is_full_is_never_pulled(
+    js_server: NatsServer, caller: Dendrite
+) -> None:
+    """The host holds its one TASK (``max_in_flight=1``); the next one waits in the stream
+    and is STOPped there; once the first is answered the host pulls again and never gets
+    the stopped one."""
+    started: list[int] = []
+    release = asyncio.Event()
+
+    async def crunch(input: Mapping[str, Any], context: NeuronContext) -> dict[str, Any]:
+        started.append(input["n"])
+        if input["n"] == 1:
+            await asyncio.wait_for(release.wait(), WAIT_S)
+        return {"n": input["n"]}
+
+    synapse = await connect_synapse(js_url(js_server), max_in_flight=1)
+    worker = Dendrite(synapse=synapse, namespace=NAMESPACE, role="worker", heartbeat_s=0)
+    worker.attach_axon(Axon(neuron_id="crunch", neuron_fn=crunch))
+    try:
+        async with worker:
+            first = asyncio.ensure_future(ask(caller, 1))
+            await eventually(lambda: started == [1], within=WAIT_S)
+            waiting_task = await caller.dispatch_task(neuron="crunch", input={"n": 2})
+            assert await waiting(caller) == 2  # 1 held by the host, 2 not pulled: no room
+            await caller.stop_trace(waiting_task.trace_id)
+            assert await waiting(caller) == 1
+            release.set()
+            assert (await first).payload["output"] == {"n": 1}
+            assert (await ask(caller, 3)).payload["output"] == {"n": 3}
+            assert started == [1, 3]
+    finally:
+        await synapse.close()

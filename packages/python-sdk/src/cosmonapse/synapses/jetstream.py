@@ -63,8 +63,8 @@ __all__ = ["JetStreamSynapse", "connect"]
 log = logging.getLogger("cosmonapse.synapse.jetstream")
 
 _API_PREFIX = "$JS.API"  # the JetStream API of the account (no domain)
-_FETCH_WAIT_S = 1.0
-_RETRY_S = 0.5  # between attempts to (re)create a consumer or fetch while the server is away
+_READY_WAIT_S = 1.0  # between checks that the stop bucket is loaded
+_RETRY_S = 0.5  # between attempts to (re)create a consumer or pull while the server is away
 _REPLIES = ("AGENT_OUTPUT", "ERROR")
 _SCHEME = re.compile(r"nats\+js(\+tls)?://", re.IGNORECASE)
 
@@ -283,7 +283,7 @@ class JetStreamSynapse(NatsSynapse):
                         watch = self._watches[namespace]
                         if not watch.ready.is_set():  # no pull before recorded STOPs are in
                             with contextlib.suppress(asyncio.TimeoutError):
-                                await asyncio.wait_for(watch.ready.wait(), _FETCH_WAIT_S)
+                                await asyncio.wait_for(watch.ready.wait(), _READY_WAIT_S)
                             continue
                         stream = await self.ensure_stream(namespace)
                         await self.js.add_consumer(
