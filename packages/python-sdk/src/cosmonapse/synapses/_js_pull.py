@@ -92,7 +92,7 @@ class Puller:
                     self._outstanding = max(0, self._outstanding - int(pending))
                 else:
                     self._outstanding = 0
-                    self.lost = "onsumer" in headers.get("Description", "")
+                    self.lost = "consumer" in headers.get("Description", "").lower()
             elif status == "404":
                 self._outstanding = 0
             self.wake.set()
