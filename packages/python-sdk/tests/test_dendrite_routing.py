@@ -113,7 +113,9 @@ async def test_dispatch_keeps_the_given_trace_and_parent(memory: MemorySynapse) 
     task = tasks[0]
     assert task.trace_id == reply.trace_id == trace_id
     assert task.parent_id == parent.id
-    assert task.meta == {"attempt": 4, "model": "m", "node": boss.dendrite_id}  # sender added
+    # The sender adds its node, and its wait as the run's deadline (ms on the wire).
+    sent = {"attempt": 4, "model": "m", "node": boss.dendrite_id, "deadline_ms": 10_000}
+    assert task.meta == sent
     assert reply.parent_id == task.id
     assert reply.meta["attempt"] == 4  # the attempt travels back on the reply
 

@@ -11,6 +11,7 @@ from cosmonapse import exceptions
 PUBLIC_API = [
     "Attachment",
     "Axon",
+    "CallHelper",
     "CosmonapseDeprecationWarning",
     "CosmonapseError",
     "CosmonapseTimeoutError",
@@ -61,6 +62,8 @@ PUBLIC_API = [
     "SynapseError",
     "SynapseURLError",
     "TaskFailedError",
+    "TraceBudget",
+    "TraceBudgetExceededError",
     "TraceStoppedError",
     "UnknownEngramBindingError",
     "UnknownPluginError",

@@ -13,7 +13,9 @@ from ._ids import new_event_id, new_trace_id
 from ._plugins import installed_plugins
 from .attachments import Attachment, HandlerSubscription
 from .axon import Axon, NeuronFn
+from .budget import TraceBudget
 from .context import NeuronContext
+from .delegation import CallHelper
 from .dendrite import Dendrite
 from .engram import Engram, Hit, ImprintResult, InMemoryEngram
 from .engram_binding import EngramBinding
@@ -41,6 +43,7 @@ from .exceptions import (
     SynapseError,
     SynapseURLError,
     TaskFailedError,
+    TraceBudgetExceededError,
     TraceStoppedError,
     UnknownEngramBindingError,
     UnknownPluginError,
@@ -62,6 +65,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Attachment",
     "Axon",
+    "CallHelper",
     "CosmonapseDeprecationWarning",
     "CosmonapseError",
     "CosmonapseTimeoutError",
@@ -111,6 +115,8 @@ __all__ = [
     "SynapseError",
     "SynapseURLError",
     "TaskFailedError",
+    "TraceBudget",
+    "TraceBudgetExceededError",
     "TraceStoppedError",
     "UnknownEngramBindingError",
     "UnknownPluginError",

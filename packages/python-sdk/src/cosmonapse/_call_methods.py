@@ -9,9 +9,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._calling import Calling, TaskRequest
+from ._delegation import Delegation
 from ._deprecation import warn_deprecated
+from ._ids import new_trace_id
 from ._outbox import Outbox
 from ._stopping import Stopping
+from .budget import DEFAULT_BUDGET, TraceBudget
 from .results import Reply, StopResult
 from .retry import DEFAULT_ATTEMPT_TIMEOUT_S, RetryStrategy
 from .signal import Signal
@@ -28,6 +31,7 @@ class CallMethods(abc.ABC):
     _calling: Calling
     _stopping: Stopping
     _outbox: Outbox
+    _delegation: Delegation
 
     @abc.abstractmethod
     def _require_started(self) -> None: ...
@@ -43,6 +47,7 @@ class CallMethods(abc.ABC):
         meta: Mapping[str, Any] | None = None,
         finalize: bool = False,
         context_ref: str | None = None,
+        budget: TraceBudget | None = None,
     ) -> Signal:
         """Send a TASK to a ``neuron`` id (broadcast; its host runs it) or to one live host
         whose capabilities cover ``capabilities`` (picked from membership, see
@@ -51,6 +56,7 @@ class CallMethods(abc.ABC):
         Raises :class:`~cosmonapse.NoCapableNeuronError` when no live host covers the
         capabilities (after a DISCOVER and up to ``discover_timeout_s``).
         """
+        meta = self._root_meta(meta, budget)
         request = TaskRequest(input, neuron, capabilities, parent_id, meta, finalize, context_ref)
         if neuron is None:
             self._require_started()
@@ -70,6 +76,7 @@ class CallMethods(abc.ABC):
         context_ref: str | None = None,
         retry: RetryStrategy | None = None,
         stop_abandoned: bool = True,
+        budget: TraceBudget | None = None,
     ) -> Reply:
         """Dispatch a TASK and return the :class:`~cosmonapse.Reply` that answers it: the
         AGENT_OUTPUT, FINAL or ERROR (with ``finalize=True``: the FINAL or ERROR that ends
@@ -87,17 +94,27 @@ class CallMethods(abc.ABC):
         example by ``asyncio.timeout`` or a task group) STOPs that attempt, best effort
         and within about a second, so its Neuron does not run on unseen; pass
         ``stop_abandoned=False`` to leave it running. The STOP is skipped while another
-        wait of this Dendrite is pending on the same trace.
+        wait of this Dendrite is pending on the same trace. Unless ``stop_abandoned`` is
+        False the TASK also carries its wait as ``meta.deadline_ms``: its host cuts the
+        run there, and TASKs its Neuron delegates inherit what is left.
+
+        ``budget`` bounds the trace's tree of delegated TASKs (default: the Dendrite's);
+        past a bound the trace is STOPped and this raises
+        :class:`~cosmonapse.TraceBudgetExceededError`.
 
         Raises :class:`~cosmonapse.DispatchTimeoutError` (a TimeoutError) when no reply
         came in time, :class:`~cosmonapse.TraceStoppedError` when the trace is (or gets)
         stopped while waiting and :class:`~cosmonapse.NoCapableNeuronError` when no live
         host covers ``capabilities``.
         """
+        meta = self._root_meta(meta, budget)
         request = TaskRequest(input, neuron, capabilities, parent_id, meta, finalize, context_ref)
+        if budget is not None and budget.max_tokens is not None:
+            trace_id = trace_id or new_trace_id()
+            self._delegation.watch_root(trace_id, budget)
         if retry is not None:
             reply = await self._calling.retrying(
-                request, retry, trace_id, timeout_s, stop_abandoned
+                request, retry, trace_id, timeout_s, stop_abandoned, deadline=stop_abandoned
             )
         else:
             reply = await self._calling.wait_once(
@@ -106,8 +123,17 @@ class CallMethods(abc.ABC):
                 timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
                 stop_on_timeout=stop_abandoned,
                 stop_on_cancel=stop_abandoned,
+                deadline=stop_abandoned,
             )
         return Reply.of(reply)
+
+    def _root_meta(
+        self, meta: Mapping[str, Any] | None, budget: TraceBudget | None
+    ) -> Mapping[str, Any] | None:
+        """``meta`` with ``budget`` in it when that is not the default one."""
+        if budget is None or budget == DEFAULT_BUDGET:
+            return meta
+        return {**(meta or {}), "budget": budget.to_meta()}
 
     async def run_with_retry(
         self,
@@ -123,6 +149,7 @@ class CallMethods(abc.ABC):
         finalize: bool = False,
         context_ref: str | None = None,
         stop_abandoned: bool = True,
+        budget: TraceBudget | None = None,
     ) -> Reply:
         """:meth:`dispatch_and_wait` with ``retry`` (default ``RetryStrategy()``): a stuck
         (no reply within ``retry.timeout_s``) or recoverably failed attempt is STOPped
@@ -146,6 +173,7 @@ class CallMethods(abc.ABC):
             context_ref=context_ref,
             retry=retry or RetryStrategy(),
             stop_abandoned=stop_abandoned,
+            budget=budget,
         )
 
     async def stop_trace(

@@ -183,8 +183,11 @@ class Calling:
         timeout_s: float,
         stop_on_timeout: bool,
         stop_on_cancel: bool,
+        deadline: bool = False,
     ) -> Signal:
-        """Dispatch one attempt and return its reply (what retry repeats)."""
+        """Dispatch one attempt and return its reply (what retry repeats). With
+        ``deadline`` the TASK carries ``meta.deadline_ms`` = the wait, so its host cuts
+        the run there (and delegated TASKs inherit what is left)."""
         self._require_running()
         if self._reply_subs_missing:
             await self._subs.ensure(*REPLIES)
@@ -198,6 +201,8 @@ class Calling:
         if request.neuron is None:
             routed_to, waited = await self.route(task, timeout_s)
             timeout_s = max(timeout_s - waited, 0.0)  # the DISCOVER's wait counts too
+        if deadline:
+            task.meta.setdefault("deadline_ms", max(1, int(timeout_s * 1000)))
         fut = self._replies.add(task, want_final=request.finalize)
         try:
             await self._outbox.publish(task)
@@ -244,6 +249,7 @@ class Calling:
         trace_id: str | None,
         timeout_s: float | None,
         stop_abandoned: bool,
+        deadline: bool = False,
     ) -> Signal:
         """The one retry entry point: attempts by :meth:`wait_once`, each abandoned
         attempt STOPped before the next (docs/protocol.md section 5, "Retry")."""
@@ -255,6 +261,7 @@ class Calling:
                 timeout_s=wait_s,
                 stop_on_timeout=False,  # retry STOPs it, before the next attempt
                 stop_on_cancel=stop_abandoned,
+                deadline=deadline,
             )
 
         return await run_with_retry(

@@ -3,6 +3,7 @@ the IMPRINT / RECALL it answers (docs/protocol.md section 5; docs/architecture.m
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, MutableMapping
 from typing import Any
@@ -18,6 +19,20 @@ from .engram import Engram
 from .signal import Signal, SignalType
 
 log = logging.getLogger("cosmonapse.dendrite")
+
+
+DEADLINE_GRACE_S = 1.0
+"""How long past its deadline a run may go before its host cuts it: the caller's STOP
+normally ends it first; the cut is for a STOP that never came."""
+
+
+def deadline_of(task: Signal) -> float | None:
+    """The loop time by which ``task`` must be answered: ``meta.deadline_ms`` (what was
+    left of the caller's wait when it was sent) from now, or None when it sets none."""
+    deadline_ms = task.meta.get("deadline_ms")
+    if type(deadline_ms) is not int and type(deadline_ms) is not float:
+        return None
+    return asyncio.get_running_loop().time() + max(float(deadline_ms), 0.0) / 1000
 
 
 class Hosting:
@@ -48,6 +63,7 @@ class Hosting:
         link: AxonHost,
         max_queued: int,
         is_running: Callable[[], bool],
+        engrams: dict[str, Engram] | None = None,
     ) -> None:
         self._outbox = outbox
         self._work = work
@@ -56,7 +72,7 @@ class Hosting:
         self._max_queued = max_queued
         self._is_running = is_running
         self.axons: dict[str, Axon] = {}
-        self.engrams: dict[str, Engram] = {}
+        self.engrams: dict[str, Engram] = {} if engrams is None else engrams
 
     def add_axon(self, axon: Axon) -> None:
         if axon.neuron_id in self.axons:
@@ -100,7 +116,7 @@ class Hosting:
             if len(self._work) >= self._max_queued:
                 self._refuse(axon, task)
             else:
-                self._work.start(self._run(axon, task), task.trace_id)
+                self._work.start(self._run(axon, task, deadline_of(task)), task.trace_id)
         return not routed
 
     def _axon_for(self, task: Signal, routed: bool) -> Axon | None:
@@ -142,13 +158,23 @@ class Hosting:
         )
         self._work.spawn_control(self._outbox.publish(refusal))
 
-    async def _run(self, axon: Axon, task: Signal) -> None:
+    async def _run(self, axon: Axon, task: Signal, deadline_at: float | None) -> None:
         work = self._work
+        runs = self._outbox.traces.runs
+        runs[task.id] = (task.trace_id, deadline_at)
         try:  # a STOP of the trace cancels this task, waiting for a slot or running
-            reply = await work.bounded(axon.handle_task(task, self._link))
+            if deadline_at is None:
+                reply = await work.bounded(axon.handle_task(task, self._link))
+            else:
+                async with asyncio.timeout_at(deadline_at + DEADLINE_GRACE_S):
+                    reply = await work.bounded(axon.handle_task(task, self._link))
+        except TimeoutError:  # only the deadline's: handle_task turns a Neuron's into ERROR
+            reply = self._past_deadline(axon, task)
         except Exception as exc:  # handle_task turns Neuron failures into ERRORs
             work.report(exc)
             return
+        finally:
+            runs.pop(task.id, None)
         if not self._is_running():  # the Neuron outlived stop() (it ignored cancellation)
             log.debug("dendrite %s stopped: dropping the reply to %s", self._outbox.node, task.id)
             return
@@ -158,6 +184,21 @@ class Hosting:
                 await self._outbox.publish(self._final(axon, task, reply))
         except Exception as exc:
             work.report(exc)
+
+    def _past_deadline(self, axon: Axon, task: Signal) -> Signal:
+        node = self._outbox.node
+        return error_signal(
+            trace_id=task.trace_id,
+            parent_id=task.id,
+            code="DEADLINE_EXCEEDED",
+            message=(
+                f"neuron {axon.neuron_id!r} ran past the TASK's deadline of "
+                f"{task.meta.get('deadline_ms')} ms and was cut {DEADLINE_GRACE_S:g} s later"
+            ),
+            recoverable=False,
+            producer=axon.neuron_id,
+            meta={"node": node, "attempt": attempt_of(task)},
+        )
 
     def _final(self, axon: Axon, task: Signal, reply: Signal) -> Signal:
         # meta.task names the TASK this FINAL closes, for a caller waiting on it

@@ -91,9 +91,10 @@ class Outbox:
 
     async def publish(self, signal: Signal) -> None:
         """Publish after the role gate; a Signal of a stopped trace is dropped, counted in
-        ``counters["suppressed"]``."""
+        ``counters["suppressed"]``. A worker may send the TASKs a Neuron it runs
+        delegates: those whose ``parent_id`` is a TASK of the same trace running here."""
         kind = signal.type
-        if kind in ROLE_GATED:
+        if kind in ROLE_GATED and not self.is_delegated(signal):
             self.check_role(kind)
         traces = self.traces
         if kind in SUPPRESSED and traces.stopped_traces and traces.is_stopped(signal):
@@ -102,6 +103,13 @@ class Outbox:
             return
         await self.synapse.publish(self.subject_of(signal), signal.encode())
         self.counters["published"] += 1
+
+    def is_delegated(self, signal: Signal) -> bool:
+        """A TASK delegated by the run of its parent TASK on this Dendrite."""
+        if signal.type is not SignalType.TASK or signal.parent_id is None:
+            return False
+        run = self.traces.runs.get(signal.parent_id)
+        return run is not None and run[0] == signal.trace_id
 
     async def send(self, signal: Signal) -> None:
         """Publish without the role and stopped-trace checks."""

@@ -20,7 +20,7 @@ from ._waiters import ParentWaiters, ReplyWaiters
 from ._work import OwnedWork
 from .builders import stop_signal, stopped_signal
 from .engram import Engram
-from .exceptions import TraceStoppedError
+from .exceptions import TraceBudgetExceededError, TraceStoppedError
 from .results import StopResult
 from .signal import Signal, SignalType
 
@@ -108,10 +108,7 @@ class Stopping:
         (Local work is cancelled when the STOP comes back.)"""
         bound = stop.meta.get("attempt")
         self._traces.mark_stopped(stop.trace_id, bound if isinstance(bound, int) else None)
-        trace_id = stop.trace_id
-        self._replies.fail_trace(
-            trace_id, lambda: TraceStoppedError(f"trace {trace_id} was stopped")
-        )
+        self._replies.fail_trace(stop.trace_id, lambda: stop_error(stop))
 
     def on_stop(self, subject: str, stop: Signal) -> bool:
         """A STOP heard. Everything but the ack happens before the next frame is looked
@@ -122,6 +119,8 @@ class Stopping:
         bound = stop.meta.get("attempt")
         had_stake = traces.has_stake(trace_id) or any(e.has_stake(trace_id) for e in engrams)
         traces.mark_stopped(trace_id, bound if isinstance(bound, int) else None)
+        if not isinstance(bound, int):  # waits here end too (a bounded STOP is a retry's)
+            self._replies.fail_trace(trace_id, lambda: stop_error(stop))
         cancelled = traces.cancel(trace_id)
         rollback = bool(stop.payload.get("rollback", False))
         compensated, failed = self._settle_journals(trace_id, rollback)
@@ -180,3 +179,19 @@ def _rollback_errors(acks: list[Signal]) -> dict[str, str]:
         if isinstance(errors, dict):
             merged.update({str(k): str(v) for k, v in errors.items()})
     return merged
+
+
+def stop_error(stop: Signal) -> TraceStoppedError:
+    """What a wait on the trace of ``stop`` raises: TraceBudgetExceededError for a STOP a
+    budget bound caused (``meta.budget_exceeded``), else TraceStoppedError with the reason."""
+    trace_id = stop.trace_id
+    reason = stop.payload.get("reason")
+    message = f"trace {trace_id} was stopped" + (f": {reason}" if reason else "")
+    exceeded = stop.meta.get("budget_exceeded")
+    if isinstance(exceeded, dict):
+        bound, limit, value = exceeded.get("bound"), exceeded.get("limit"), exceeded.get("value")
+        if isinstance(bound, str) and type(limit) is int and type(value) is int:
+            return TraceBudgetExceededError(
+                message, trace_id=trace_id, bound=bound, limit=limit, value=value
+            )
+    return TraceStoppedError(message)

@@ -30,6 +30,9 @@ class TraceBook:
         self._stakes: OrderedDict[str, set[str]] = OrderedDict()  # trace -> peer nodes
         # trace -> highest stopped attempt; read directly on hot paths ("any stopped?")
         self.stopped_traces: OrderedDict[str, int] = OrderedDict()
+        # TASK id -> (trace id, loop time of its deadline or None), while this Dendrite
+        # runs it: the TASKs a Neuron here may delegate from (docs/protocol.md section 6)
+        self.runs: dict[str, tuple[str, float | None]] = {}
 
     # -- running work --------------------------------------------------------------------
 

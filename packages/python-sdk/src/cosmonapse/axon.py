@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from .builders import agent_output_signal, error_signal
 from .context import NeuronContext
+from .delegation import CallHelper, Delegator
 from .engram_binding import EngramBinding, EngramTransport, ImprintHelper, RecallHelper
 from .exceptions import NeuronError
 from .signal import Signal, SignalType
@@ -36,17 +37,24 @@ class NeuronFn(Protocol):
     ) -> Awaitable[Mapping[str, Any]]: ...
 
 
-_INJECTABLE = ("imprint", "recall")
+_INJECTABLE = ("imprint", "recall", "call")
 
 
 @dataclass(frozen=True, slots=True)
 class AxonHost:
-    """What a hosting Dendrite hands each run: its id (``node``), its namespace and the
-    way to Engrams for the ``imprint`` / ``recall`` helpers."""
+    """What a hosting Dendrite hands each run: its id (``node``), its namespace, the way
+    to Engrams for the ``imprint`` / ``recall`` helpers and to other agents for ``call``."""
 
     node: str
     namespace: str
     engrams: EngramTransport
+    delegate: Delegator | None = None
+
+
+def _add_usage(context: NeuronContext, meta: dict[str, Any]) -> None:
+    tokens = context.usage.get("tokens")
+    if tokens:
+        meta["tokens"] = tokens
 
 
 def _wanted_helpers(fn: Callable[..., Any]) -> frozenset[str]:
@@ -129,6 +137,8 @@ class Axon:
                     kwargs["imprint"] = ImprintHelper(engrams, self.engrams, task)
                 if "recall" in self._helpers:
                     kwargs["recall"] = RecallHelper(engrams, self.engrams, task)
+                if "call" in self._helpers:
+                    kwargs["call"] = CallHelper(host.delegate if host else None, task)
                 output = await self.neuron_fn(neuron_input, context, **kwargs)
             else:
                 output = await self.neuron_fn(neuron_input, context)
@@ -137,8 +147,10 @@ class Axon:
         except NeuronError as exc:
             if exc.retry_after_s is not None:
                 meta["retry_after_s"] = exc.retry_after_s
+            _add_usage(context, meta)
             return self._error(task, exc.code, str(exc), exc.recoverable, meta)
         except Exception as exc:
+            _add_usage(context, meta)
             log.warning("neuron %s raised %s: %s", self.neuron_id, type(exc).__name__, exc)
             return self._error(
                 task,
@@ -156,6 +168,7 @@ class Axon:
                 meta,
             )
         meta["took_ms"] = round((perf_counter() - started) * 1000, 3)
+        _add_usage(context, meta)
         return agent_output_signal(
             task,
             output=output,

@@ -17,6 +17,7 @@ class NeuronContext:
     ``task`` is the TASK Signal itself; the other fields are shortcuts to what most
     Neurons need. ``attempt`` is ``task.meta["attempt"]`` (1 when absent). ``node`` is
     the id of the Dendrite running the Neuron (None when the Axon runs unattached).
+    :meth:`report_tokens` reports token use (``usage``) for the reply's ``meta.tokens``.
     """
 
     task: Signal
@@ -24,6 +25,15 @@ class NeuronContext:
     node: str | None = None
     namespace: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def report_tokens(self, tokens: int) -> None:
+        """Count ``tokens`` (e.g. an LLM call's prompt + completion) against this run: the
+        reply carries the total in ``meta.tokens``, and it counts toward the trace's
+        ``TraceBudget.max_tokens``."""
+        if type(tokens) is not int or tokens < 0:
+            raise ValueError(f"tokens must be a non-negative int, got {tokens!r}")
+        self.usage["tokens"] = self.usage.get("tokens", 0) + tokens
 
     @property
     def trace_id(self) -> str:

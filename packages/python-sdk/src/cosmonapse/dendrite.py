@@ -29,6 +29,7 @@ from ._call_methods import CallMethods
 from ._calling import MEMBERSHIP, Calling
 from ._decorators import HandlerDecorators
 from ._dedup import DEFAULT_DEDUP_WINDOW, SeenWindow
+from ._delegation import Delegation
 from ._engram_client import EngramRequests
 from ._handlers import HandlerRegistry, HandlerSpec, SignalHandler
 from ._hosting import Hosting
@@ -43,6 +44,7 @@ from ._waiters import Deadlines, ParentWaiters, ReplyWaiters
 from ._work import OwnedWork
 from .attachments import Attachment, HandlerSubscription
 from .axon import Axon, AxonHost
+from .budget import DEFAULT_BUDGET, TraceBudget
 from .builders import discover_signal, final_signal
 from .engram import Engram
 from .exceptions import DendriteStateError
@@ -78,6 +80,10 @@ class Dendrite(CallMethods, HandlerDecorators):
 
     ``discover_timeout_s`` (default 0.5 s) is how long a capability-routed dispatch waits
     for a covering host to answer its DISCOVER when live membership knows none.
+
+    ``budget`` (default ``TraceBudget()``: depth 8, 256 TASKs, no token bound) bounds the
+    tree of TASKs of each trace this Dendrite starts, and of the traces its Neurons
+    delegate in when their root set none (docs/protocol.md section 6).
     """
 
     def __init__(
@@ -93,6 +99,7 @@ class Dendrite(CallMethods, HandlerDecorators):
         max_queued: int = 10_000,
         dedup_window: int = DEFAULT_DEDUP_WINDOW,
         discover_timeout_s: float = 0.5,
+        budget: TraceBudget | None = None,
     ) -> None:
         if role not in ("orchestrator", "worker"):
             raise ValueError(f"role must be 'orchestrator' or 'worker', got {role!r}")
@@ -140,17 +147,9 @@ class Dendrite(CallMethods, HandlerDecorators):
         self._engram_requests = engrams = EngramRequests(
             outbox, subs, traces, answers, deadlines, self._require_started
         )
-        self._hosting = hosting = Hosting(
-            outbox,
-            work,
-            self._counters,
-            AxonHost(self.dendrite_id, self.namespace, engrams),
-            max_queued,
-            lambda: self._state == "started",
-        )
-        self._presence = Presence(outbox, hosting, work)
+        hosted_engrams: dict[str, Engram] = {}
         self._stopping = stopping = Stopping(
-            outbox, subs, traces, work, replies, answers, hosting.engrams
+            outbox, subs, traces, work, replies, answers, hosted_engrams
         )
         self._calling = calling = Calling(
             outbox,
@@ -163,9 +162,22 @@ class Dendrite(CallMethods, HandlerDecorators):
             self._stop_for_caller,
             self._require_started,
         )
+        self._delegation = delegation = Delegation(
+            calling, outbox, traces, stopping, work, budget or DEFAULT_BUDGET
+        )
+        self._hosting = hosting = Hosting(
+            outbox,
+            work,
+            self._counters,
+            AxonHost(self.dendrite_id, self.namespace, engrams, delegation),
+            max_queued,
+            lambda: self._state == "started",
+            hosted_engrams,
+        )
+        self._presence = Presence(outbox, hosting, work)
         routes = inbound.routes
-        routes[SignalType.TASK] = hosting.on_task
-        routes[SignalType.AGENT_OUTPUT] = routes[SignalType.ERROR] = calling.on_reply
+        routes[SignalType.TASK] = self._on_task
+        routes[SignalType.AGENT_OUTPUT] = routes[SignalType.ERROR] = self._on_reply
         routes[SignalType.FINAL] = self._on_final
         routes[SignalType.STOP] = stopping.on_stop
         routes[SignalType.IMPRINT] = hosting.on_imprint
@@ -176,7 +188,16 @@ class Dendrite(CallMethods, HandlerDecorators):
         for kind in _ANSWERS:
             routes[kind] = lambda _subject, answer: answers.feed(answer) or True
 
+    def _on_task(self, subject: str, task: Signal) -> bool:
+        self._delegation.heard_task(task)
+        return self._hosting.on_task(subject, task)
+
+    def _on_reply(self, subject: str, reply: Signal) -> bool:
+        self._delegation.heard_reply(reply)
+        return self._calling.on_reply(subject, reply)
+
     def _on_final(self, subject: str, final: Signal) -> bool:
+        self._delegation.heard_reply(final)
         self._calling.on_reply(subject, final)
         self._hosting.commit(final.trace_id)
         return True

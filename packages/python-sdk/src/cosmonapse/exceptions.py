@@ -25,6 +25,7 @@ The hierarchy::
     ├── TaskFailedError                         a TASK was answered with an ERROR
     ├── NoCapableNeuronError (also LookupError)  no live host covers the capabilities
     ├── TraceStoppedError                       the trace was STOPped while waiting
+    │   └── TraceBudgetExceededError            ... because it passed a TraceBudget bound
     ├── EngramError                             an Engram operation failed
     │   ├── EngramStoreError                    a durable Engram's file failed (names the path)
     │   └── UnknownEngramBindingError (also KeyError)
@@ -60,6 +61,7 @@ __all__ = [
     "SynapseError",
     "SynapseURLError",
     "TaskFailedError",
+    "TraceBudgetExceededError",
     "TraceStoppedError",
     "UnknownEngramBindingError",
     "UnknownPluginError",
@@ -209,7 +211,21 @@ class NoCapableNeuronError(CosmonapseError, LookupError):
 
 
 class TraceStoppedError(CosmonapseError):
-    """The trace being waited on was STOPped."""
+    """The trace being waited on was STOPped (here or by another Dendrite); the message
+    gives the STOP's reason."""
+
+
+class TraceBudgetExceededError(TraceStoppedError):
+    """A trace passed a bound of its :class:`~cosmonapse.TraceBudget` and was STOPped
+    everywhere. ``bound`` names it (``max_depth``, ``max_tasks`` or ``max_tokens``),
+    ``limit`` is its value and ``value`` what the trace reached."""
+
+    def __init__(self, message: str, *, trace_id: str, bound: str, limit: int, value: int) -> None:
+        super().__init__(message)
+        self.trace_id = trace_id
+        self.bound = bound
+        self.limit = limit
+        self.value = value
 
 
 class EngramError(CosmonapseError):
