@@ -1,5 +1,9 @@
 """Where a Dendrite's Signals leave: each Signal's subject, the role gate and the
-stopped-trace filter (docs/protocol.md sections 3 and 5)."""
+stopped-trace filter (docs/protocol.md sections 3 and 5).
+
+On a transport that carries parcels (the in-process bus) a well-formed Signal leaves as a
+snapshot (``_snapshot.py``) rather than as bytes; any other goes out encoded, so a
+receiver judges it exactly as it would over a socket."""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ from collections.abc import MutableMapping
 from typing import Literal
 
 from . import subjects
+from ._snapshot import snapshot_of
 from ._traces import TraceBook
 from .exceptions import RoleError
 from .signal import Signal, SignalType
-from .synapses.base import Synapse
+from .synapses.base import ParcelCarrier, Synapse
 
 log = logging.getLogger("cosmonapse.dendrite")
 
@@ -40,7 +45,16 @@ class Outbox:
     frame sent counts in ``counters["published"]``.
     """
 
-    __slots__ = ("_subjects", "counters", "namespace", "node", "role", "synapse", "traces")
+    __slots__ = (
+        "_subjects",
+        "carrier",
+        "counters",
+        "namespace",
+        "node",
+        "role",
+        "synapse",
+        "traces",
+    )
 
     def __init__(
         self,
@@ -52,6 +66,7 @@ class Outbox:
         counters: MutableMapping[str, int],
     ) -> None:
         self.synapse = synapse
+        self.carrier = synapse if isinstance(synapse, ParcelCarrier) else None  # or None
         self.namespace = namespace
         self.node = node
         self.role: Role = role
@@ -100,13 +115,25 @@ class Outbox:
             self.counters["suppressed"] += 1
             log.debug("not publishing %s on stopped trace %s", kind.value, signal.trace_id)
             return
-        await self.synapse.publish(self.subject_of(signal), signal.encode())
+        if self.carrier is None or not self._hand_over(signal):
+            await self.synapse.publish(self.subject_of(signal), signal.encode())
         self.counters["published"] += 1
 
     async def send(self, signal: Signal) -> None:
         """Publish without the role and stopped-trace checks."""
-        await self.synapse.publish(self.subject_of(signal), signal.encode())
+        if self.carrier is None or not self._hand_over(signal):
+            await self.synapse.publish(self.subject_of(signal), signal.encode())
         self.counters["published"] += 1
+
+    def _hand_over(self, signal: Signal) -> bool:
+        """Publish a snapshot of ``signal`` on the parcel carrier; False when it is not
+        well formed (it must then go out as bytes)."""
+        snapshot = snapshot_of(signal)
+        if snapshot is None:
+            return False
+        assert self.carrier is not None
+        self.carrier.publish_parcel(self.subject_of(signal), snapshot)
+        return True
 
     async def send_all(self, signals: list[Signal]) -> None:
         for signal in signals:
