@@ -1,7 +1,7 @@
 """The in-process bus carries snapshots of Signals, not their bytes (``_snapshot.py``):
 what a snapshot holds and gives, how MemorySynapse hands it to parcel and byte-level
-subscribers, and its frame limit. tests/contract/test_signal_copies.py holds every
-transport to the same copies."""
+subscribers, its frame limit, and the Dendrite's per-trace stakes kept without a set per
+trace. tests/contract/test_signal_copies.py holds every transport to the same copies."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from cosmonapse import (
     builders,
 )
 from cosmonapse._snapshot import SignalSnapshot, snapshot_of
+from cosmonapse._traces import TraceBook
 from cosmonapse.signal import well_formed
 
 
@@ -186,3 +187,26 @@ async def test_a_dendrite_takes_bytes_published_on_a_parcel_subscription() -> No
                 await asyncio.sleep(0.01)
             assert got == [signal]
             assert receiver.counters["bad_frames"] == 1
+
+
+def test_stakes_keep_their_peers_without_a_set_per_trace() -> None:
+    book = TraceBook(max_traces=3)
+    book.stake("t0")
+    book.stake("t1", "a")
+    book.stake("t1", "a")
+    book.stake("t2", "a")
+    book.stake("t2", "b")
+    book.stake("t2", "c")
+    book.stake("t0", "z")
+    assert book.peers("t0") == {"z"}
+    assert book.peers("t1") == {"a"}
+    assert book.peers("t2") == {"a", "b", "c"}
+    assert book.peers("never") == set()
+    peers = book.peers("t2")
+    peers.add("not kept")
+    assert book.peers("t2") == {"a", "b", "c"}
+    assert all(book.has_stake(t) for t in ("t0", "t1", "t2"))
+    book.stake("t3")  # over max_traces: the oldest record goes
+    assert not book.has_stake("t0") and book.has_stake("t3")
+    book.release("t1")
+    assert not book.has_stake("t1") and book.peers("t1") == set()

@@ -43,21 +43,21 @@ class HandlerSpec:
 class HandlerRegistry:
     """The user handlers of one Dendrite, by Signal type, in registration order."""
 
-    __slots__ = ("_by_type",)
+    __slots__ = ("by_type",)
 
     def __init__(self) -> None:
-        self._by_type: dict[SignalType, list[HandlerSpec]] = {}
+        self.by_type: dict[SignalType, list[HandlerSpec]] = {}
 
     def add(self, signal_type: SignalType, spec: HandlerSpec) -> None:
-        self._by_type.setdefault(signal_type, []).append(spec)
+        self.by_type.setdefault(signal_type, []).append(spec)
 
     def types(self) -> set[SignalType]:
         """The Signal types some handler listens to."""
-        return set(self._by_type)
+        return set(self.by_type)
 
     def accepting(self, signal: Signal) -> list[HandlerSpec]:
         """The handlers ``signal`` reaches (its type, past their filters)."""
-        specs = self._by_type.get(signal.type)
+        specs = self.by_type.get(signal.type)
         if not specs:
             return []
         return [spec for spec in specs if spec.accepts(signal)]

@@ -138,7 +138,14 @@ class Hosting:
     async def _run(self, axon: Axon, task: Signal) -> None:
         work = self._work
         try:  # a STOP of the trace cancels this task, waiting for a slot or running
-            reply = await work.bounded(axon.handle_task(task, self._link))
+            slots = work.slots
+            if slots.try_acquire():  # a free slot, nearly always: no bounded() coroutine
+                try:
+                    reply = await axon.handle_task(task, self._link)
+                finally:
+                    slots.release()
+            else:
+                reply = await work.bounded(axon.handle_task(task, self._link))
         except Exception as exc:  # handle_task turns Neuron failures into ERRORs
             work.report(exc)
             return

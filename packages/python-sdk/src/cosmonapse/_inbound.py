@@ -77,9 +77,9 @@ class Inbound:
         route = self.routes.get(signal.type)
         if route is not None and not route(subject, signal):
             return
-        handlers = self._handlers.accepting(signal)
-        for spec in handlers:
-            self.run_handler(spec, signal)
+        if signal.type in self._handlers.by_type:
+            for spec in self._handlers.accepting(signal):
+                self.run_handler(spec, signal)
 
     async def _on_frame_async(self, subject: str, data: bytes | Parcel) -> None:
         self.on_frame(subject, data)
@@ -107,7 +107,7 @@ class Inbound:
     def accept(self, subject: str, data: bytes | Parcel) -> Signal | None:
         """Decode a frame; None for an invalid one, a redelivery, or a Signal of a
         trace this Dendrite has stopped (each counted)."""
-        signal = self.decode(data)
+        signal = data.open() if type(data) is SignalSnapshot else self.decode(data)
         if signal is None:
             return None
         counters = self._counters

