@@ -66,7 +66,8 @@ class Outbox:
         counters: MutableMapping[str, int],
     ) -> None:
         self.synapse = synapse
-        self.carrier = synapse if isinstance(synapse, ParcelCarrier) else None  # or None
+        # the in-process path for snapshots of Signals, when the transport has one
+        self.carrier = synapse if isinstance(synapse, ParcelCarrier) else None
         self.namespace = namespace
         self.node = node
         self.role: Role = role
