@@ -43,32 +43,32 @@ class HandlerSpec:
 class HandlerRegistry:
     """The user handlers of one Dendrite, by Signal type, in registration order."""
 
-    __slots__ = ("_by_type",)
+    __slots__ = ("by_type",)
 
     def __init__(self) -> None:
-        self._by_type: dict[SignalType, list[HandlerSpec]] = {}
+        self.by_type: dict[SignalType, list[HandlerSpec]] = {}
 
     def add(self, signal_type: SignalType, spec: HandlerSpec) -> None:
-        self._by_type.setdefault(signal_type, []).append(spec)
+        self.by_type.setdefault(signal_type, []).append(spec)
 
     def remove(self, signal_type: SignalType, spec: HandlerSpec) -> bool:
         """Forget ``spec`` (one registration of it); False when it was not registered."""
-        specs = self._by_type.get(signal_type, [])
+        specs = self.by_type.get(signal_type, [])
         index = next((i for i, s in enumerate(specs) if s is spec), None)
         if index is None:
             return False
         del specs[index]
         if not specs:
-            del self._by_type[signal_type]
+            del self.by_type[signal_type]
         return True
 
     def types(self) -> set[SignalType]:
         """The Signal types some handler listens to."""
-        return set(self._by_type)
+        return set(self.by_type)
 
     def accepting(self, signal: Signal) -> list[HandlerSpec]:
         """The handlers ``signal`` reaches (its type, past their filters)."""
-        specs = self._by_type.get(signal.type)
+        specs = self.by_type.get(signal.type)
         if not specs:
             return []
         return [spec for spec in specs if spec.accepts(signal)]

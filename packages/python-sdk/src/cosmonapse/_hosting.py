@@ -163,10 +163,19 @@ class Hosting:
         runs = self._outbox.traces.runs
         runs[task.id] = (task.trace_id, deadline_at)
         try:  # a STOP of the trace cancels this task, waiting for a slot or running
-            if deadline_at is None:
-                reply = await work.bounded(axon.handle_task(task, self._link))
-            else:
+            if deadline_at is not None and "depth" in task.meta:
+                # a delegated run is cut past its deadline, so no child outlives its
+                # root; a root's own caller STOPs it (and has no timer to pay for)
                 async with asyncio.timeout_at(deadline_at + DEADLINE_GRACE_S):
+                    reply = await work.bounded(axon.handle_task(task, self._link))
+            else:
+                slots = work.slots
+                if slots.try_acquire():  # a free slot, nearly always: no bounded() coroutine
+                    try:
+                        reply = await axon.handle_task(task, self._link)
+                    finally:
+                        slots.release()
+                else:
                     reply = await work.bounded(axon.handle_task(task, self._link))
         except TimeoutError:  # only the deadline's: handle_task turns a Neuron's into ERROR
             reply = self._past_deadline(axon, task)

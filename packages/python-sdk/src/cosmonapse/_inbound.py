@@ -1,5 +1,7 @@
 """The inbound path of a Dendrite: frame -> Signal -> the handler of its type -> user
-handlers (docs/architecture.md follows one TASK through it).
+handlers (docs/architecture.md follows one TASK through it). From the in-process bus a
+frame may come as a snapshot of the Signal (``_snapshot.py``): opening it gives this
+Dendrite a Signal of its own without parsing and validating the whole envelope again.
 
 Every step runs without waiting, in arrival order: what needs to wait (a Neuron run, a
 send, a user handler) is spawned as an owned task, so a handler never runs user code
@@ -14,11 +16,12 @@ from collections.abc import Callable, MutableMapping
 from ._dedup import SeenWindow
 from ._handlers import HandlerRegistry, HandlerSpec
 from ._outbox import SUPPRESSED
+from ._snapshot import SignalSnapshot
 from ._traces import TraceBook
 from ._work import OwnedWork
 from .exceptions import EnvelopeError
 from .signal import Signal, SignalType
-from .synapses.base import MessageHandler
+from .synapses.base import Parcel, ParcelHandler
 
 log = logging.getLogger("cosmonapse.dendrite")
 
@@ -62,27 +65,31 @@ class Inbound:
         self._max_queued = max_queued
         self.routes: dict[SignalType, TypeHandler] = {}
 
-    def handler(self, plain: bool) -> MessageHandler:
+    def handler(self, plain: bool) -> ParcelHandler:
         """What to subscribe with: the plain function, or a coroutine wrapper for a
         transport that takes no plain handlers."""
         return self.on_frame if plain else self._on_frame_async
 
-    def on_frame(self, subject: str, data: bytes) -> None:
+    def on_frame(self, subject: str, data: bytes | Parcel) -> None:
         signal = self.accept(subject, data)
         if signal is None:
             return
         route = self.routes.get(signal.type)
         if route is not None and not route(subject, signal):
             return
-        handlers = self._handlers.accepting(signal)
-        for spec in handlers:
-            self.run_handler(spec, signal)
+        if signal.type in self._handlers.by_type:
+            for spec in self._handlers.accepting(signal):
+                self.run_handler(spec, signal)
 
-    async def _on_frame_async(self, subject: str, data: bytes) -> None:
+    async def _on_frame_async(self, subject: str, data: bytes | Parcel) -> None:
         self.on_frame(subject, data)
 
-    def decode(self, data: bytes) -> Signal | None:
+    def decode(self, data: bytes | Parcel) -> Signal | None:
         """The Signal in ``data``, or None (counted, logged now and then) when invalid."""
+        if type(data) is SignalSnapshot:
+            return data.open()  # checked when it was published
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            data = data.frame()  # a parcel of another kind
         try:
             return Signal.decode(data)
         except EnvelopeError as exc:
@@ -97,10 +104,10 @@ class Inbound:
                 )
             return None
 
-    def accept(self, subject: str, data: bytes) -> Signal | None:
+    def accept(self, subject: str, data: bytes | Parcel) -> Signal | None:
         """Decode a frame; None for an invalid one, a redelivery, or a Signal of a
         trace this Dendrite has stopped (each counted)."""
-        signal = self.decode(data)
+        signal = data.open() if type(data) is SignalSnapshot else self.decode(data)
         if signal is None:
             return None
         counters = self._counters
@@ -115,10 +122,10 @@ class Inbound:
             return None
         return signal
 
-    def deliver_to(self, spec: HandlerSpec) -> MessageHandler:
+    def deliver_to(self, spec: HandlerSpec) -> ParcelHandler:
         """A frame handler for one user handler (a queue-group subscription of its own)."""
 
-        async def deliver(subject: str, data: bytes) -> None:
+        async def deliver(subject: str, data: bytes | Parcel) -> None:
             signal = self.decode(data)
             traces = self._traces
             if signal is not None and not (

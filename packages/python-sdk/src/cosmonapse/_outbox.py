@@ -1,5 +1,9 @@
 """Where a Dendrite's Signals leave: each Signal's subject, the role gate and the
-stopped-trace filter (docs/protocol.md sections 3 and 5)."""
+stopped-trace filter (docs/protocol.md sections 3 and 5).
+
+On a transport that carries parcels (the in-process bus) a well-formed Signal leaves as a
+snapshot (``_snapshot.py``) rather than as bytes; any other goes out encoded, so a
+receiver judges it exactly as it would over a socket."""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ from collections.abc import MutableMapping
 from typing import Literal
 
 from . import subjects
+from ._snapshot import snapshot_of
 from ._traces import TraceBook
 from .exceptions import RoleError
 from .signal import Signal, SignalType
-from .synapses.base import Synapse
+from .synapses.base import ParcelCarrier, Synapse
 
 log = logging.getLogger("cosmonapse.dendrite")
 
@@ -40,7 +45,16 @@ class Outbox:
     frame sent counts in ``counters["published"]``.
     """
 
-    __slots__ = ("_subjects", "counters", "namespace", "node", "role", "synapse", "traces")
+    __slots__ = (
+        "_subjects",
+        "carrier",
+        "counters",
+        "namespace",
+        "node",
+        "role",
+        "synapse",
+        "traces",
+    )
 
     def __init__(
         self,
@@ -52,6 +66,8 @@ class Outbox:
         counters: MutableMapping[str, int],
     ) -> None:
         self.synapse = synapse
+        # the in-process path for snapshots of Signals, when the transport has one
+        self.carrier = synapse if isinstance(synapse, ParcelCarrier) else None
         self.namespace = namespace
         self.node = node
         self.role: Role = role
@@ -94,14 +110,18 @@ class Outbox:
         ``counters["suppressed"]``. A worker may send the TASKs a Neuron it runs
         delegates: those whose ``parent_id`` is a TASK of the same trace running here."""
         kind = signal.type
-        if kind in ROLE_GATED and not self.is_delegated(signal):
+        if kind in ROLE_GATED and self.role != "orchestrator" and not self.is_delegated(signal):
             self.check_role(kind)
         traces = self.traces
         if kind in SUPPRESSED and traces.stopped_traces and traces.is_stopped(signal):
             self.counters["suppressed"] += 1
             log.debug("not publishing %s on stopped trace %s", kind.value, signal.trace_id)
             return
-        await self.synapse.publish(self.subject_of(signal), signal.encode())
+        carrier = self.carrier
+        if carrier is not None and (snapshot := snapshot_of(signal)) is not None:
+            carrier.publish_parcel(self.subject_of(signal), snapshot)
+        else:  # not a carrier, or a Signal not well formed: its bytes
+            await self.synapse.publish(self.subject_of(signal), signal.encode())
         self.counters["published"] += 1
 
     def is_delegated(self, signal: Signal) -> bool:
@@ -113,7 +133,11 @@ class Outbox:
 
     async def send(self, signal: Signal) -> None:
         """Publish without the role and stopped-trace checks."""
-        await self.synapse.publish(self.subject_of(signal), signal.encode())
+        carrier = self.carrier
+        if carrier is not None and (snapshot := snapshot_of(signal)) is not None:
+            carrier.publish_parcel(self.subject_of(signal), snapshot)
+        else:  # not a carrier, or a Signal not well formed: its bytes
+            await self.synapse.publish(self.subject_of(signal), signal.encode())
         self.counters["published"] += 1
 
     async def send_all(self, signals: list[Signal]) -> None:

@@ -10,13 +10,14 @@ from collections.abc import Iterable
 from . import subjects
 from ._outbox import Outbox
 from .signal import SignalType
-from .synapses.base import MessageHandler, Subscription
+from .synapses.base import MessageHandler, ParcelHandler, Subscription
 
 log = logging.getLogger("cosmonapse.dendrite")
 
 
 class Subscriptions:
-    """Subscribes ``frames`` (the Dendrite's inbound handler) to what is asked for.
+    """Subscribes ``frames`` (the Dendrite's inbound handler) to what is asked for; on a
+    transport that carries parcels, as a handler that takes them.
 
     Nothing is subscribed while :attr:`active` is false (before start, after stop); what
     was asked for then is subscribed by the next :meth:`ensure` once active.
@@ -24,7 +25,7 @@ class Subscriptions:
 
     __slots__ = ("_extra", "_frames", "_lock", "_outbox", "_routed", "active", "by_type")
 
-    def __init__(self, outbox: Outbox, frames: MessageHandler) -> None:
+    def __init__(self, outbox: Outbox, frames: ParcelHandler) -> None:
         self._outbox = outbox
         self._frames = frames
         self.by_type: dict[SignalType, Subscription] = {}
@@ -46,8 +47,8 @@ class Subscriptions:
             for signal_type in missing:
                 if signal_type in self.by_type:
                     continue
-                self.by_type[signal_type] = await self._outbox.synapse.subscribe(
-                    self._outbox.subject(signal_type), self._frames
+                self.by_type[signal_type] = await self._subscribe(
+                    self._outbox.subject(signal_type), self._frames, None
                 )
 
     async def ensure_routed(self, capabilities: Iterable[str]) -> None:
@@ -66,23 +67,28 @@ class Subscriptions:
                 await current.unsubscribe()  # the capability profile changed
             if group is None:
                 return
-            self._routed = await self._outbox.synapse.subscribe(
-                subjects.routed_task_subject(self._outbox.namespace),
-                self._frames,
-                queue_group=group,
+            self._routed = await self._subscribe(
+                subjects.routed_task_subject(self._outbox.namespace), self._frames, group
             )
 
     async def add_group(
-        self, signal_type: SignalType, handler: MessageHandler, queue_group: str
+        self, signal_type: SignalType, handler: ParcelHandler, queue_group: str
     ) -> Subscription:
         """A subscription of its own for ``handler`` in ``queue_group`` (unsubscribed
         with the others on :meth:`close`)."""
         subjects.validate_queue_group(queue_group)
-        sub = await self._outbox.synapse.subscribe(
-            self._outbox.subject(signal_type), handler, queue_group=queue_group
-        )
+        sub = await self._subscribe(self._outbox.subject(signal_type), handler, queue_group)
         self._extra.append(sub)
         return sub
+
+    async def _subscribe(
+        self, subject: str, handler: ParcelHandler, queue_group: str | None
+    ) -> Subscription:
+        carrier = self._outbox.carrier
+        if carrier is not None:
+            return await carrier.subscribe_parcels(subject, handler, queue_group=queue_group)
+        frames: MessageHandler = handler  # it takes bytes too
+        return await self._outbox.synapse.subscribe(subject, frames, queue_group=queue_group)
 
     async def close(self, *, unsubscribe: bool) -> None:
         """Forget every subscription (unsubscribing each, when ``unsubscribe``)."""

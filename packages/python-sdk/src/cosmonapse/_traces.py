@@ -14,6 +14,7 @@ from typing import Any
 from .signal import Signal
 
 _UNBOUNDED = -1  # a STOP with no attempt bound stops every attempt
+_NEW = "\x00new"  # TraceBook.stake: no record of the trace yet (never a node id)
 
 
 def attempt_of(signal: Signal) -> int:
@@ -27,7 +28,9 @@ class TraceBook:
     def __init__(self, *, max_traces: int = 10_000) -> None:
         self.max_traces = max_traces
         self._running: dict[str, set[asyncio.Task[Any]]] = {}
-        self._stakes: OrderedDict[str, set[str]] = OrderedDict()  # trace -> peer nodes
+        # trace -> its peer nodes: None for none and a str for one, the common cases, so
+        # the thousands of records held cost the garbage collector nothing to scan
+        self._stakes: OrderedDict[str, set[str] | str | None] = OrderedDict()
         # trace -> highest stopped attempt; read directly on hot paths ("any stopped?")
         self.stopped_traces: OrderedDict[str, int] = OrderedDict()
         # TASK id -> (trace id, loop time of its deadline or None), while this Dendrite
@@ -78,19 +81,28 @@ class TraceBook:
 
     def stake(self, trace_id: str, peer: str | None = None) -> None:
         """Note that this Dendrite took part in ``trace_id`` (with ``peer``, if given)."""
-        peers = self._stakes.get(trace_id)
-        if peers is None:
-            peers = self._stakes[trace_id] = set()
-            if len(self._stakes) > self.max_traces:
-                self._stakes.popitem(last=False)
-        if peer is not None:
-            peers.add(peer)
+        stakes = self._stakes
+        peers = stakes.get(trace_id, _NEW)
+        if peers is _NEW:  # a new trace
+            stakes[trace_id] = peer
+            if len(stakes) > self.max_traces:
+                stakes.popitem(last=False)
+        elif peer is not None and peers != peer:
+            if peers is None:
+                stakes[trace_id] = peer
+            elif isinstance(peers, str):
+                stakes[trace_id] = {peers, peer}
+            else:
+                peers.add(peer)
 
     def has_stake(self, trace_id: str) -> bool:
         return trace_id in self._stakes or trace_id in self._running
 
     def peers(self, trace_id: str) -> set[str]:
-        return set(self._stakes.get(trace_id, ()))
+        peers = self._stakes.get(trace_id)
+        if peers is None:
+            return set()
+        return {peers} if type(peers) is str else set(peers)
 
     def release(self, trace_id: str) -> None:
         """Forget the stake (after a STOP was acknowledged)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .signal import Directed, Signal, SignalType, fresh_signal
+from .signal import Directed, Signal, SignalType, directed_from_parts, fresh_signal
 
 __all__ = [
     "agent_output_signal",
@@ -54,8 +54,10 @@ def task_signal(
         payload["context_ref"] = context_ref
     if finalize:
         payload["finalize"] = True
-    directed = Directed(neuron, None, caps) if (neuron is not None or caps) else None
-    return fresh_signal(SignalType.TASK, payload, trace_id, parent_id, directed, _meta(meta))
+    directed = directed_from_parts(neuron, None, caps) if (neuron is not None or caps) else None
+    return fresh_signal(
+        SignalType.TASK, payload, trace_id, parent_id, directed, dict(meta) if meta else {}
+    )
 
 
 def agent_output_signal(
@@ -73,8 +75,8 @@ def agent_output_signal(
         {"output": dict(output)},
         task.trace_id,
         task.id,
-        Directed(producer, None, list(capabilities)),
-        _meta(meta),
+        directed_from_parts(producer, None, list(capabilities)),
+        dict(meta) if meta else {},
     )
 
 

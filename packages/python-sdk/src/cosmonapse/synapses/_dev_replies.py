@@ -70,7 +70,7 @@ class DevSubscription(Subscription):
         sub_id: str,
         subject: str,
         queue_group: str | None,
-        inbox: Inbox,
+        inbox: Inbox[bytes],
     ) -> None:
         self._unsubscribe = unsubscribe
         self.sub_id = sub_id

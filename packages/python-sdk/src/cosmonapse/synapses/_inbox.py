@@ -19,17 +19,19 @@ import asyncio
 import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable
-from typing import Any, cast
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar, cast
 
-from .base import MessageHandler, log_handler_error
+from .base import log_handler_error
 
 log = logging.getLogger("cosmonapse.synapse")
 
 _BATCH = 256  # frames a plain handler gets per loop iteration while a backlog drains
 
+D = TypeVar("D")  # what the handler takes: bytes, or a transport's own frame objects
 
-def is_plain_handler(handler: MessageHandler) -> bool:
+
+def is_plain_handler(handler: Callable[..., object]) -> bool:
     """True when ``handler`` is a plain function rather than an ``async def``."""
     if inspect.iscoroutinefunction(handler):
         return False
@@ -37,7 +39,7 @@ def is_plain_handler(handler: MessageHandler) -> bool:
     return not inspect.iscoroutinefunction(call)
 
 
-class Inbox:
+class Inbox(Generic[D]):
     """Bounded FIFO of ``(subject, data)`` delivered in order to one handler.
 
     ``push`` never blocks: past ``max_pending`` it drops the frame, counts it, and logs
@@ -61,9 +63,11 @@ class Inbox:
         "dropped",
     )
 
-    def __init__(self, handler: MessageHandler, *, max_pending: int, name: str) -> None:
+    def __init__(
+        self, handler: Callable[[str, D], Awaitable[None] | None], *, max_pending: int, name: str
+    ) -> None:
         self._handler = handler
-        self._items: deque[tuple[str, bytes]] = deque()
+        self._items: deque[tuple[str, D]] = deque()
         self._max = max_pending
         self._name = name
         self._waiter: asyncio.Future[None] | None = None
@@ -79,7 +83,7 @@ class Inbox:
         if not self._plain:
             self._task = self._loop.create_task(self._pump(), name=f"cosmonapse-inbox:{name}")
 
-    def push(self, subject: str, data: bytes) -> bool:
+    def push(self, subject: str, data: D) -> bool:
         """Hand over one frame; False (and counted) when the inbox is full or closed."""
         if self._closed:
             return False
@@ -115,7 +119,7 @@ class Inbox:
     def pending(self) -> int:
         return len(self._items)
 
-    def _call(self, subject: str, data: bytes) -> None:
+    def _call(self, subject: str, data: D) -> None:
         self._running = True
         try:
             result = self._handler(subject, data)

@@ -20,6 +20,11 @@ Delivery contract, for every transport:
   at-most-once on every built-in transport.
 * ``close()`` stops every subscription and cancels the tasks the Synapse owns; it is
   idempotent.
+
+An in-process transport may also be a :class:`ParcelCarrier`: besides frames it carries
+*parcels*, immutable objects that render their frame on demand (the Dendrite's are
+snapshots of Signals, see ``cosmonapse._snapshot``). A subscriber that asks for parcels
+gets them as they are; every other subscriber gets the parcel's frame, rendered once.
 """
 
 from __future__ import annotations
@@ -28,13 +33,34 @@ import abc
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
-__all__ = ["DEFAULT_MAX_PENDING", "MessageHandler", "Subscription", "Synapse"]
+__all__ = [
+    "DEFAULT_MAX_PENDING",
+    "MessageHandler",
+    "Parcel",
+    "ParcelCarrier",
+    "ParcelHandler",
+    "Subscription",
+    "Synapse",
+]
 
 MessageHandler = Callable[[str, bytes], Awaitable[None] | None]
 """``async def handler(subject: str, data: bytes) -> None``, or, on a transport with
 :attr:`Synapse.plain_handlers`, a plain ``def`` with the same arguments."""
+
+
+class Parcel(Protocol):
+    """What a :class:`ParcelCarrier` carries instead of a frame: immutable once
+    published, it renders its frame on demand (the same bytes every time)."""
+
+    def frame(self) -> bytes:
+        """The frame this parcel stands for."""
+        ...
+
+
+ParcelHandler = Callable[[str, "bytes | Parcel"], Awaitable[None] | None]
+"""A handler that takes parcels as well as frames (see :class:`ParcelCarrier`)."""
 
 DEFAULT_MAX_PENDING = 65_536
 """Messages buffered per subscription before new ones are dropped."""
@@ -120,6 +146,31 @@ class Synapse(abc.ABC):
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<{type(self).__name__} {self.url!r} {state}>"
+
+
+class ParcelCarrier(abc.ABC):
+    """A Synapse that can also carry :class:`Parcel` objects (in process only).
+
+    :meth:`publish_parcel` delivers like ``publish`` does: to a subscription made with
+    :meth:`subscribe_parcels` the parcel itself, to any other its frame. Limits apply to
+    the frame: a carrier with a frame limit renders the frame at publish to check it.
+    """
+
+    @abc.abstractmethod
+    def publish_parcel(self, subject: str, parcel: Parcel) -> None:
+        """Queue ``parcel`` for every subscription ``subject`` reaches, as ``publish``
+        would its frame (same errors); never runs a handler."""
+
+    @abc.abstractmethod
+    async def subscribe_parcels(
+        self,
+        subject: str,
+        handler: ParcelHandler,
+        *,
+        queue_group: str | None = None,
+    ) -> Subscription:
+        """``subscribe`` for a handler that takes parcels as they are (frames published
+        as bytes still arrive as bytes)."""
 
 
 def log_handler_error(subject: str, exc: BaseException) -> None:

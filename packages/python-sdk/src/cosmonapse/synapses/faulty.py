@@ -77,7 +77,7 @@ class _FaultySubscription(Subscription):
         owner: FaultySynapse,
         subject: str,
         queue_group: str | None,
-        inbox: Inbox,
+        inbox: Inbox[bytes],
         rng: random.Random,
     ) -> None:
         self._owner = owner

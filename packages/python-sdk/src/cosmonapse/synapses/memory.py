@@ -8,6 +8,13 @@ a later turn of the event loop, in publish order across all subscriptions, into 
 subscription's inbox (a bounded batch per turn). A handler therefore never runs inside
 the sender's ``await publish``, as over a socket (docs/protocol.md section 3).
 
+It is also a :class:`~cosmonapse.synapses.base.ParcelCarrier`: a Dendrite publishes a
+snapshot of each Signal (:meth:`MemorySynapse.publish_parcel`) and subscribes with
+:meth:`MemorySynapse.subscribe_parcels`, so a Signal crosses the bus without being written
+out and parsed back whole; any other subscriber gets the snapshot's frame, written once.
+With ``max_frame_bytes`` frames (and parcels' frames) past that size are refused at
+publish, as a socket transport refuses them; by default there is no limit.
+
 Delivery is at-most-once: a subscription with ``max_pending`` frames queued or unhandled
 loses new ones, counted in ``stats["dropped"]``, and nothing else is slowed down.
 
@@ -22,13 +29,22 @@ import asyncio
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
-from ..exceptions import SynapseClosedError
+from ..exceptions import FrameTooLargeError, SynapseClosedError
 from ..subjects import validate_queue_group, validate_subject
 from ._inbox import Inbox
-from .base import DEFAULT_MAX_PENDING, MessageHandler, Subscription, Synapse
-from .router import SubjectRouter
+from .base import (
+    DEFAULT_MAX_PENDING,
+    MessageHandler,
+    Parcel,
+    ParcelCarrier,
+    ParcelHandler,
+    Subscription,
+    Synapse,
+)
+from .router import Route, SubjectRouter
 
 __all__ = ["BUSES", "MemorySynapse", "NamedBuses", "connect"]
 
@@ -36,19 +52,21 @@ _BATCH = 4096  # frames handed to inboxes per loop turn while the queue drains
 
 
 class _MemorySubscription(Subscription):
-    __slots__ = ("_remove", "dropped", "inbox", "queue_group", "queued", "subject")
+    __slots__ = ("_remove", "dropped", "inbox", "parcels", "queue_group", "queued", "subject")
 
     def __init__(
         self,
         remove: Callable[[_MemorySubscription], Awaitable[None]],
         subject: str,
         queue_group: str | None,
-        inbox: Inbox,
+        inbox: Inbox[Any],
+        parcels: bool,
     ) -> None:
         self._remove = remove
         self.subject = subject
         self.queue_group = queue_group
         self.inbox = inbox
+        self.parcels = parcels  # the handler takes parcels as they are
         self.queued = 0  # frames in the synapse's queue for this subscription
         self.dropped = 0  # frames refused before they reached the inbox
 
@@ -56,26 +74,37 @@ class _MemorySubscription(Subscription):
         await self._remove(self)
 
 
-class MemorySynapse(Synapse):
+class MemorySynapse(Synapse, ParcelCarrier):
     """An in-process Synapse.
 
     ``max_pending`` bounds each subscription's buffer (default 65,536 frames): the frames
-    queued for it plus those its inbox holds.
+    queued for it plus those its inbox holds. ``max_frame_bytes`` (default None: no
+    limit) refuses larger frames at publish with
+    :class:`~cosmonapse.FrameTooLargeError`.
     """
 
     plain_handlers = True
 
-    def __init__(self, *, max_pending: int = DEFAULT_MAX_PENDING, name: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        name: str | None = None,
+        max_frame_bytes: int | None = None,
+    ) -> None:
         if max_pending < 1:
             raise ValueError("max_pending must be at least 1")
+        if max_frame_bytes is not None and max_frame_bytes < 1:
+            raise ValueError("max_frame_bytes must be at least 1 (or None: no limit)")
         self.url = f"memory://{name}" if name else "memory://"
         self.name = name
+        self.max_frame_bytes = max_frame_bytes
         self._max_pending = max_pending
         self._subs: list[_MemorySubscription] = []
         self._router: SubjectRouter[_MemorySubscription] = SubjectRouter()
-        # (subscription, subject, data) in publish order; bounded by max_pending per
-        # subscription, since publish refuses a frame for a subscription that is full.
-        self._queue: deque[tuple[_MemorySubscription, str, bytes]] = deque()
+        # (subscription, subject, frame or parcel, is a parcel) in publish order; bounded
+        # by max_pending per subscription, since publish refuses what a full one would get.
+        self._queue: deque[tuple[_MemorySubscription, str, bytes | Parcel, bool]] = deque()
         self._scheduled = False
         self._closed = False
         self._published = 0
@@ -99,24 +128,61 @@ class MemorySynapse(Synapse):
     async def publish(self, subject: str, data: bytes) -> None:
         """Queue the frame for every receiving subscription; handlers run on a later
         turn of the event loop, never inside this call."""
+        route = self._route(subject)
+        limit = self.max_frame_bytes
+        if limit is not None and len(data) > limit:
+            raise FrameTooLargeError(len(data), limit)
+        self._enqueue(subject, route, data, False)
+
+    def publish_parcel(self, subject: str, parcel: Parcel) -> None:
+        """:meth:`publish` for a parcel: subscriptions made with
+        :meth:`subscribe_parcels` get it as it is, the others its frame."""
+        route = self._route(subject)
+        limit = self.max_frame_bytes
+        if limit is not None:
+            size = len(parcel.frame())
+            if size > limit:
+                raise FrameTooLargeError(size, limit)
+        self._enqueue(subject, route, parcel, True)
+
+    def _route(self, subject: str) -> Route[_MemorySubscription]:
         if self._closed:
             raise SynapseClosedError("publish on a closed MemorySynapse")
         router = self._router
-        if router.cached_route(subject) is None:
+        route = router.cached_route(subject)
+        if route is None:
             validate_subject(subject, wildcards=False)
+            route = router.route(subject)
+        return route
+
+    def _enqueue(
+        self,
+        subject: str,
+        route: Route[_MemorySubscription],
+        data: bytes | Parcel,
+        parcel: bool,
+    ) -> None:
         self._published += 1
         queue = self._queue
         limit = self._max_pending
+        if route.groups:
 
-        def enqueue(sub: _MemorySubscription) -> bool:
-            if sub.queued + sub.inbox.pending >= limit:
-                sub.dropped += 1
-            else:
-                sub.queued += 1
-                queue.append((sub, subject, data))
-            return True  # a full subscription counts the drop; the group's turn is used
+            def enqueue(sub: _MemorySubscription) -> bool:
+                if sub.queued + sub.inbox.pending >= limit:
+                    sub.dropped += 1
+                else:
+                    sub.queued += 1
+                    queue.append((sub, subject, data, parcel))
+                return True  # a full subscription counts the drop; the group's turn is used
 
-        router.fan_out(subject, enqueue)
+            self._router.fan_out(subject, enqueue)
+        else:  # no queue group: every subscriber, as above without the router's turn
+            for sub in route.plain:
+                if sub.queued + sub.inbox.pending >= limit:
+                    sub.dropped += 1
+                else:
+                    sub.queued += 1
+                    queue.append((sub, subject, data, parcel))
         if queue and not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._drain)
@@ -127,8 +193,10 @@ class MemorySynapse(Synapse):
         queue = self._queue
         popleft = queue.popleft
         for _ in range(min(len(queue), _BATCH)):
-            sub, subject, data = popleft()
+            sub, subject, data, parcel = popleft()
             sub.queued -= 1
+            if parcel and not sub.parcels:
+                data = data.frame()  # type: ignore[union-attr]  # made once, then kept
             sub.inbox.push(subject, data)  # a closed inbox refuses it
         if queue and not self._closed:
             self._scheduled = True
@@ -141,13 +209,32 @@ class MemorySynapse(Synapse):
         *,
         queue_group: str | None = None,
     ) -> Subscription:
+        return self._add(subject, handler, queue_group, parcels=False)
+
+    async def subscribe_parcels(
+        self,
+        subject: str,
+        handler: ParcelHandler,
+        *,
+        queue_group: str | None = None,
+    ) -> Subscription:
+        return self._add(subject, handler, queue_group, parcels=True)
+
+    def _add(
+        self,
+        subject: str,
+        handler: Callable[[str, Any], Awaitable[None] | None],
+        queue_group: str | None,
+        *,
+        parcels: bool,
+    ) -> Subscription:
         if self._closed:
             raise SynapseClosedError("subscribe on a closed MemorySynapse")
         validate_subject(subject)
         if queue_group is not None:
             validate_queue_group(queue_group)
-        inbox = Inbox(handler, max_pending=self._max_pending, name=subject)
-        sub = _MemorySubscription(self._remove, subject, queue_group, inbox)
+        inbox: Inbox[Any] = Inbox(handler, max_pending=self._max_pending, name=subject)
+        sub = _MemorySubscription(self._remove, subject, queue_group, inbox, parcels)
         self._subs.append(sub)
         self._router.add(sub, subject, queue_group)
         return sub
