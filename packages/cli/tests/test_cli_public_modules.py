@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import traceback
 import types
+import typing
 
 import cosmonapse_cli
 
@@ -28,6 +29,8 @@ def test_public_names_show_the_package() -> None:
         if isinstance(getattr(cosmonapse_cli, name), type | types.FunctionType)
     }
     assert public == SHOWN
+    for name in public:  # annotations resolved where they were written
+        typing.get_type_hints(getattr(cosmonapse_cli, name))
     assert repr(cosmonapse_cli.DevSynapseServer) == "<class 'cosmonapse_cli.DevSynapseServer'>"
 
 

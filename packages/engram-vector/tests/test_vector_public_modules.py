@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import types
+import typing
 
 import cosmonapse_engram_vector
 
@@ -21,6 +22,8 @@ def test_public_names_show_the_package() -> None:
         if isinstance(getattr(cosmonapse_engram_vector, name), type | types.FunctionType)
     }
     assert public == SHOWN
+    for name in public:  # annotations resolved where they were written
+        typing.get_type_hints(getattr(cosmonapse_engram_vector, name))
     assert (
         repr(cosmonapse_engram_vector.VectorEngram)
         == "<class 'cosmonapse_engram_vector.VectorEngram'>"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import traceback
 import types
+import typing
 
 import cosmonapse_neuron_hf
 
@@ -23,6 +24,8 @@ def test_public_names_show_the_package() -> None:
         if isinstance(getattr(cosmonapse_neuron_hf, name), type | types.FunctionType)
     }
     assert public == SHOWN
+    for name in public:  # annotations resolved where they were written
+        typing.get_type_hints(getattr(cosmonapse_neuron_hf, name))
     assert (
         repr(cosmonapse_neuron_hf.HuggingFaceNeuron)
         == "<class 'cosmonapse_neuron_hf.HuggingFaceNeuron'>"

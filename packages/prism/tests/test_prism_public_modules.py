@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import traceback
 import types
+import typing
 
 import cosmonapse_prism
 
@@ -29,6 +30,8 @@ def test_public_names_show_the_package() -> None:
         if isinstance(getattr(cosmonapse_prism, name), type | types.FunctionType)
     }
     assert public == SHOWN
+    for name in public:  # annotations resolved where they were written
+        typing.get_type_hints(getattr(cosmonapse_prism, name))
     assert repr(cosmonapse_prism.PrismServer) == "<class 'cosmonapse_prism.PrismServer'>"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import traceback
 import types
+import typing
 from typing import Any
 
 import cosmonapse
@@ -54,6 +55,15 @@ def test_every_public_class_and_function_shows_the_package() -> None:
     # What is not a class or function keeps its own shape.
     assert cosmonapse.builders.__name__ == "cosmonapse.builders"
     assert isinstance(cosmonapse.PROTOCOL_VERSION, str)
+
+
+def test_type_hints_still_resolve() -> None:
+    """``typing.get_type_hints`` looks names up in ``__module__``: each public class's
+    annotations were resolved where they were written, before its module changed."""
+    for value in public_objects(cosmonapse).values():
+        typing.get_type_hints(value)  # raises NameError for an unresolved annotation
+    assert typing.get_type_hints(Hit) == {"id": str, "entry": dict[str, Any], "score": float}
+    assert typing.get_type_hints(Signal)["type"] is SignalType
 
 
 def test_reprs_and_tracebacks_show_the_public_name() -> None:
