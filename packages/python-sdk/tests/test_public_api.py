@@ -43,6 +43,7 @@ PUBLIC_API = [
     "Participant",
     "PluginError",
     "PluginNotInstalledError",
+    "RegistryStore",
     "Reply",
     "RetryStrategy",
     "RoleError",

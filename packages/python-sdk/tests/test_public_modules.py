@@ -81,10 +81,13 @@ BUILT = {
     "FrameTooLargeError": lambda cls: cls(2_000_000, 1_000_000),
     "NoCapableNeuronError": lambda cls: cls("none", capabilities=["x"], trace_id="t"),
     "TaskFailedError": lambda cls: cls("boom", code="E", recoverable=False, trace_id="t"),
+    "TraceBudgetExceededError": lambda cls: cls(
+        "over", trace_id="t", bound="max_depth", limit=8, value=9
+    ),
 }
-# Not picklable before the modules moved either: each keeps required constructor options
-# outside ``args``, so ``cls(*args)`` fails on load. They need a ``__reduce__``.
-UNPICKLABLE = {"FrameTooLargeError", "NoCapableNeuronError", "TaskFailedError"}
+# Each keeps required constructor options outside ``args``; CosmonapseError.__reduce__
+# rebuilds them without calling the constructor again.
+UNPICKLABLE: set[str] = set()
 
 EXCEPTIONS = sorted(
     name
@@ -113,6 +116,7 @@ def test_exceptions_pickle(name: str) -> None:
         pytest.xfail(f"{name} needs constructor arguments: add how to build it to BUILT")
     back = pickle.loads(pickle.dumps(exc))
     assert type(back) is cls and str(back) == str(exc)
+    assert vars(back) == vars(exc)  # keyword options (code, trace_id, bound, ...) come back
     assert b"cosmonapse\n" in pickle.dumps(exc, protocol=0)  # found by its public module
 
 

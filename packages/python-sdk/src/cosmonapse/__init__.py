@@ -49,7 +49,7 @@ from .exceptions import (
 )
 from .neuron import Neuron
 from .ownership import HashRing, owner_of
-from .registry import MemoryRegistryStore, Participant
+from .registry import MemoryRegistryStore, Participant, RegistryStore
 from .results import Reply, StopResult
 from .retry import RetryStrategy
 from .route import Route, RouteCache, route_of
@@ -94,6 +94,7 @@ __all__ = [
     "Participant",
     "PluginError",
     "PluginNotInstalledError",
+    "RegistryStore",
     "Reply",
     "RetryStrategy",
     "RoleError",

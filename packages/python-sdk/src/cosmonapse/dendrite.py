@@ -48,7 +48,7 @@ from .budget import DEFAULT_BUDGET, TraceBudget
 from .builders import discover_signal, final_signal
 from .engram import Engram
 from .exceptions import DendriteStateError
-from .registry import MemoryRegistryStore
+from .registry import RegistryStore
 from .signal import Directed, Signal, SignalType
 from .synapses.base import Synapse
 
@@ -94,7 +94,7 @@ class Dendrite(CallMethods, HandlerDecorators):
         dendrite_id: str | None = None,
         role: Role = "orchestrator",
         heartbeat_s: float = 30.0,
-        registry_store: MemoryRegistryStore | None = None,
+        registry_store: RegistryStore | None = None,
         max_concurrency: int = 256,
         max_queued: int = 10_000,
         dedup_window: int = DEFAULT_DEDUP_WINDOW,

@@ -37,6 +37,8 @@ plugin involved, and never contain credentials.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "CosmonapseError",
     "CosmonapseTimeoutError",
@@ -70,7 +72,14 @@ __all__ = [
 
 
 class CosmonapseError(Exception):
-    """Base class of every error this library raises on purpose."""
+    """Base class of every error this library raises on purpose.
+
+    Every one pickles (across processes, for example), keyword options included: it is
+    rebuilt from its ``args`` and attributes, not by calling its constructor again.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args), self.__dict__)
 
 
 class EnvelopeError(CosmonapseError, ValueError):
@@ -280,3 +289,10 @@ class SynapseAuthError(SynapseConnectError):
     password or token). Raised by connecting; a client that meets it while reconnecting
     stops retrying and closes, since the same credentials would be refused again. The
     message never contains the credentials."""
+
+
+def _rebuild(cls: type[CosmonapseError], args: tuple[Any, ...]) -> CosmonapseError:
+    """Unpickle an error without its constructor (its options are restored as state)."""
+    error = cls.__new__(cls)
+    error.args = args
+    return error
