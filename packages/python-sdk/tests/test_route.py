@@ -24,6 +24,36 @@ def test_reply_goes_from_its_producer_back_to_the_task_sender() -> None:
     assert route_of(out) == Route("ingester", UNKNOWN)  # parent not seen
 
 
+def test_a_delegated_task_goes_from_the_calling_neuron_not_its_dendrite() -> None:
+    root = a_task(node="api", neuron="planner")
+    child = builders.task_signal(
+        input={"topic": "tides"},
+        neuron="researcher",
+        trace_id=root.trace_id,
+        parent_id=root.id,
+        meta={"node": "hub", "caller": "planner", "depth": 1, "deadline_ms": 900},
+    )
+    grandchild = builders.task_signal(
+        input={"q": 1},
+        capabilities=["fact"],
+        trace_id=root.trace_id,
+        parent_id=child.id,
+        meta={"node": "lab", "caller": "researcher", "depth": 2},
+    )
+    answer = builders.agent_output_signal(child, output={"f": 1}, producer="researcher")
+    routes = RouteCache()
+    assert [routes.route(s) for s in (root, child, grandchild, answer)] == [
+        Route("api", "planner"),
+        Route("planner", "researcher"),
+        Route("researcher", "caps:fact"),
+        Route("researcher", "planner"),
+    ]
+    assert route_of(child) == Route("planner", "researcher")  # parent not needed
+    # a caller that is not a name is ignored: the sending Dendrite again
+    odd = builders.task_signal(input={}, neuron="x", meta={"node": "hub", "caller": 3})
+    assert route_of(odd) == Route("hub", "x")
+
+
 def test_stop_goes_from_its_producer_to_every_dendrite() -> None:
     stop = builders.stop_signal(trace_id=a_task().trace_id, producer="api")
     assert route_of(stop) == Route("api", ALL)

@@ -15,7 +15,10 @@ worker that ran it) or, for any other parent, the parent's own sender.
 
 Per type, each end is the first of its candidates that is present:
 
-* TASK: from sender, the parent's actor, ``orchestrator``; to target, caps, ``*``.
+* TASK: from ``meta.caller`` (the Neuron that delegated it, on a child TASK), sender,
+  the parent's actor, ``orchestrator``; to target, caps, ``*``. A delegated TASK so reads
+  ``planner -> researcher``, not the delegating Dendrite's name, and its reply
+  ``researcher -> planner``.
 * AGENT_OUTPUT, ERROR, TOOL_RESULT: from ``directed.id`` (the producer), the parent
   TASK's receiver, sender; to the parent's sender.
 * FINAL: from ``directed.id``, sender, the parent's sender, ``orchestrator``; to ``*``.
@@ -120,7 +123,7 @@ def _route(signal: Signal, parent: _Parent | None) -> Route:
 
     kind_of = signal.type
     if kind_of is SignalType.TASK:
-        origin = _first(sender, actor) or ORCHESTRATOR
+        origin = _first(_name(meta.get("caller")), sender, actor) or ORCHESTRATOR
         receiver = _first(target, caps) or ANYONE
     elif kind_of in _REPLIES:
         origin = _first(target, worker, sender) or UNKNOWN
