@@ -27,6 +27,7 @@ TEST_DEPS = [
     "playwright>=1.45",
     "hatchling>=1.21",
     "py-spy>=0.3.14",
+    "mypy>=1.10",  # tests/typing_samples: the public types accept and refuse what they should
 ]
 SOURCES = [
     "packages/python-sdk/src",
