@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from cosmonapse import Dendrite, MemoryRegistryStore, MemorySynapse, NeuronFn, Signal
 from cosmonapse.registry import RegistryStore
 
