@@ -36,7 +36,11 @@ class HandlerDecorators(abc.ABC):
         capability: str | None = None,
         trace_id: str | None = None,
     ) -> Callable[[HandlerT], HandlerT]:
-        """Decorator: run the handler for Signals of ``signal_type`` passing the filters."""
+        """Decorator: run the handler for Signals of ``signal_type`` passing the filters.
+
+        Used on a Dendrite that is already running, the subscription is made in the
+        background (a failure is logged); ``await dendrite.subscribe(signal_type, fn)``
+        instead waits for it and returns a handle that unsubscribes."""
         kind = SignalType(signal_type)
 
         def register(fn: HandlerT) -> HandlerT:
