@@ -6,7 +6,9 @@ queue group, on any :class:`~cosmonapse.Synapse`: the dev synapse's in-process c
 handler only decodes, filters and queues a line for the :class:`LinePrinter`; it never
 waits on the terminal. It remembers the route of the last Signals it saw (a
 :class:`cosmonapse.RouteCache`, filtered ones included) so a reply's ``from -> to``
-names whoever sent its parent, as Prism does.
+names whoever sent its parent, as Prism does. It also keeps a :class:`TraceTree`, so a
+delegated TASK and its reply are indented by their depth in the trace, and a STOP's line
+is followed by a ``STOP cut`` line naming the TASKs of the trace it cut (still open).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from cosmonapse import EnvelopeError, RouteCache, Signal, Subscription, Synapse
 from cosmonapse.subjects import PREFIX, namespace_wildcard
 
 from .console import LinePrinter
-from .render import SignalFilter, describe, render_line, render_undecodable
+from .render import SignalFilter, describe, render_cut, render_line, render_undecodable
+from .tree import TraceTree
 
 __all__ = ["Doppler"]
 
@@ -53,6 +56,7 @@ class Doppler:
         self._done = asyncio.Event()
         self._subscription: Subscription | None = None
         self._routes = RouteCache()
+        self._tree = TraceTree()
         self.shown = 0
         self.undecodable = 0
 
@@ -83,6 +87,7 @@ class Doppler:
                 self._printer.put(render_undecodable(subject, data, str(exc), width))
             return
         route = self._routes.route(signal)
+        depth, cuts = self._tree.observe(signal, route)
         if not self._filter.matches(signal, route):
             return
         if self._as_json:
@@ -90,8 +95,10 @@ class Doppler:
         else:
             namespace = subject.split(".", 2)[1]
             width = self._printer.width
-            line = describe(signal, namespace, route, fitted=width is not None)
+            line = describe(signal, namespace, route, fitted=width is not None, depth=depth)
             self._printer.put(render_line(line, width))
+            if cuts:
+                self._printer.put(render_cut(line, cuts, width))
         self.shown += 1
         if self._limit is not None and self.shown >= self._limit:
             self._done.set()

@@ -12,6 +12,18 @@ its producer back to whoever sent its parent, a STOP from its producer to ``all`
 
 A line fits the width it is given (the terminal's, or ``COLUMNS``): the payload preview
 is cut first, then ``from -> to``, each ending in ``…``, so a Signal is always one line.
+
+A trace with delegation reads as a tree: a delegated TASK, and everything its run sends
+and receives (its reply included), is indented by its depth (``└`` and two more spaces per
+level); after a STOP a ``STOP cut`` line names the TASKs of the trace it cut (still open,
+so never answered)::
+
+    14:02:07.118  TASK          team  trc…7Q2M1XKD  api -> planner          {"topics":["tides"]}
+    14:02:07.121  TASK          team  trc…7Q2M1XKD  └ planner -> researcher  {"topic":"tides"}
+    14:02:07.125  TASK          team  trc…7Q2M1XKD    └ researcher -> fact   {"q":"tides"}
+    14:02:07.131  AGENT_OUTPUT  team  trc…7Q2M1XKD    └ fact -> researcher   {"fact":"…"}
+    14:02:07.140  STOP          team  trc…7Q2M1XKD  api -> all               {"rollback":false,…}
+    14:02:07.140  STOP cut      team  trc…7Q2M1XKD  2 open TASKs: planner (root), fact (depth 2)
 """
 
 from __future__ import annotations
@@ -26,12 +38,15 @@ from cosmonapse import Route, Signal, SignalType, route_of
 from rich.cells import cell_len
 from rich.text import Text
 
+from .tree import Cut, cut_summary
+
 __all__ = [
     "RULE",
     "SignalFilter",
     "SignalLine",
     "banner",
     "describe",
+    "render_cut",
     "render_line",
     "render_undecodable",
 ]
@@ -42,6 +57,8 @@ _MAX_PREVIEW_CHARS = 2048  # the most a fitted line previews, however wide the t
 _ROUTE_COLUMN = 24  # from -> to is padded to this when the width leaves room
 _MIN_PREVIEW = 16  # the padding goes before the preview shrinks below this
 _GAP = "  "
+_MAX_INDENT = 8  # levels drawn; a deeper Signal is drawn at this one
+_CUT_LABEL = "STOP cut"
 # Line breaks, tabs and other control characters would break the one-line promise.
 _CONTROLS: Final = {code: " " for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
 # The payload key worth previewing, per type; the whole payload otherwise.
@@ -102,6 +119,8 @@ class SignalLine:
     origin: str
     target: str
     preview: str
+    depth: int = 0
+    """How deep in the trace's delegation tree (0: the root TASK's level)."""
 
 
 def _local_time(ts: str) -> str:
@@ -133,12 +152,19 @@ def _preview(signal: Signal, limit: int) -> str:
 
 
 def describe(
-    signal: Signal, namespace: str, route: Route | None = None, *, fitted: bool = False
+    signal: Signal,
+    namespace: str,
+    route: Route | None = None,
+    *,
+    fitted: bool = False,
+    depth: int = 0,
 ) -> SignalLine:
     """Pick the fields of a Doppler line out of ``signal``. ``route`` is its
     ``(sender, receiver)`` when the caller knows its parent (a
     :class:`cosmonapse.RouteCache` does), else it is read from ``signal`` alone.
-    ``fitted``: the line will be fitted to a width, so keep more of the preview."""
+    ``fitted``: the line will be fitted to a width, so keep more of the preview.
+    ``depth``: its level in the trace's tree (a :class:`~cosmonapse_cli.tree.TraceTree`
+    tells), drawn as indentation."""
     origin, target = route if route is not None else route_of(signal)
     return SignalLine(
         time=_local_time(signal.ts),
@@ -148,6 +174,7 @@ def describe(
         origin=_one_line(origin),
         target=_one_line(target),
         preview=_preview(signal, _MAX_PREVIEW_CHARS if fitted else _PREVIEW_CHARS),
+        depth=max(0, depth),
     )
 
 
@@ -162,22 +189,35 @@ def _cut(text: str, cells: int) -> str:
     return cut.plain
 
 
+def _indent(depth: int) -> str:
+    """``""`` at the root's level, ``└ `` one below, two more spaces per further level."""
+    if depth <= 0:
+        return ""
+    return "  " * (min(depth, _MAX_INDENT) - 1) + "└ "
+
+
+def _head(time: str, label: str, style: str, namespace: str, trace: str) -> Text:
+    text = Text()
+    text.append(time, style="dim")
+    text.append(_GAP)
+    text.append(label.ljust(_TYPE_WIDTH), style=style)
+    text.append(_GAP)
+    text.append(namespace, style="cyan")
+    text.append(_GAP)
+    text.append(trace, style="dim")
+    text.append(_GAP)
+    return text
+
+
 def render_line(line: SignalLine, width: int | None = None) -> Text:
     """One coloured line (colour is dropped by the console when not on a terminal).
 
     With ``width`` the line takes at most that many cells: the preview is cut first,
-    then ``from -> to``; wider widths show more of both."""
+    then ``from -> to`` (its indentation included); wider widths show more of both."""
     style = _STYLES.get(line.type, "yellow")
-    text = Text()
-    text.append(line.time, style="dim")
-    text.append(_GAP)
-    text.append(line.type.value.ljust(_TYPE_WIDTH), style=style)
-    text.append(_GAP)
-    text.append(line.namespace, style="cyan")
-    text.append(_GAP)
-    text.append(line.trace, style="dim")
-    text.append(_GAP)
-    route = f"{line.origin} -> {line.target}"
+    text = _head(line.time, line.type.value, style, line.namespace, line.trace)
+    indent = _indent(line.depth)
+    route = f"{indent}{line.origin} -> {line.target}"
     preview = line.preview
     if width is None:
         route += " " * max(0, _ROUTE_COLUMN - cell_len(route))
@@ -189,11 +229,27 @@ def render_line(line: SignalLine, width: int | None = None) -> Text:
             spare = room - len(_GAP) - _MIN_PREVIEW
             route += " " * max(0, min(_ROUTE_COLUMN, spare) - cell_len(route))
             preview = _cut(preview, room - cell_len(route) - len(_GAP))
+    if indent and route.startswith(indent):
+        text.append(indent, style="dim")
+        route = route[len(indent) :]
     text.append(route, style="bold")
     if preview:
         text.append(_GAP)
         text.append(preview, style="red" if line.type is SignalType.ERROR else "")
     if width is not None and text.cell_len > width:  # a namespace too long for the width
+        text.truncate(max(width, 1), overflow="ellipsis")
+    return text
+
+
+def render_cut(stop: SignalLine, cuts: tuple[Cut, ...], width: int | None = None) -> Text:
+    """The line after a STOP's that names the TASKs it cut (open, never to be answered):
+    ``STOP cut  <namespace>  <trace>  2 open TASKs: planner (root), fact (depth 2)``."""
+    text = _head(stop.time, _CUT_LABEL, "bold magenta", stop.namespace, stop.trace)
+    what = _one_line(cut_summary(cuts))
+    if width is not None:
+        what = _cut(what, width - text.cell_len)
+    text.append(what, style="magenta")
+    if width is not None and text.cell_len > width:
         text.truncate(max(width, 1), overflow="ellipsis")
     return text
 
