@@ -146,7 +146,7 @@ export function route(e, parent) {
   const sender = str(m.sender) || str(m.dendrite) || str(m.source) || str(m.node);
   switch (e.type) {
     case "TASK":
-      e.from = sender || actorOf(parent) || "orchestrator";
+      e.from = str(m.caller) || sender || actorOf(parent) || "orchestrator"; // caller: a delegating Neuron
       e.to = e.who || capsLabel(e);
       break;
     case "AGENT_OUTPUT":

@@ -2,13 +2,20 @@
 // seen answering) and who talks to whom (edges counted from each Signal's from/to).
 // A participant's dendrite is the node hosting it: `meta.node` of its REGISTER, HEARTBEAT
 // or DEREGISTER, else of the Signals it sends.
+//
+// Delegation shows as edges between neurons (a child TASK goes from the Neuron that
+// delegated it, `meta.caller`, to the one it asks: planner -> researcher -> fact). The
+// graph puts each neuron in a column by its level, the smallest `meta.depth` of the
+// TASKs it was sent (0 for a root TASK), so a tree reads left to right.
 
 import { fmtClock, h, s, setText } from "./dom.js";
 
 const MAX_NODES = 500;
 const MAX_EDGES = 2000;
 const GRAPH_NODES = 24;
-const GRAPH_WIDTH = 600;
+const COLUMN_GAP = 200; // between column centres, with one column of neurons
+const TIGHT_GAP = 170; // ... with more than one
+const MAX_LEVELS = 4; // columns of neurons; deeper ones share the last
 const ROW_GAP = 34; // between node centres in a column
 const NODE_W = 112;
 const NODE_H = 24;
@@ -37,7 +44,8 @@ export class Participants {
     let n = this.nodes.get(id);
     if (!n) {
       n = { id, role: role ?? null, caps: [], dendrite: null, version: null, status: "seen",
-        registered: null, lastSeen: null, heartbeats: 0, signals: 0, inferred: role ?? null };
+        registered: null, lastSeen: null, heartbeats: 0, signals: 0, inferred: role ?? null,
+        level: null };
       this.nodes.set(id, n);
       if (this.nodes.size > MAX_NODES) this._evictNode();
     } else if (role && !n.inferred) {
@@ -97,7 +105,11 @@ export class Participants {
     if (to && to !== "all") {
       const role = e.type === "IMPRINT" || e.type === "RECALL" ? "engram"
         : e.type === "TASK" ? "neuron" : null;
-      this._node(to, role);
+      const target = this._node(to, role);
+      if (e.type === "TASK") {
+        const depth = Number.isInteger(e.meta.depth) && e.meta.depth > 0 ? e.meta.depth : 0;
+        target.level = target.level === null ? depth : Math.min(target.level, depth);
+      }
     }
     if (!from || !to || to === "all") return;
     const key = `${from}\u0000${to}`;
@@ -176,21 +188,28 @@ export class ParticipantsView {
       .filter((n) => n.status !== "down" || weight.has(n.id))
       .sort((a, b) => (weight.get(b.id) ?? 0) - (weight.get(a.id) ?? 0))
       .slice(0, GRAPH_NODES);
-    const column = (n) => {
+    // Neurons go one column per delegation level (see the top of this file).
+    const kind = (n) => {
       const role = m.roleOf(n);
-      if (role === "engram") return 2;
-      if (role === "client" || role === "orchestrator") return 0;
-      return 1;
+      return role === "engram" ? "engram" : role === "client" || role === "orchestrator" ? "asks" : "works";
     };
-    const cols = [[], [], []];
+    const levelOf = (n) => Math.min(n.level ?? 0, MAX_LEVELS - 1);
+    const levels = 1 + Math.max(0, ...chosen.filter((n) => kind(n) === "works").map(levelOf));
+    const column = (n) => {
+      const k = kind(n);
+      return k === "engram" ? levels + 1 : k === "asks" ? 0 : 1 + levelOf(n);
+    };
+    const cols = Array.from({ length: levels + 2 }, () => []);
     for (const n of chosen) cols[column(n)].push(n);
+    const gap = levels > 1 ? TIGHT_GAP : COLUMN_GAP;
+    const width = 200 + (cols.length - 1) * gap;
     for (const c of cols) c.sort((a, b) => a.id.localeCompare(b.id));
     const rowsMax = Math.max(1, ...cols.map((c) => c.length));
     const height = Math.max(120, rowsMax * ROW_GAP + 20);
-    svg.setAttribute("viewBox", `0 0 ${GRAPH_WIDTH} ${height}`);
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
     const pos = new Map();
     cols.forEach((c, ci) => {
-      const x = 100 + ci * 200;
+      const x = 100 + ci * gap;
       c.forEach((n, i) => pos.set(n.id, { x, y: ((i + 1) * height) / (c.length + 1) }));
     });
     const defs = s("defs");
@@ -222,6 +241,8 @@ export class ParticipantsView {
       const path = s("path", {
         d: `M${p0.x},${p0.y} Q${c.x},${c.y} ${p2.x},${p2.y}`,
         class: "edge",
+        "data-from": e.from,
+        "data-to": e.to,
         "stroke-width": (1 + 3 * Math.log1p(e.count) / Math.log1p(max)).toFixed(2),
         "marker-end": "url(#arrow)",
       });
@@ -234,7 +255,8 @@ export class ParticipantsView {
     const names = [];
     for (const n of chosen) {
       const p = pos.get(n.id);
-      const g = s("g", { class: "node", "data-role": m.roleOf(n), "data-status": n.status, "data-id": n.id });
+      const g = s("g", { class: "node", "data-role": m.roleOf(n), "data-status": n.status, "data-id": n.id,
+        "data-column": column(n) });
       g.append(s("rect", { x: p.x - NODE_W / 2, y: p.y - NODE_H / 2, width: NODE_W, height: NODE_H, rx: 6 }));
       const text = s("text", { x: p.x, y: p.y + 4, "text-anchor": "middle" }, n.id);
       g.append(text);
@@ -258,7 +280,7 @@ export class ParticipantsView {
       const p = pos.get(n.id);
       return { x: p.x - NODE_W / 2, y: p.y - NODE_H / 2, w: NODE_W, h: NODE_H };
     });
-    const bounds = { x: 0, y: 0, w: GRAPH_WIDTH, h: height };
+    const bounds = { x: 0, y: 0, w: width, h: height };
     curves.forEach(({ label, p0, c, p2 }, i) => {
       const size = sizes[i];
       for (const t of LABEL_SPOTS) {

@@ -8,6 +8,13 @@
 // (the rest are counted). The view lists the most recent traces and draws the selected
 // one as a tree: each row shows when the Signal happened relative to the trace's first
 // Signal and how long its first reply took, plus a waterfall bar on the trace's time axis.
+//
+// Delegation nests by the same rule: a child TASK's parent is the TASK whose Neuron
+// delegated it, so planner -> researcher -> fact reads as a tree, each reply under the
+// TASK it answers. A TASK is open until a reply to it arrives; a STOP of the trace cuts
+// the TASKs still open when it arrives (a run the STOP cancelled never answers): their
+// rows get the class `cut`, a struck-through route and a "✂ cut" mark (titled "cut by
+// STOP") where the reply's time would be; the trace's summary counts them.
 
 import { fmtMs, h, setText, shortId } from "./dom.js";
 import { MEMBERSHIP_TYPES, REPLY_TYPES, summary } from "./model.js";
@@ -36,7 +43,8 @@ export class TraceStore {
       this.traces.delete(e.trace); // re-inserted below, at the end
     } else {
       t = { id: e.trace, entries: [], ids: new Set(), first: e.tms, last: e.tms,
-        status: null, dropped: 0, version: 0, label: null, kind: e.type };
+        status: null, dropped: 0, version: 0, label: null, kind: e.type,
+        open: new Set(), cut: new Set() };
     }
     this.traces.set(e.trace, t);
     if (this.traces.size > this.maxTraces) this.traces.delete(this.traces.keys().next().value);
@@ -50,6 +58,15 @@ export class TraceStore {
     if (e.tms < t.first) t.first = e.tms;
     if (e.tms > t.last) t.last = e.tms;
     if (t.label === null && e.type === "TASK") t.label = e.to;
+    if (e.type === "TASK") {
+      // only kept TASKs (the sets stay as bounded as the trace's entries)
+      if (t.ids.has(e.id) && !t.cut.has(e.id)) t.open.add(e.id);
+    } else if (REPLY_TYPES.has(e.type) && e.parent) {
+      t.open.delete(e.parent);
+    } else if (e.type === "STOP") {
+      for (const id of t.open) t.cut.add(id);
+      t.open.clear();
+    }
     if (e.type === "FINAL") t.status = "final";
     else if (e.type === "ERROR" && t.status !== "final") t.status = "error";
     else if (e.type === "STOP" || e.type === "STOPPED") t.status = t.status === "final" ? t.status : "stopped";
@@ -145,6 +162,7 @@ export class TraceView {
     const span = Math.max(t.last - t.first, 0.001);
     setText(this.els.summary,
       `${t.entries.length} signals · ${fmtMs(t.last - t.first)}${t.status ? ` · ${t.status}` : ""}` +
+      (t.cut.size ? ` · ${t.cut.size} cut by STOP` : "") +
       (t.dropped ? ` · ${t.dropped} not kept` : ""));
     const children = new Map();
     const roots = [];
@@ -165,7 +183,7 @@ export class TraceView {
     while (stack.length && rows.length < MAX_TREE_ROWS) {
       const [e, depth] = stack.pop();
       const kids = children.get(e.id) ?? [];
-      rows.push(this._row(e, depth, kids, t.first, span));
+      rows.push(this._row(e, depth, kids, t.first, span, t.cut.has(e.id)));
       for (let i = kids.length - 1; i >= 0; i--) stack.push([kids[i], Math.min(depth + 1, MAX_DEPTH)]);
     }
     if (rows.length >= MAX_TREE_ROWS) {
@@ -174,7 +192,7 @@ export class TraceView {
     this.els.tree.replaceChildren(...rows);
   }
 
-  _row(e, depth, kids, t0, span) {
+  _row(e, depth, kids, t0, span, cut) {
     const offset = e.tms - t0;
     const reply = kids.find((k) => REPLY_TYPES.has(k.type)) ?? kids[0];
     const took = reply ? reply.tms - e.tms : null;
@@ -182,16 +200,20 @@ export class TraceView {
     bar.style.left = `${(offset / span) * 100}%`;
     bar.style.width = took !== null ? `${Math.max((took / span) * 100, 0.6)}%` : "0.6%";
     const row = h("div", {
-      class: "trow",
-      data: { type: e.type, id: e.id, depth },
+      class: cut ? "trow cut" : "trow",
+      data: { type: e.type, id: e.id, depth, ...(cut ? { cut: "stop" } : {}) },
       attrs: { role: "treeitem", "aria-level": String(depth + 1) },
-      title: `${e.id}\n${summary(e)}`,
+      title: `${e.id}\n${summary(e)}${cut ? "\ncut by STOP: it was still running, and never answered" : ""}`,
     },
     h("span", { class: "t-indent" }),
     h("span", { class: "badge", data: { type: e.type }, text: e.type }),
-    h("span", { class: "t-who", text: e.to ? `${e.from ?? "?"} → ${e.to}` : (e.from ?? e.who ?? "") }),
+    h("span", { class: "t-who" },
+      h("span", { class: "t-route", text: e.to ? `${e.from ?? "?"} → ${e.to}` : (e.from ?? e.who ?? "") })),
     h("span", { class: "t-at", text: `+${fmtMs(offset)}` }),
-    h("span", { class: "t-took", text: took !== null ? `↳ ${fmtMs(took)}` : "" }),
+    // A cut TASK never answered: its mark stands where the reply's time would.
+    cut
+      ? h("span", { class: "t-took" }, h("span", { class: "cut-mark", text: "✂ cut", title: "cut by STOP" }))
+      : h("span", { class: "t-took", text: took !== null ? `↳ ${fmtMs(took)}` : "" }),
     h("span", { class: "waterfall" }, bar));
     row.style.setProperty("--depth", String(depth));
     row.entry = e;
