@@ -17,15 +17,18 @@ For each level N (1, 10, 100, ... up to ``--max-in-flight``; 1,000 with ``--quic
 * **round-trip p99 and rate.** N callers in a closed loop (each starts its next round
   trip when its last one ends), an echo Neuron, at least two round trips per caller
   and about ``20,000`` (``2,000`` quick) in all; the p99 of every round trip's time and
-  the round trips per second. The raw side is the same loop over the raw program above
-  with the server's task answering at once. With N in flight a round trip waits behind
-  the N - 1 others, so past saturation p99 grows as N divided by the rate (Little's law):
-  the curve to read is that the rate holds while N grows by five decades.
+  the round trips per second. The callers are created first and released together, so
+  the loop starts with N round trips in flight; ``mean in flight`` is how many were in
+  flight on average over the run (Little's law: the summed round-trip times over the
+  elapsed time), below N as the last callers finish. The raw side is the same loop over
+  the raw program above with the server's task answering at once. With N in flight a
+  round trip waits behind the others, so past saturation p99 grows with N over the rate.
 
 The worker Dendrite is given ``max_concurrency=N`` and ``max_queued=N`` and the
 MemorySynapse ``max_pending=2N`` (at least the defaults), what a deployment holding N
-traces at once would configure; the callers start in batches of 1,000 so that no burst
-goes past those bounds. Every wait has a deadline.
+traces at once would configure, so that the burst of N TASKs at the start stays within
+those bounds; callers are created in batches of 1,000 per event-loop turn. Every wait
+has a deadline.
 """
 
 from __future__ import annotations
@@ -212,12 +215,25 @@ async def memory_per_trace(n: int) -> tuple[float, float]:
     return ours, theirs
 
 
-async def closed_loop(n: int, call: Call, total: int) -> tuple[list[float], float]:
-    """Round-trip times (seconds) and rate of ``n`` callers in a closed loop."""
+class Loop:
+    """What one closed loop measured: every round trip's time (seconds), the rate, and
+    the mean number of round trips in flight over the run (Little's law: the summed
+    round-trip times over the elapsed time)."""
+
+    def __init__(self, samples: list[float], elapsed: float) -> None:
+        self.samples = samples
+        self.rate = len(samples) / elapsed
+        self.mean_in_flight = sum(samples) / elapsed
+
+
+async def closed_loop(n: int, call: Call, total: int) -> Loop:
+    """``n`` callers in a closed loop, all released at once once they exist."""
     rounds = max(2, -(-total // n))
     samples: list[float] = []
+    go = asyncio.Event()
 
     async def caller() -> None:
+        await go.wait()
         clock = time.perf_counter
         for _ in range(rounds):
             t0 = clock()
@@ -226,15 +242,14 @@ async def closed_loop(n: int, call: Call, total: int) -> tuple[list[float], floa
 
     for _ in range(min(200, total)):  # warm-up
         await call()
+    tasks = await _start(n, caller)  # type: ignore[arg-type]
     started = time.perf_counter()
-    await _finish(await _start(n, caller))  # type: ignore[arg-type]
-    elapsed = time.perf_counter() - started
-    return samples, len(samples) / elapsed
+    go.set()
+    await _finish(tasks)
+    return Loop(samples, time.perf_counter() - started)
 
 
-async def latency(
-    n: int, total: int
-) -> tuple[tuple[list[float], float], tuple[list[float], float]]:
+async def latency(n: int, total: int) -> tuple[Loop, Loop]:
     async with Bus(n, None) as bus:
         ours = await closed_loop(n, bus.call, total)
     raw = Raw(None)
@@ -261,11 +276,14 @@ async def main(opts: Options | None = None, args: argparse.Namespace | None = No
     for n in levels(top):
         began = time.perf_counter()
         ours_b, raw_b = await memory_per_trace(n)
-        (ours_s, ours_rate), (raw_s, raw_rate) = await latency(n, total)
+        ours, raw = await latency(n, total)
+        ours_s, raw_s = ours.samples, raw.samples
         print(
             f"{n:>7,} in flight: {ours_b / 1024:7.2f} KiB/trace (raw {raw_b / 1024:.2f}), "
             f"p99 {percentile(ours_s, 99) * 1e3:9.2f} ms (raw {percentile(raw_s, 99) * 1e3:.2f}), "
-            f"{ours_rate:8,.0f}/s (raw {raw_rate:,.0f}), {time.perf_counter() - began:.1f} s",
+            f"{ours.rate:8,.0f}/s (raw {raw.rate:,.0f}), mean in flight "
+            f"{ours.mean_in_flight:,.0f} (raw {raw.mean_in_flight:,.0f}), "
+            f"{time.perf_counter() - began:.1f} s",
             flush=True,
         )
         point: dict[str, Any] = {
@@ -296,10 +314,18 @@ async def main(opts: Options | None = None, args: argparse.Namespace | None = No
             ),
             Row(
                 f"scale: round trips/s, {n:,} in flight (vs raw asyncio)",
-                ours_rate,
+                ours.rate,
                 "/s",
-                raw_rate,
+                raw.rate,
                 curve="round trips per second by traces in flight",
+                **point,
+            ),
+            Row(
+                f"scale: mean in flight (Little's law), {n:,} callers (vs raw asyncio)",
+                ours.mean_in_flight,
+                "",
+                raw.mean_in_flight,
+                curve="mean round trips in flight by callers (Little's law)",
                 **point,
             ),
         ]

@@ -82,9 +82,15 @@ EXPECTED = [
     "vector: recall top-10 with a 10% filter",
     "vector: imprint(op='add') rate",
     *(
-        f"scale: {what}, {n:,} in flight (vs raw asyncio)"
+        name
         for n in (1, 10, 100, 1000)
-        for what in ("memory per in-flight trace", "round trip p99", "round trips/s")
+        for name in (
+            *(
+                f"scale: {what}, {n:,} in flight (vs raw asyncio)"
+                for what in ("memory per in-flight trace", "round trip p99", "round trips/s")
+            ),
+            f"scale: mean in flight (Little's law), {n:,} callers (vs raw asyncio)",
+        )
     ),
     *(
         f"scale: nats:// {what}, {n} process{'es' if n > 1 else ''}, {how} "
