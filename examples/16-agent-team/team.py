@@ -1,0 +1,242 @@
+"""A small team across processes, in one command (offline):
+
+    python team.py                 # the planner fans out to two researchers, the writer combines
+    python team.py --stop-after 1  # the user stops the trace once one researcher has answered
+
+It starts a dev synapse in this process (or uses SYNAPSE_URL, cosmo:// or nats://), the
+three worker processes (desk.py, researchers.py --name a, researchers.py --name b), and
+then the caller: one root TASK for the planner, whose tree it prints as it grows.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+
+from cosmonapse import (
+    Dendrite,
+    Reply,
+    SignalType,
+    TraceStoppedError,
+    connect_synapse,
+    new_trace_id,
+)
+from knowledge import NAMESPACE
+
+SYNAPSE_URL = os.environ.get("SYNAPSE_URL")  # unset: a dev synapse in this process
+TOPIC = "stopping a team of agents"
+WAIT_S = 60.0  # a hang guard for every wait below, never a pause
+PROCESSES = {  # name: its command line, in the order its lines are shown
+    "desk": ["desk.py"],
+    "researchers-a": ["researchers.py", "--name", "a"],
+    "researchers-b": ["researchers.py", "--name", "b"],
+}
+
+
+class Process:
+    """One worker process; its stdout, line by line. Ends when its stdin is closed."""
+
+    def __init__(self, name, argv, url):
+        self.name, self.argv, self.url = name, argv, url
+        self.lines = []
+        self.changed = asyncio.Event()
+        self.process = self.reader = None
+
+    async def start(self):
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, *self.argv, "--with-parent",
+            env={**os.environ, "SYNAPSE_URL": self.url, "PYTHONUNBUFFERED": "1"},
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        self.reader = asyncio.ensure_future(self.read())
+
+    async def read(self):
+        async for raw in self.process.stdout:
+            self.lines.append(raw.decode().rstrip("\n"))
+            self.changed.set()
+        self.changed.set()
+
+    async def wait_for_lines(self, count):
+        """Wait until the process has printed ``count`` lines; return them."""
+        async with asyncio.timeout(WAIT_S):
+            while len(self.lines) < count:
+                if self.reader.done():
+                    raise RuntimeError(f"{self.name} exited after {self.lines}")
+                self.changed.clear()
+                await self.changed.wait()
+        return self.lines[:count]
+
+    async def stop(self):
+        if self.process is None:
+            return
+        if self.process.returncode is None:
+            self.process.stdin.close()  # the process sees EOF and shuts down cleanly
+            try:
+                async with asyncio.timeout(WAIT_S):
+                    await self.process.wait()
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        await self.reader
+
+
+class Progress:
+    """Prints the trace's tree as it grows: a line per TASK (->) and per answer (<-).
+
+    TASKs sent at the same moment (a fan-out) are printed sorted by neuron id when the
+    next answer arrives, so the output is the same on every run."""
+
+    def __init__(self, trace_id, on_answer):
+        self.trace_id = trace_id
+        self.on_answer = on_answer
+        self.held = []
+        self.answered = {}  # node -> answers heard from it
+
+    async def task(self, task):
+        if task.trace_id == self.trace_id and task.meta.get("depth"):
+            self.held.append((task.neuron, task.meta["depth"], task.meta.get("caller")))
+
+    async def answer(self, signal):
+        if signal.trace_id != self.trace_id:
+            return
+        self.flush()
+        reply = Reply.of(signal)
+        self.answered[reply.node] = self.answered.get(reply.node, 0) + 1
+        outcome = "answered" if reply.ok else f"ERROR {reply.payload.get('code')}"
+        print(f"   <- {reply.producer:<13} {outcome} on {reply.node}")
+        self.on_answer(reply)
+
+    def flush(self):
+        for neuron, depth, caller in sorted(self.held):
+            print(f"   -> {neuron:<13} depth {depth}, asked by {caller}")
+        self.held.clear()
+
+
+class Acks(dict):
+    """The STOPPED acks of one trace, by the Dendrite that sent them."""
+
+    def __init__(self):
+        super().__init__()
+        self.changed = asyncio.Event()
+
+    def heard(self, trace_id):
+        async def on_stopped(ack):
+            if ack.trace_id == trace_id and ack.payload.get("node") in PROCESSES:
+                self[ack.payload["node"]] = ack
+                self.changed.set()
+
+        return on_stopped
+
+    async def wait_for(self, nodes):
+        async with asyncio.timeout(WAIT_S):
+            while not set(nodes) <= set(self):
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def run_caller(url, processes, stop_after):
+    synapse = await connect_synapse(url)
+    caller = Dendrite(synapse=synapse, namespace=NAMESPACE, dendrite_id="caller")
+    researchers = []
+    enough = asyncio.Event()
+    acks = Acks()
+
+    def on_answer(reply):
+        if reply.producer.startswith("researcher-"):
+            researchers.append(reply.producer)
+            if stop_after is not None and len(researchers) >= stop_after:
+                enough.set()
+
+    try:
+        async with caller:
+            trace_id = new_trace_id()
+            progress = Progress(trace_id, on_answer)
+            await caller.subscribe(SignalType.TASK, progress.task)
+            await caller.subscribe(SignalType.AGENT_OUTPUT, progress.answer)
+            await caller.subscribe(SignalType.ERROR, progress.answer)
+            await caller.subscribe(SignalType.STOPPED, acks.heard(trace_id))
+            print(f'caller: dispatch_and_wait(neuron="planner", input={{"topic": {TOPIC!r}}})')
+            print("   -> planner       depth 0, the root")
+            waiting = asyncio.ensure_future(caller.dispatch_and_wait(
+                neuron="planner", input={"topic": TOPIC}, trace_id=trace_id, timeout_s=WAIT_S,
+            ))  # fmt: skip
+            if stop_after is None:
+                reply = await waiting
+                progress.flush()
+                print(f"\nthe note, from {reply.producer} on {reply.node}:")
+                for line in reply.output["text"].splitlines():
+                    print(f"   {line}")
+                for n, source in enumerate(reply.output["sources"], start=1):
+                    print(f"   [{n}] {source}")
+                runs = progress.answered
+            else:
+                async with asyncio.timeout(WAIT_S):
+                    await asyncio.wait([waiting, asyncio.ensure_future(enough.wait())],
+                                       return_when=asyncio.FIRST_COMPLETED)
+                if waiting.done():
+                    raise RuntimeError(f"the trace ended before it was stopped: {waiting}")
+                noun = "researcher has" if stop_after == 1 else "researchers have"
+                print(f"\nthe user: stop ({stop_after} {noun} answered)")
+                print("caller: stop_trace(trace_id, collect_acks=True)")
+                result = await caller.stop_trace(trace_id, collect_acks=True, timeout_s=5)
+                try:
+                    await waiting
+                except TraceStoppedError as exc:
+                    print(f"   the caller's wait ended with {type(exc).__name__}")
+                # stop_trace returns once the Dendrites it knows took part have acked; one
+                # that runs a child TASK and has answered nothing yet is known to no one, so
+                # its ack may come later. The caller knows its team: it waits for all three.
+                acks.update((ack.payload["node"], ack) for ack in result.acks)
+                await acks.wait_for(PROCESSES)
+                runs = dict(progress.answered)
+                for node in PROCESSES:
+                    cancelled = acks[node].payload.get("cancelled", 0)
+                    print(f"   STOPPED from {node:<13} cancelled {cancelled}")
+                    runs[node] = runs.get(node, 0) + cancelled
+                total = sum(acks[node].payload.get("cancelled", 0) for node in PROCESSES)
+                print(f"   every process of the team acked; {total} runs cancelled in all")
+    finally:
+        await synapse.close()
+    # Each process prints one line per run it finished or had cancelled.
+    print("\nwhat each process printed about the trace:")
+    for process in processes:
+        count = runs.get(process.name, 0)
+        lines = await process.wait_for_lines(1 + count)
+        for line in lines[1:]:
+            print(f"   [{process.name}] {line}")
+
+
+@contextlib.asynccontextmanager
+async def bus():
+    if SYNAPSE_URL:
+        print(f"bus: {SYNAPSE_URL}")
+        yield SYNAPSE_URL
+        return
+    from cosmonapse_cli.server import DevSynapseServer
+
+    async with DevSynapseServer("127.0.0.1", port=0) as server:
+        print("dev synapse started in this process (cosmo://127.0.0.1, a free port)")
+        yield server.url
+
+
+async def main(stop_after):
+    async with bus() as url:
+        processes = [Process(name, argv, url) for name, argv in PROCESSES.items()]
+        try:
+            for process in processes:
+                await process.start()
+            for process in processes:
+                print(f"   {(await process.wait_for_lines(1))[0]}")
+            print()
+            await run_caller(url, processes, stop_after)
+        finally:
+            for process in processes:
+                await process.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stop-after", type=int, metavar="N",
+                        help="stop the trace once N researchers have answered")
+    asyncio.run(main(parser.parse_args().stop_after))
