@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -73,6 +73,19 @@ class NatsSubscription(Subscription):
             # this one waits for the next message: the handler is never cut short.
             self._spawn(self.remove(), f"cosmonapse-nats-unsub:{self.subject}")
 
+    def deliver_now(self, subject: str, data: bytes) -> None:
+        """:meth:`deliver` for a plain handler, called from the client's read loop
+        (``_nats_client.py``); a handler that returns an awaitable has it run aside."""
+        if self.closed:
+            return
+        try:
+            result = self._handler(subject, data)
+            if result is not None:  # a plain function that returned an awaitable
+                self._spawn(_guarded(subject, result), f"cosmonapse-nats:{self.subject}")
+        except Exception as exc:  # a handler error is never fatal
+            log_handler_error(subject, exc)
+        self.delivered += 1
+
     async def unsubscribe(self) -> None:
         if self.closed:
             return
@@ -94,3 +107,10 @@ class NatsSubscription(Subscription):
             nats.errors.BadSubscriptionError,
         ):
             await sub.unsubscribe()
+
+
+async def _guarded(subject: str, work: Awaitable[None]) -> None:
+    try:
+        await work
+    except Exception as exc:
+        log_handler_error(subject, exc)

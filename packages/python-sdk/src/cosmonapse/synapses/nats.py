@@ -43,6 +43,8 @@ from ..exceptions import (
     SynapseError,
 )
 from ..subjects import validate_queue_group, validate_subject
+from ._inbox import is_plain_handler
+from ._nats_client import DirectClient
 from ._nats_config import DEFAULT_URL, NatsConfig, parse_config
 from ._nats_subscription import NatsSubscription
 from .base import MessageHandler, Subscription, Synapse
@@ -67,7 +69,7 @@ class NatsSynapse(Synapse):
         """Prepare an unconnected Synapse; :func:`connect` calls this and then connects."""
         self._config = config
         self.url = config.url
-        self._client = Client()
+        self._client = DirectClient()
         self._subs: dict[ClientSubscription, NatsSubscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._connecting = False
@@ -368,6 +370,9 @@ class NatsSynapse(Synapse):
             raise SynapseClosedError(f"subscribe on a closed NatsSynapse ({self.url})") from None
         sub.client_sub = client_sub
         self._subs[client_sub] = sub
+        if accept is None and is_plain_handler(handler):
+            # the Dendrite's handler: straight from the read loop, no queue (_nats_client.py)
+            self._client.deliver_directly(client_sub, sub.deliver_now)
         if self._client.is_connected:
             try:
                 await self._round_trip()
@@ -389,6 +394,8 @@ class NatsSynapse(Synapse):
         await self._client.flush(timeout=timeout)
 
     def _forget(self, sub: NatsSubscription) -> None:
+        if sub.client_sub is not None:
+            self._client.forget(sub.client_sub)
         if sub.client_sub is not None and self._subs.pop(sub.client_sub, None) is sub:
             self._delivered_gone += sub.delivered
 

@@ -1,0 +1,117 @@
+"""Plain handlers on NATS are called straight from the client's read loop
+(synapses/_nats_client.py): the same delivery as through nats-py's queue, minus the queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from cosmonapse import connect_synapse
+from cosmonapse.synapses.nats import NatsSynapse
+
+from tests.nats.helpers import Received, eventually
+from tests.nats_servers import NatsServer
+
+
+async def open_nats(url: str) -> NatsSynapse:
+    synapse = await connect_synapse(url)
+    assert isinstance(synapse, NatsSynapse)
+    return synapse
+
+
+async def test_a_plain_handler_skips_the_queue_and_sees_every_frame_in_order(
+    nats_server: NatsServer,
+) -> None:
+    pub, sub = await open_nats(nats_server.url), await open_nats(nats_server.url)
+    got: list[tuple[str, bytes]] = []
+    tasks: list[asyncio.Task[object] | None] = []
+
+    def plain(subject: str, data: bytes) -> None:
+        got.append((subject, data))
+        tasks.append(asyncio.current_task())
+
+    queued = Received()  # an async handler: nats-py's queue and task, as before
+    try:
+        await sub.subscribe("cosmonapse.direct.>", plain)
+        await sub.subscribe("cosmonapse.direct.>", queued)
+        for i in range(200):
+            await pub.publish(f"cosmonapse.direct.T{i % 3}", str(i).encode())
+        await queued.wait_for(200)
+        await eventually(lambda: len(got) == 200)
+        assert got == queued.items  # same frames, same order
+        assert got[7] == ("cosmonapse.direct.T1", b"7")
+        # called from the read loop, not from a delivery task of the subscription
+        direct = [s for s in sub._subs.values() if s._handler is plain]
+        assert len(direct) == 1 and direct[0].task is None
+        assert sub.stats["delivered"] == 400
+    finally:
+        await pub.close()
+        await sub.close()
+
+
+async def test_a_plain_handler_that_raises_is_logged_and_delivery_goes_on(
+    nats_server: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    pub, sub = await open_nats(nats_server.url), await open_nats(nats_server.url)
+    seen: list[bytes] = []
+
+    def fragile(subject: str, data: bytes) -> None:
+        seen.append(data)
+        if data == b"1":
+            raise RuntimeError("boom")
+
+    try:
+        await sub.subscribe("cosmonapse.fragile.X", fragile)
+        with caplog.at_level(logging.ERROR, logger="cosmonapse.synapse"):
+            for i in range(3):
+                await pub.publish("cosmonapse.fragile.X", str(i).encode())
+            await eventually(lambda: len(seen) == 3)
+        assert seen == [b"0", b"1", b"2"]
+        assert "boom" in caplog.text
+    finally:
+        await pub.close()
+        await sub.close()
+
+
+async def test_a_plain_handler_returning_an_awaitable_has_it_run(
+    nats_server: NatsServer,
+) -> None:
+    pub, sub = await open_nats(nats_server.url), await open_nats(nats_server.url)
+    done: list[bytes] = []
+
+    async def later(data: bytes) -> None:
+        await asyncio.sleep(0)
+        done.append(data)
+
+    try:
+        await sub.subscribe("cosmonapse.later.X", lambda subject, data: later(data))
+        await pub.publish("cosmonapse.later.X", b"a")
+        await eventually(lambda: done == [b"a"])
+    finally:
+        await pub.close()
+        await sub.close()
+
+
+async def test_after_unsubscribe_a_plain_handler_hears_nothing(
+    nats_server: NatsServer,
+) -> None:
+    pub, sub = await open_nats(nats_server.url), await open_nats(nats_server.url)
+    got: list[bytes] = []
+    keep = Received()
+    try:
+        subscription = await sub.subscribe("cosmonapse.gone.X", lambda s, d: got.append(d))
+        await sub.subscribe("cosmonapse.gone.X", keep)
+        await pub.publish("cosmonapse.gone.X", b"1")
+        await keep.wait_for(1)
+        await eventually(lambda: got == [b"1"])
+        assert len(sub._client.direct) == 1  # the plain handler only
+        await subscription.unsubscribe()
+        assert sub._client.direct == {}
+        await pub.publish("cosmonapse.gone.X", b"2")
+        await keep.wait_for(2)
+        await asyncio.sleep(0.05)
+        assert got == [b"1"]
+    finally:
+        await pub.close()
+        await sub.close()
