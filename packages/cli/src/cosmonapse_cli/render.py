@@ -18,12 +18,12 @@ and receives (its reply included), is indented by its depth (``└`` and two mor
 level); after a STOP a ``STOP cut`` line names the TASKs of the trace it cut (still open,
 so never answered)::
 
-    14:02:07.118  TASK          team  trc…7Q2M1XKD  api -> planner          {"topics":["tides"]}
-    14:02:07.121  TASK          team  trc…7Q2M1XKD  └ planner -> researcher  {"topic":"tides"}
-    14:02:07.125  TASK          team  trc…7Q2M1XKD    └ researcher -> fact   {"q":"tides"}
-    14:02:07.131  AGENT_OUTPUT  team  trc…7Q2M1XKD    └ fact -> researcher   {"fact":"…"}
-    14:02:07.140  STOP          team  trc…7Q2M1XKD  api -> all               {"rollback":false,…}
-    14:02:07.140  STOP cut      team  trc…7Q2M1XKD  2 open TASKs: planner (root), fact (depth 2)
+    12:58:58.248  TASK          team  trc…45W9AY05  api -> planner            {"topics":["tides",…
+    12:58:58.249  TASK          team  trc…45W9AY05  └ planner -> researcher   {"topic":"moon"}
+    12:58:58.249  TASK          team  trc…45W9AY05    └ researcher -> fact    {"q":"moon","n":0}
+    12:58:58.250  AGENT_OUTPUT  team  trc…45W9AY05    └ fact -> researcher    {"fact":"tides 0"}
+    12:58:58.259  STOP          team  trc…45W9AY05  api -> all                {"rollback":false,"…
+    12:58:58.259  STOP cut      team  trc…45W9AY05  3 open TASKs: planner (root), researcher (dep…
 """
 
 from __future__ import annotations
