@@ -19,7 +19,7 @@ FOLDERS = sorted(p.name for p in EXAMPLES.iterdir() if re.match(r"\d\d-", p.name
 
 
 def test_numbered_folders_in_sequence_each_with_a_readme() -> None:
-    assert len(FOLDERS) >= 15
+    assert len(FOLDERS) >= 16
     assert [f[:2] for f in FOLDERS] == [f"{i:02d}" for i in range(1, len(FOLDERS) + 1)]
     for folder in FOLDERS:
         readme = EXAMPLES / folder / "README.md"
