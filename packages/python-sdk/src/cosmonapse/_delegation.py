@@ -43,7 +43,7 @@ class _Tally:
 
     def __init__(self, budget: TraceBudget) -> None:
         self.budget = budget
-        self.tasks = 0  # TASKs of the trace heard
+        self.tasks = 1  # TASKs of the trace heard (its root counted from the start)
         self.pending = 0  # TASKs this Dendrite sent that it has not heard back yet
         self.tokens = 0  # tokens reported in the trace's replies
 
@@ -96,10 +96,20 @@ class Delegation:
     # -- what this Dendrite hears ----------------------------------------------------------
 
     def heard_task(self, task: Signal) -> None:
-        """Count a TASK of its trace (every TASK a host hears, addressed here or not)."""
+        """Count a TASK of its trace (every TASK a host hears, addressed here or not).
+
+        Only traces that delegate get a tally: a root TASK (no ``meta.depth``) is counted
+        when its trace already has one (a tally starts with its root counted), so the
+        common case, a TASK that delegates nothing, costs one lookup."""
+        meta = task.meta
+        if "depth" not in meta:
+            tally = self._tallies.get(task.trace_id)
+            if tally is not None:
+                tally.tasks += 1
+            return
         tally = self._tally(task.trace_id, task)
         tally.tasks += 1
-        if tally.pending and task.meta.get("node") == self._outbox.node:
+        if tally.pending and meta.get("node") == self._outbox.node:
             tally.pending -= 1
 
     def watch_root(self, trace_id: str, budget: TraceBudget) -> None:
