@@ -71,8 +71,8 @@ class LocalSynapse(Synapse):
         self._limit = server.limits.max_line_bytes
         self.max_frame_bytes = self._limit
         self._max_pending = max_pending
-        self._inboxes: dict[Entry, Inbox] = {}
-        self._ended: list[Inbox] = []
+        self._inboxes: dict[Entry, Inbox[bytes]] = {}
+        self._ended: list[Inbox[bytes]] = []
         self._ids = itertools.count(1)
         self._closed = False
         self._published = 0
