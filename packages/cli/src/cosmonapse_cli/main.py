@@ -11,6 +11,9 @@ from . import __version__
 from .commands import synapse
 from .commands.dispatch import dispatch
 from .commands.doppler import doppler
+from .commands.record import record
+from .commands.replay import replay
+from .commands.trace import trace
 from .plugins import mount_plugins
 
 __all__ = ["app", "run"]
@@ -54,7 +57,14 @@ app.command(
     epilog="Example: cosmo dispatch -n quickstart --neuron worker-a --input "
     '\'{"prompt": "the sun"}\' --timeout 60',
 )(dispatch)
-mount_plugins(app, reserved=frozenset({"synapse", "doppler", "dispatch"}))
+app.command("record", epilog="Example: cosmo record -n team -o run.jsonl --max-signals 5000")(
+    record
+)
+app.command("replay", epilog="Example: cosmo replay run.jsonl -n replay --speed 4")(replay)
+app.command("trace", epilog="Example: cosmo trace run.jsonl 6RSEJFSG")(trace)
+mount_plugins(
+    app, reserved=frozenset({"synapse", "doppler", "dispatch", "record", "replay", "trace"})
+)
 
 
 def run() -> None:

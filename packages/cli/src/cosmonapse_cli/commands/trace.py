@@ -1,0 +1,70 @@
+"""``cosmo trace``: one trace of a recording as a tree in the terminal.
+
+Exit status: 0 when the trace was printed, 1 when the file cannot be read or the id
+names no trace of it (the traces it holds are listed) or several (they are listed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from ..console import err, make_console
+from ..recording import RecordingReader
+from ..trace_tree import TraceSummary, build_trace, match_traces, render_trace, summarize_traces
+from ._common import fail
+from .replay import report_damage
+
+__all__ = ["trace"]
+
+_LISTED = 50  # traces listed when the id matches none
+
+
+def trace(
+    recording: Annotated[
+        Path, typer.Argument(help="A file written by cosmo record.", dir_okay=False)
+    ],
+    trace_id: Annotated[
+        str,
+        typer.Argument(
+            help="The trace: its id, a unique start of it, or its end as the Doppler shows it."
+        ),
+    ],
+) -> None:
+    """Print one trace of a recording as a tree: TASKs nested by delegation, who ran each,
+    how long it took, its ERROR, and where a STOP cut the trace or rolled it back.
+    """
+    reader = RecordingReader(recording)
+    try:
+        frames = list(reader)
+    except OSError as exc:
+        fail(f"cannot read {recording}: {exc.strerror or exc}")
+    report_damage(reader)
+    summaries = summarize_traces(frames)
+    found = match_traces((s.trace_id for s in summaries), trace_id)
+    if len(found) != 1:
+        if found:
+            err(f"{trace_id!r} names {len(found)} traces of {recording}; give more of the id:")
+        else:
+            err(f"no trace {trace_id!r} in {recording}; the traces it holds:")
+        chosen = set(found)
+        _list([s for s in summaries if not chosen or s.trace_id in chosen])
+        raise typer.Exit(1)
+    console = make_console()
+    console.print(render_trace(build_trace(frames, found[0])))
+
+
+def _list(summaries: list[TraceSummary]) -> None:
+    console = make_console()
+    if not summaries:
+        console.print("  (none: the file holds no Signal)")
+    for s in summaries[:_LISTED]:
+        line = Text(f"  {s.trace_id}", style="bold")
+        root = f"  root {s.root}" if s.root else ""
+        line.append(f"  {s.namespace}  {s.signals} Signals{root}", style="dim")
+        console.print(line)
+    if len(summaries) > _LISTED:
+        console.print(f"  ... and {len(summaries) - _LISTED} more")
