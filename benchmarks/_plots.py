@@ -5,7 +5,7 @@ A row that is a point of a curve names it (``Row.curve``) with its abscissa (``R
 ``Row.baseline_series`` for the baseline). Each curve becomes one PNG, named after the
 curve, with one line per series and one dashed line per baseline series (a baseline
 shared by several rows of the same x is drawn once). Both axes are logarithmic when
-the abscissas span more than two decades, the ordinate when its values span more than
+the abscissas span more than a factor of 50, the ordinate when its values span more than
 a factor of 30. matplotlib is needed (the bench session of
 ``noxfile.py`` installs it); without it, :func:`write_plots` says so and draws nothing.
 """
@@ -86,7 +86,7 @@ def write_plots(rows: list[Row], directory: str | Path, *, title_note: str = "")
             )
         xs_all = [row.x for row in points if row.x is not None]
         ys_all = [v for s in (*lines.values(), *dashed.values()) for v in s.values()]
-        if _spans(xs_all, 100):
+        if _spans(xs_all, 50):
             ax.set_xscale("log")
         if _spans(ys_all, 30):
             ax.set_yscale("log")

@@ -199,7 +199,7 @@ def _rows(n: int, got: dict[str, float], bound_ms: float) -> list[Row]:
         "curve": CURVE,
         "x": n,
         "x_label": "entries",
-        "baseline_series": "memory-bandwidth bound (streaming read of the matrix)",
+        "baseline_series": "memory-bandwidth bound (fastest pass over the matrix)",
     }
     note = "" if "recall, 1 BLAS thread" in got else "not measured: threadpoolctl is missing"
     out = []
