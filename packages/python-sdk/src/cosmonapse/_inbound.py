@@ -25,6 +25,8 @@ from .synapses.base import Parcel, ParcelHandler
 
 log = logging.getLogger("cosmonapse.dendrite")
 
+decode_signal = Signal.decode
+
 TypeHandler = Callable[[str, Signal], bool]
 """``handle(subject, signal) -> heard``: the Dendrite's own handling of one Signal type;
 False when user handlers must not hear it (a TASK on the routed subject)."""
@@ -91,25 +93,39 @@ class Inbound:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             data = data.frame()  # a parcel of another kind
         try:
-            return Signal.decode(data)
+            return decode_signal(data)
         except EnvelopeError as exc:
-            counters = self._counters
-            counters["bad_frames"] += 1
-            if counters["bad_frames"] % 1000 == 1:
-                log.warning(
-                    "dendrite %s: dropped an invalid Signal (%s); dropped so far: %d",
-                    self._node,
-                    exc,
-                    counters["bad_frames"],
-                )
+            self._bad_frame(exc)
             return None
+
+    def _bad_frame(self, exc: EnvelopeError) -> None:
+        counters = self._counters
+        counters["bad_frames"] += 1
+        if counters["bad_frames"] % 1000 == 1:
+            log.warning(
+                "dendrite %s: dropped an invalid Signal (%s); dropped so far: %d",
+                self._node,
+                exc,
+                counters["bad_frames"],
+            )
 
     def accept(self, subject: str, data: bytes | Parcel) -> Signal | None:
         """Decode a frame; None for an invalid one, a redelivery, or a Signal of a
         trace this Dendrite has stopped (each counted)."""
-        signal = data.open() if type(data) is SignalSnapshot else self.decode(data)
-        if signal is None:
-            return None
+        kind = type(data)
+        if kind is bytes:  # off a socket: what decode() does, one call shorter
+            try:
+                signal = decode_signal(data)  # type: ignore[arg-type]
+            except EnvelopeError as exc:
+                self._bad_frame(exc)
+                return None
+        elif kind is SignalSnapshot:
+            signal = data.open()  # type: ignore[union-attr]
+        else:
+            decoded = self.decode(data)
+            if decoded is None:
+                return None
+            signal = decoded
         counters = self._counters
         seen = self._seen
         if seen is not None and not seen.first_sight((subject, signal.id)):

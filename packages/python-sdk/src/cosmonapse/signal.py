@@ -69,6 +69,7 @@ class SignalType(StrEnum):
 
 
 _TYPES: dict[str, SignalType] = {t.value: t for t in SignalType}
+_TYPE_VALUES: dict[SignalType, str] = {t: t.value for t in SignalType}
 
 # Payload keys the protocol marks as required objects, per type.
 _REQUIRED_OBJECTS: dict[SignalType, str] = {
@@ -88,6 +89,7 @@ _match_event_id = _EVENT_ID_RE.match
 _match_trace_id = _TRACE_ID_RE.match
 _match_ts = _TS_RE.match
 _object_new = object.__new__
+_dumps = orjson.dumps
 
 
 class _Clock:
@@ -217,8 +219,29 @@ class Signal:
         Raises :class:`~cosmonapse.EnvelopeError` when the payload or meta holds
         something JSON cannot carry.
         """
+        # to_dict(), inlined: three calls fewer on every send, the same bytes
+        kind = self.type
+        directed = self.directed
         try:
-            return orjson.dumps(self.to_dict())
+            return _dumps(
+                {
+                    "v": self.v,
+                    "id": self.id,
+                    "trace_id": self.trace_id,
+                    "parent_id": self.parent_id,
+                    "type": _TYPE_VALUES[kind] if type(kind) is SignalType else kind.value,
+                    "directed": None
+                    if directed is None
+                    else {
+                        "id": directed.id,
+                        "type": directed.type,
+                        "capabilities": directed.capabilities,
+                    },
+                    "ts": self.ts,
+                    "payload": self.payload,
+                    "meta": self.meta,
+                }
+            )
         except TypeError as exc:
             raise EnvelopeError(f"Signal cannot be encoded as JSON: {exc}") from None
 
