@@ -1,5 +1,6 @@
-"""Plain handlers on NATS are called straight from the client's read loop
-(synapses/_nats_client.py): the same delivery as through nats-py's queue, minus the queue."""
+"""Fast paths of NatsSynapse. Plain handlers are called straight from the client's read
+loop (synapses/_nats_client.py): the same delivery as through nats-py's queue, minus the
+queue. A published subject is checked once and then remembered as valid."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import logging
 
 import pytest
-from cosmonapse import connect_synapse
+from cosmonapse import SubjectError, connect_synapse
 from cosmonapse.synapses.nats import NatsSynapse
 
 from tests.nats.helpers import Received, eventually
@@ -115,3 +116,20 @@ async def test_after_unsubscribe_a_plain_handler_hears_nothing(
     finally:
         await pub.close()
         await sub.close()
+
+
+async def test_a_subject_remembered_as_valid_does_not_let_a_bad_one_through(
+    nats_server: NatsServer,
+) -> None:
+    pub = await open_nats(nats_server.url)
+    try:
+        for _ in range(2):
+            await pub.publish("cosmonapse.ok.TASK", b"x")
+            for bad in ("cosmonapse.ok.*", "cosmonapse..TASK", "cosmonapse.ok TASK", ""):
+                with pytest.raises(SubjectError):
+                    await pub.publish(bad, b"x")
+        with pytest.raises(SubjectError):
+            await pub.publish(b"cosmonapse.ok.TASK", b"x")  # type: ignore[arg-type]
+        assert pub.stats["published"] == 2
+    finally:
+        await pub.close()

@@ -53,6 +53,7 @@ __all__ = ["NatsSynapse", "connect"]
 
 log = logging.getLogger("cosmonapse.synapse.nats")
 
+_KNOWN_SUBJECTS = 1024  # published subjects remembered as valid (the rest: checked each time)
 _LOG_EVERY = 1000  # repeated events (drops, failed reconnect attempts) log the 1st and every Nth
 
 
@@ -71,6 +72,7 @@ class NatsSynapse(Synapse):
         self.url = config.url
         self._client = DirectClient()
         self._subs: dict[ClientSubscription, NatsSubscription] = {}
+        self._valid_subjects: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._connecting = False
         self._connect_errors: list[BaseException] = []
@@ -310,7 +312,11 @@ class NatsSynapse(Synapse):
         same frame)."""
         if self.closed:
             raise SynapseClosedError(f"publish on a closed NatsSynapse ({self.url})")
-        validate_subject(subject, wildcards=False)
+        valid = self._valid_subjects
+        if type(subject) is not str or subject not in valid:
+            validate_subject(subject, wildcards=False)  # a pure check: remembered once passed
+            if len(valid) < _KNOWN_SUBJECTS:
+                valid.add(subject)
         limit = self._client.max_payload
         if len(data) > limit:
             raise FrameTooLargeError(len(data), limit)
