@@ -20,9 +20,13 @@ DEADLINE_S = 20.0
 
 
 async def eventually(check: Any, what: str) -> None:
-    async with asyncio.timeout(DEADLINE_S):
-        while not check():
-            await asyncio.sleep(0.01)
+    """Poll ``check`` until it is true; fail (not hang) past the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 class Rig:
@@ -139,3 +143,88 @@ async def test_a_retry_links_to_the_first_attempt_and_the_stop_is_an_event(rig: 
     assert link.context.trace_id == first.context.trace_id
     assert link.context.span_id == dispatches[0].context.span_id
     assert dispatches[0].events[0].name == "cosmonapse.stop"
+
+
+async def test_imprint_recall_spans_and_a_rollback_under_the_stop_span(rig: Rig) -> None:
+    from cosmonapse import EngramBinding, InMemoryEngram
+
+    async def remember(input: dict[str, Any], context: Any, *, recall: Any, imprint: Any) -> Any:
+        await recall("notes", query={"key": "k"})
+        await imprint("notes", op="upsert", entry={"key": "k", "v": 1}, merge_key="k")
+        return {"ok": True}
+
+    def rolled_back() -> list[ReadableSpan]:
+        return [
+            s
+            for s in rig.spans()
+            if s.name.startswith("stopped") and s.events[0].attributes["cosmonapse.compensated"]
+        ]
+
+    worker = Dendrite(synapse=rig.bus, namespace=NS, role="worker", heartbeat_s=0)
+    notes = [EngramBinding(name="notes", directed_id="notes")]
+    worker.attach_axon(Axon("remember", remember, engrams=notes))
+    host = Dendrite(synapse=rig.bus, namespace=NS, role="worker", heartbeat_s=0)
+    host.attach_engram(InMemoryEngram(engram_id="notes"))
+    async with host, worker, Dendrite(synapse=rig.bus, namespace=NS, heartbeat_s=0) as api:
+        reply = await api.dispatch_and_wait(neuron="remember", input={}, timeout_s=10)
+        assert reply.ok, reply.payload
+        await eventually(lambda: len(rig.spans()) >= 4, "four spans")
+        result = await api.stop_trace(reply.trace_id, rollback=True, collect_acks=True, timeout_s=2)
+        assert any(a.payload.get("compensated") == 1 for a in result.acks)
+        await eventually(lambda: rig.named("stop") and rolled_back(), "the rollback's span")
+    [run] = rig.named("invoke_agent remember")
+    [recall] = rig.named("recall notes")
+    [imprint] = rig.named("imprint notes")
+    for span in (recall, imprint):
+        assert span.kind is SpanKind.CLIENT
+        assert span.parent is not None and span.parent.span_id == run.context.span_id
+        assert span.attributes["cosmonapse.engram"] == "notes"
+    assert imprint.attributes["cosmonapse.imprint.op"] == "upsert"
+    assert recall.attributes["cosmonapse.recall.hits"] == 0
+    [stop] = rig.named("stop")
+    [stopped] = rolled_back()
+    assert stopped.parent is not None and stopped.parent.span_id == stop.context.span_id
+    assert stop.parent is not None  # under the trace's root dispatch
+    assert stop.parent.span_id == rig.named("dispatch remember")[0].context.span_id
+    [event] = stopped.events
+    assert event.name == "cosmonapse.stopped"
+    assert event.attributes["cosmonapse.compensated"] == 1
+    assert event.attributes["cosmonapse.rolled_back"] is True
+
+
+async def test_the_otel_url_scheme_wraps_the_transport() -> None:
+    from cosmonapse import connect_synapse
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    bus = await connect_synapse("otel+memory://", tracer_provider=provider, service_name="u")
+    assert isinstance(bus, TracedSynapse) and bus.url == "memory://"
+    worker = Dendrite(synapse=bus, namespace=NS, role="worker", heartbeat_s=0)
+    worker.attach_axon(Axon("researcher", researcher))
+    async with bus, worker, Dendrite(synapse=bus, namespace=NS, heartbeat_s=0) as api:
+        assert (await api.dispatch_and_wait(neuron="researcher", input={"topic": "a"})).ok
+        await eventually(lambda: len(exporter.get_finished_spans()) >= 2, "two spans")
+    assert {s.name for s in exporter.get_finished_spans()} == {
+        "dispatch researcher",
+        "invoke_agent researcher",
+    }
+
+
+async def test_frames_that_are_not_signals_pass_through_untraced(rig: Rig) -> None:
+    got: list[bytes] = []
+
+    async def hear(subject: str, data: bytes) -> None:
+        got.append(data)
+
+    await rig.bus.subscribe("cosmonapse.x.TASK", hear)
+    await rig.bus.publish("cosmonapse.x.TASK", b"not json")
+    await eventually(lambda: got == [b"not json"], "the frame")
+    assert rig.spans() == []
+
+
+async def test_a_provider_that_is_not_the_sdks_is_refused() -> None:
+    from opentelemetry.trace import NoOpTracerProvider
+
+    with pytest.raises(TypeError, match="SDK"):
+        traced(MemorySynapse(), service_name="x", tracer_provider=NoOpTracerProvider())

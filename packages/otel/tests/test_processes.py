@@ -81,12 +81,13 @@ class Worker:
 
 
 async def until(check: Any, what: str, workers: list[Worker]) -> None:
-    try:
-        async with asyncio.timeout(DEADLINE_S):
-            while not check():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"never saw {what}\n" + "\n".join(w.logs() for w in workers)) from None
+    """Poll ``check`` until it is true; fail with the workers' logs past the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"never saw {what}\n" + "\n".join(w.logs() for w in workers))
+        await asyncio.sleep(0.02)
 
 
 def one(spans: list[Received], name: str, trace_id: int) -> Received:
@@ -104,8 +105,9 @@ async def test_one_workflow_across_processes_is_one_trace_per_attempt(
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "60000",  # export on shutdown only
     }
+    command = [sys.executable, str(WORKER), dev_synapse_url, NS]
     workers = [
-        Worker(name, [sys.executable, str(WORKER), dev_synapse_url, NS, name, neuron], env, tmp_path)
+        Worker(name, [*command, name, neuron], env, tmp_path)
         for name, neuron in (("lab", "planner"), ("desk", "researcher"))
     ]
     provider = TracerProvider(resource=Resource.create({"service.name": "caller"}))
