@@ -3,7 +3,7 @@
 a: Neuron ``researcher-a`` recalls passages from the VectorEngram ``library`` that this
    process hosts (six passages, embedded offline by knowledge.embed).
 b: Neuron ``researcher-b`` reads the field notes one at a time; each takes NOTE_S seconds
-   (0.4 by default), like a slow tool call would.
+   (0.5 by default), like a slow tool call would.
 """
 
 import asyncio
@@ -15,7 +15,7 @@ from cosmonapse_engram_vector import VectorEngram
 from host import arguments, say, serve
 from knowledge import FIELD_NOTES, LIBRARY, NAMESPACE, embed, terms
 
-NOTE_S = float(os.environ.get("NOTE_S", "0.4"))
+NOTE_S = float(os.environ.get("NOTE_S", "0.5"))
 
 
 async def researcher_a(input, context, *, recall):
@@ -33,6 +33,7 @@ async def researcher_b(input, context):
     topic = input["topic"]
     wanted = set(terms(topic))
     facts = []
+    say(f"researcher-b: reading {len(FIELD_NOTES)} field notes")
     try:
         for n, note in enumerate(FIELD_NOTES, start=1):
             await asyncio.sleep(NOTE_S)  # reading one notebook

@@ -1,7 +1,7 @@
 """A small team across processes, in one command (offline):
 
     python team.py                 # the planner fans out to two researchers, the writer combines
-    python team.py --stop-after 1  # the user stops the trace once one researcher has answered
+    python team.py --stop  # the user stops the trace mid-way
 
 It starts a dev synapse in this process (or uses SYNAPSE_URL, cosmo:// or nats://), the
 three worker processes (desk.py, researchers.py --name a, researchers.py --name b), and
@@ -57,15 +57,17 @@ class Process:
             self.changed.set()
         self.changed.set()
 
-    async def wait_for_lines(self, count):
-        """Wait until the process has printed ``count`` lines; return them."""
+    async def wait_for(self, text):
+        """Wait until the process has printed a line starting with ``text``; return it."""
         async with asyncio.timeout(WAIT_S):
-            while len(self.lines) < count:
+            while True:
+                for line in self.lines:
+                    if line.startswith(text):
+                        return line
                 if self.reader.done():
                     raise RuntimeError(f"{self.name} exited after {self.lines}")
                 self.changed.clear()
                 await self.changed.wait()
-        return self.lines[:count]
 
     async def stop(self):
         if self.process is None:
@@ -135,18 +137,15 @@ class Acks(dict):
                 await self.changed.wait()
 
 
-async def run_caller(url, processes, stop_after):
+async def run_caller(url, processes, stop):
     synapse = await connect_synapse(url)
     caller = Dendrite(synapse=synapse, namespace=NAMESPACE, dendrite_id="caller")
-    researchers = []
-    enough = asyncio.Event()
     acks = Acks()
+    answered = asyncio.Event()
 
     def on_answer(reply):
-        if reply.producer.startswith("researcher-"):
-            researchers.append(reply.producer)
-            if stop_after is not None and len(researchers) >= stop_after:
-                enough.set()
+        if reply.producer == "researcher-a":
+            answered.set()
 
     try:
         async with caller:
@@ -161,7 +160,7 @@ async def run_caller(url, processes, stop_after):
             waiting = asyncio.ensure_future(caller.dispatch_and_wait(
                 neuron="planner", input={"topic": TOPIC}, trace_id=trace_id, timeout_s=WAIT_S,
             ))  # fmt: skip
-            if stop_after is None:
+            if not stop:
                 reply = await waiting
                 progress.flush()
                 print(f"\nthe note, from {reply.producer} on {reply.node}:")
@@ -169,15 +168,17 @@ async def run_caller(url, processes, stop_after):
                     print(f"   {line}")
                 for n, source in enumerate(reply.output["sources"], start=1):
                     print(f"   [{n}] {source}")
-                runs = progress.answered
             else:
+                # Mid-way: researcher-a has answered, researcher-b says it is reading (the
+                # user sees both: team.py reads the worker processes' output).
                 async with asyncio.timeout(WAIT_S):
-                    await asyncio.wait([waiting, asyncio.ensure_future(enough.wait())],
-                                       return_when=asyncio.FIRST_COMPLETED)
+                    await answered.wait()
+                await next(p for p in processes if p.name == "researchers-b").wait_for(
+                    "researcher-b: reading"
+                )
                 if waiting.done():
                     raise RuntimeError(f"the trace ended before it was stopped: {waiting}")
-                noun = "researcher has" if stop_after == 1 else "researchers have"
-                print(f"\nthe user: stop ({stop_after} {noun} answered)")
+                print("\nthe user: stop (researcher-a has answered, researcher-b is reading)")
                 print("caller: stop_trace(trace_id, collect_acks=True)")
                 result = await caller.stop_trace(trace_id, collect_acks=True, timeout_s=5)
                 try:
@@ -189,22 +190,13 @@ async def run_caller(url, processes, stop_after):
                 # its ack may come later. The caller knows its team: it waits for all three.
                 acks.update((ack.payload["node"], ack) for ack in result.acks)
                 await acks.wait_for(PROCESSES)
-                runs = dict(progress.answered)
                 for node in PROCESSES:
                     cancelled = acks[node].payload.get("cancelled", 0)
                     print(f"   STOPPED from {node:<13} cancelled {cancelled}")
-                    runs[node] = runs.get(node, 0) + cancelled
                 total = sum(acks[node].payload.get("cancelled", 0) for node in PROCESSES)
                 print(f"   every process of the team acked; {total} runs cancelled in all")
     finally:
         await synapse.close()
-    # Each process prints one line per run it finished or had cancelled.
-    print("\nwhat each process printed about the trace:")
-    for process in processes:
-        count = runs.get(process.name, 0)
-        lines = await process.wait_for_lines(1 + count)
-        for line in lines[1:]:
-            print(f"   [{process.name}] {line}")
 
 
 @contextlib.asynccontextmanager
@@ -220,23 +212,28 @@ async def bus():
         yield server.url
 
 
-async def main(stop_after):
+async def main(stop):
     async with bus() as url:
         processes = [Process(name, argv, url) for name, argv in PROCESSES.items()]
         try:
             for process in processes:
                 await process.start()
             for process in processes:
-                print(f"   {(await process.wait_for_lines(1))[0]}")
+                print(f"   {await process.wait_for(f'{process.name} ready')}")
             print()
-            await run_caller(url, processes, stop_after)
+            await run_caller(url, processes, stop)
         finally:
             for process in processes:
                 await process.stop()
+        # Each has ended (so printed all it will), and is shown in a fixed order.
+        print("\nwhat each process printed about the trace:")
+        for process in processes:
+            for line in process.lines[1:]:
+                print(f"   [{process.name}] {line}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stop-after", type=int, metavar="N",
-                        help="stop the trace once N researchers have answered")
-    asyncio.run(main(parser.parse_args().stop_after))
+    parser.add_argument("--stop", action="store_true",
+                        help="stop the trace mid-way, once researcher-a has answered")
+    asyncio.run(main(parser.parse_args().stop))

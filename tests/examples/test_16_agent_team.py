@@ -13,7 +13,7 @@ from tests.examples.runner import EXAMPLES, ExampleProcesses
 FOLDER = "16-agent-team"
 README = EXAMPLES / FOLDER / "README.md"
 DEFAULT_BUS = "dev synapse started in this process (cosmo://127.0.0.1, a free port)\n"
-RUNS = {"answers": (), "stopped": ("--stop-after", "1")}
+RUNS = {"answers": (), "stopped": ("--stop",)}
 
 
 def promised_output(*args: str) -> str:
@@ -37,7 +37,7 @@ def test_readme_promises_the_tree_and_the_stop() -> None:
     answers = promised_output()
     assert "   <- planner       answered on desk\n" in answers
     assert "   [researchers-a] researcher-a: 2 passages from the library" in answers
-    stopped = promised_output("--stop-after", "1")
+    stopped = promised_output("--stop")
     for node, cancelled in (("desk", 1), ("researchers-a", 0), ("researchers-b", 1)):
         assert f"   STOPPED from {node:<13} cancelled {cancelled}\n" in stopped
     assert "   [desk] planner: stopped while waiting for the researchers" in stopped
