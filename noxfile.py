@@ -14,6 +14,7 @@ PACKAGES = [
     "-e", "packages/engram-vector",
     "-e", "packages/neuron-hf",
     "-e", "packages/prism",
+    "-e", "packages/otel",
 ]
 # Example 14's third-party plugin, installed as its own distribution: the tests check that
 # the core discovers a plugin it does not ship.

@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [
     ROOT / "packages" / name / "src"
-    for name in ("python-sdk", "cli", "engram-vector", "neuron-hf", "prism")
+    for name in ("python-sdk", "cli", "engram-vector", "neuron-hf", "prism", "otel")
 ]
 MAX_LINES = 550  # the Dendrite, the one public class, is the longest: half of it docstrings
 

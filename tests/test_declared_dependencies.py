@@ -17,10 +17,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["python-sdk", "cli", "engram-vector", "neuron-hf", "prism"]
+PACKAGES = ["python-sdk", "cli", "engram-vector", "neuron-hf", "prism", "otel"]
 
 # Distributions whose import name is not their normalised name.
-IMPORT_NAME = {"nats-py": "nats", "cosmonapse": "cosmonapse"}
+IMPORT_NAME = {
+    "nats-py": "nats",
+    "cosmonapse": "cosmonapse",
+    # OpenTelemetry's distributions share the ``opentelemetry`` namespace package.
+    "opentelemetry-api": "opentelemetry",
+    "opentelemetry-sdk": "opentelemetry",
+    "opentelemetry-exporter-otlp-proto-http": "opentelemetry",
+}
 
 
 def distribution(requirement: str) -> str:
