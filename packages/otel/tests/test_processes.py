@@ -90,6 +90,30 @@ async def until(check: Any, what: str, workers: list[Worker]) -> None:
         await asyncio.sleep(0.02)
 
 
+def tree(spans: list[Received]) -> str:
+    """The spans as indented lines, one trace after the other (printed; see ``-s``)."""
+    ids = {s.span_id for s in spans}
+    lines: list[str] = []
+
+    def walk(span: Received, depth: int) -> None:
+        events = ", ".join(name for name, _ in span.events)
+        links = ", ".join(f"link -> {t:032x}/{s:016x}" for t, s, _ in span.links)
+        extras = "; ".join(x for x in (events, links) if x)
+        lines.append(
+            f"{'  ' * depth}{span.name} [{span.service}] {span.span_id:016x}"
+            + (f" ({extras})" if extras else "")
+        )
+        for child in sorted(spans, key=lambda s: s.start_ns):
+            if child.parent_span_id == span.span_id and child.trace_id == span.trace_id:
+                walk(child, depth + 1)
+
+    for root in sorted(spans, key=lambda s: s.start_ns):
+        if root.parent_span_id is None or root.parent_span_id not in ids:
+            lines.append(f"trace {root.trace_id:032x}")
+            walk(root, 1)
+    return "\n".join(lines)
+
+
 def one(spans: list[Received], name: str, trace_id: int) -> Received:
     found = [s for s in spans if s.name == name and s.trace_id == trace_id]
     assert len(found) == 1, (name, [(s.name, s.service) for s in spans])
@@ -145,6 +169,7 @@ async def test_one_workflow_across_processes_is_one_trace_per_attempt(
         provider.shutdown()
 
     spans = otlp.snapshot()
+    print(tree(spans))
     assert otlp.requests >= 3  # one process, one export at least: three processes
     root = one(spans, "dispatch planner", second)
     run = one(spans, "invoke_agent planner", second)
