@@ -228,3 +228,16 @@ async def test_a_provider_that_is_not_the_sdks_is_refused() -> None:
 
     with pytest.raises(TypeError, match="SDK"):
         traced(MemorySynapse(), service_name="x", tracer_provider=NoOpTracerProvider())
+
+
+async def test_a_publish_that_fails_ends_its_dispatch_span_with_an_error(rig: Rig) -> None:
+    from cosmonapse import SynapseClosedError
+    from cosmonapse.builders import task_signal
+
+    await rig.bus.inner.close()
+    task = task_signal(input={}, neuron="nobody")
+    with pytest.raises(SynapseClosedError):
+        await rig.bus.publish(f"cosmonapse.{NS}.TASK", task.encode())
+    [span] = rig.named("dispatch nobody")
+    assert span.status.status_code is StatusCode.ERROR
+    assert "not published" in (span.status.description or "")

@@ -107,13 +107,25 @@ class Recorder:
         self.nodes: set[str] = set()  # Dendrite ids of those REGISTERs
 
     # -- entry points ----------------------------------------------------------------
-    def published(self, data: bytes) -> None:
-        """A frame this process published."""
-        self._observe(data, outbound=True)
+    def published(self, data: bytes) -> str | None:
+        """A frame this process is publishing (seen before it goes out, so an answer that
+        comes back at once still finds its span); returns the Signal's id, if it is one."""
+        return self._observe(data, outbound=True)
 
     def received(self, data: bytes) -> None:
         """A frame delivered to one of this process's subscriptions."""
         self._observe(data, outbound=False)
+
+    def not_published(self, signal_id: str, exc: BaseException) -> None:
+        """The publish of ``signal_id`` failed: end the spans it started, with status
+        ERROR, and forget it (so publishing it again is traced again)."""
+        self._seen_out.pop(signal_id, None)
+        now = time.time_ns()
+        for table in (self._dispatches, self._engram_calls):
+            span = table.pop(signal_id, None)
+            if span is not None:
+                span.set_status(Status(StatusCode.ERROR, f"not published: {exc!r}"))
+                _end(span, now)
 
     def close(self) -> None:
         """End every span still open (``cosmonapse.unfinished``)."""
@@ -123,20 +135,21 @@ class Recorder:
                 _end(span, now, unfinished=True)
             table.clear()
 
-    def _observe(self, data: bytes, *, outbound: bool) -> None:
+    def _observe(self, data: bytes, *, outbound: bool) -> str | None:
         now = time.time_ns()
         try:
             signal = Signal.decode(data)
         except Exception:  # not a Signal: not ours to trace
-            return
+            return None
         seen = self._seen_out if outbound else self._seen_in
         if signal.id in seen:
-            return
+            return signal.id
         seen.put(signal.id, True)
         try:
             self._dispatch(signal, now, outbound=outbound)
         except Exception as exc:  # tracing must never break the bus
             log.warning("cosmonapse_otel: could not trace %s: %s", signal.type.value, exc)
+        return signal.id
 
     def _dispatch(self, signal: Signal, now: int, *, outbound: bool) -> None:
         kind = signal.type

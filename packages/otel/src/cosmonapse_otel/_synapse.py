@@ -3,6 +3,7 @@ receive, and hands each to a :class:`~cosmonapse_otel._recorder.Recorder`."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable
 
@@ -22,8 +23,9 @@ _VERSION = "0.2.0"
 class TracedSynapse(Synapse):
     """``inner`` with every frame published and delivered turned into spans.
 
-    Publishing and delivery are the inner Synapse's, unchanged (errors included); the
-    frame is looked at after ``publish`` returns and before the subscriber's handler runs.
+    Publishing and delivery are the inner Synapse's, unchanged (errors included); a frame
+    is looked at as ``publish`` is called (a failed publish ends the spans it started, with
+    status ERROR) and before a subscriber's handler gets it.
     ``close()`` ends the spans still open, flushes the tracer provider and closes ``inner``.
     """
 
@@ -55,8 +57,14 @@ class TracedSynapse(Synapse):
         return self.inner.stats
 
     async def publish(self, subject: str, data: bytes) -> None:
-        await self.inner.publish(subject, data)
-        self.recorder.published(data)
+        recorder = self.recorder
+        signal_id = recorder.published(data)
+        try:
+            await self.inner.publish(subject, data)
+        except BaseException as exc:
+            if signal_id is not None:
+                recorder.not_published(signal_id, exc)
+            raise
 
     async def subscribe(
         self,
@@ -94,7 +102,7 @@ class TracedSynapse(Synapse):
             await self.inner.close()
         finally:
             self.recorder.close()
-            self.flush()
+            await asyncio.to_thread(self.flush)  # an export may take a while: not on the loop
 
     def flush(self, timeout_ms: int = 10_000) -> bool:
         """Export every span ended so far (the provider's ``force_flush``)."""
