@@ -140,8 +140,15 @@ def otlp() -> Iterator[OtlpReceiver]:
         receiver.close()
 
 
-@pytest.fixture
-async def dev_synapse_url() -> AsyncIterator[str]:
+@pytest.fixture(params=["dev", "nats"])
+async def bus_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """The URL of a real broker: a dev synapse in process, or a nats-server process."""
+    if request.param == "nats":
+        from tests.nats_servers import NatsServer
+
+        with NatsServer() as nats:
+            yield nats.url
+        return
     from cosmonapse_cli.server import DevSynapseServer
 
     server = DevSynapseServer("127.0.0.1", port=0)

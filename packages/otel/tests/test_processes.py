@@ -1,7 +1,8 @@
-"""The issue's done-when: a workflow across three processes on a real dev synapse, each
-with cosmonapse-otel on, exporting over real OTLP/HTTP (protobuf) to a receiver this test
-runs. The caller (this process) retries a planner whose first attempt stalls in a
-researcher two processes away; the collector must hold one trace per attempt:
+"""The issue's done-when: a workflow across three processes on a real dev synapse (and on
+a real nats-server), each with cosmonapse-otel on, exporting over real OTLP/HTTP (protobuf)
+to a receiver this test runs. The caller (this process) retries a planner whose first
+attempt stalls in a researcher two processes away; the collector must hold one trace per
+attempt:
 
     attempt 2:  dispatch planner (caller, link -> attempt 1's dispatch)
                   invoke_agent planner (lab)
@@ -121,7 +122,7 @@ def one(spans: list[Received], name: str, trace_id: int) -> Received:
 
 
 async def test_one_workflow_across_processes_is_one_trace_per_attempt(
-    otlp: OtlpReceiver, dev_synapse_url: str, tmp_path: Path
+    otlp: OtlpReceiver, bus_url: str, tmp_path: Path
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env |= {
@@ -129,7 +130,7 @@ async def test_one_workflow_across_processes_is_one_trace_per_attempt(
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "60000",  # export on shutdown only
     }
-    command = [sys.executable, str(WORKER), dev_synapse_url, NS]
+    command = [sys.executable, str(WORKER), bus_url, NS]
     workers = [
         Worker(name, [*command, name, neuron], env, tmp_path)
         for name, neuron in (("lab", "planner"), ("desk", "researcher"))
@@ -145,7 +146,7 @@ async def test_one_workflow_across_processes_is_one_trace_per_attempt(
             await w.start()
         await until(lambda: all(w.said(f"{w.name} ready") for w in workers), "ready", workers)
         bus = traced(
-            await connect_synapse(dev_synapse_url), service_name="caller", tracer_provider=provider
+            await connect_synapse(bus_url), service_name="caller", tracer_provider=provider
         )
         async with bus, Dendrite(synapse=bus, namespace=NS, heartbeat_s=0) as api:
             reply = await api.run_with_retry(
