@@ -7,6 +7,7 @@ Doppler's lines; a damaged file is used up to the damage, with one line saying w
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -17,7 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
-from cosmonapse import Signal, SignalType, builders, connect_synapse
+from cosmonapse import Signal, builders, connect_synapse
 from cosmonapse.subjects import namespace_wildcard, signal_subject
 from cosmonapse_cli.recording import encode_frame
 from cosmonapse_cli.server import DevSynapseServer
@@ -233,7 +234,7 @@ async def test_replay_keeps_the_timing_scaled_by_speed(
     finally:
         await app.close()
     arrivals = [when for when, _, _ in listener.got]
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert all(gap >= 0.3 - 0.02 for gap in gaps), gaps  # 0.6 s apart, at speed 2
 
 

@@ -144,6 +144,8 @@ class TraceSummary:
     first_t: float
     signals: int
     root: str | None
+    """The neuron its first TASK went to (None: the trace has no TASK)."""
+    first_type: str
 
 
 def summarize_traces(frames: Iterable[Frame]) -> list[TraceSummary]:
@@ -153,11 +155,12 @@ def summarize_traces(frames: Iterable[Frame]) -> list[TraceSummary]:
         signal = frame.signal
         entry = seen.get(signal.trace_id)
         if entry is None:
-            entry = seen[signal.trace_id] = [namespace_of(frame.subject), frame.t, 0, None]
+            entry = [namespace_of(frame.subject), frame.t, 0, None, signal.type.value]
+            seen[signal.trace_id] = entry
         entry[2] += 1
         if entry[3] is None and signal.type is SignalType.TASK and signal.neuron:
             entry[3] = signal.neuron
-    return [TraceSummary(tid, ns, t, n, root) for tid, (ns, t, n, root) in seen.items()]
+    return [TraceSummary(tid, *entry) for tid, entry in seen.items()]
 
 
 def match_traces(trace_ids: Iterable[str], query: str) -> list[str]:
@@ -193,18 +196,22 @@ def _at(frame: Frame, start: float) -> str:
     return f"+{_took(max(0.0, frame.t - start))}"
 
 
+# Control characters (escape sequences, line breaks) from the wire never reach the terminal.
+_CONTROLS: Final = {code: " " for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+
+
 def _one_line(value: Any, limit: int = 80) -> str:
-    text = " ".join(str(value).split())
+    text = " ".join(str(value).translate(_CONTROLS).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _task_label(node: TaskNode, start: float) -> Text:
     task = node.task.signal
     text = Text()
-    text.append(node.neuron, style="bold cyan")
+    text.append(_one_line(node.neuron), style="bold cyan")
     caller = task.meta.get("caller") or task.meta.get("node")
     if isinstance(caller, str) and caller:
-        text.append(f" from {caller}", style="dim")
+        text.append(f" from {_one_line(caller)}", style="dim")
     depth = task.meta.get("depth")
     if isinstance(depth, int) and not isinstance(depth, bool):
         text.append(f" (depth {depth})", style="dim")
@@ -215,12 +222,12 @@ def _task_label(node: TaskNode, start: float) -> Text:
         producer = signal.neuron or "?"
         host = signal.meta.get("node")
         where = f"{producer} on {host}" if isinstance(host, str) and host else producer
-        text.append(f"  ran by {where}")
+        text.append(f"  ran by {_one_line(where)}")
         text.append(f"  {_took(node.duration or 0.0)}", style="bold")
         if signal.type is SignalType.ERROR:
             code = signal.payload.get("code", "ERROR")
             message = _one_line(signal.payload.get("message", ""))
-            text.append(f"  ERROR {code}", style="bold red")
+            text.append(f"  ERROR {_one_line(code)}", style="bold red")
             if message:
                 text.append(f": {message}", style="red")
         else:
@@ -238,8 +245,8 @@ def _note_label(frame: Frame, start: float) -> Text:
     directed = signal.directed
     target = (directed.id or directed.type or "?") if directed is not None else "?"
     detail = signal.payload.get("op") if signal.type is SignalType.IMPRINT else "recall"
-    text = Text(f"{signal.type.value} {target}", style="blue")
-    text.append(f" ({detail})  {_at(frame, start)}", style="dim")
+    text = Text(f"{signal.type.value} {_one_line(target)}", style="blue")
+    text.append(f" ({_one_line(detail)})  {_at(frame, start)}", style="dim")
     return text
 
 
@@ -255,7 +262,7 @@ def _stop_label(frame: Frame, start: float) -> Text:
     signal = frame.signal
     who = signal.neuron or signal.meta.get("node") or "?"
     text = Text("STOP", style="bold magenta")
-    text.append(f" by {who}  {_at(frame, start)}", style="dim")
+    text.append(f" by {_one_line(who)}  {_at(frame, start)}", style="dim")
     reason = signal.payload.get("reason")
     budget = signal.meta.get("budget_exceeded")
     if isinstance(budget, dict):
@@ -265,15 +272,21 @@ def _stop_label(frame: Frame, start: float) -> Text:
     return text
 
 
+def _writes(n: Any) -> str:
+    return f"{n} write{'s' if n != 1 else ''}"
+
+
 def _stopped_label(frame: Frame, start: float) -> Text:
     payload = frame.signal.payload
     node = payload.get("node") or frame.signal.neuron or "?"
     text = Text("STOPPED", style="magenta")
-    text.append(f" {node}  {_at(frame, start)}", style="dim")
+    text.append(f" {_one_line(node)}  {_at(frame, start)}", style="dim")
     text.append(f"  cancelled {payload.get('cancelled', 0)}")
     compensated = payload.get("compensated", 0)
-    if payload.get("rolled_back"):
-        text.append(f"  rolled back: {compensated} writes undone", style="bold yellow")
+    if payload.get("rolled_back") and compensated:
+        text.append(f"  rolled back: {_writes(compensated)} undone", style="bold yellow")
+    elif payload.get("rolled_back"):
+        text.append("  rolled back: nothing to undo here")
     else:
         text.append("  not rolled back")
     return text
@@ -300,7 +313,7 @@ def _summary(view: TraceView) -> str:
         if f.signal.payload.get("rolled_back")
     )
     if undone:
-        parts.append(f"{undone} writes rolled back")
+        parts.append(f"{_writes(undone)} rolled back")
     return ", ".join(parts)
 
 

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from ..console import err, make_console
+from ..console import err, line_width, make_console
 from ..recording import RecordingReader
 from ..trace_tree import TraceSummary, build_trace, match_traces, render_trace, summarize_traces
 from ._common import fail
@@ -21,6 +21,7 @@ from .replay import report_damage
 __all__ = ["trace"]
 
 _LISTED = 50  # traces listed when the id matches none
+_UNBOUNDED = 100_000  # the width of a pipe
 
 
 def trace(
@@ -54,7 +55,10 @@ def trace(
         _list([s for s in summaries if not chosen or s.trace_id in chosen])
         raise typer.Exit(1)
     console = make_console()
-    console.print(render_trace(build_trace(frames, found[0])))
+    if line_width(console) is None:  # a pipe or a file: whole lines, never cut
+        console.width = _UNBOUNDED
+    # Wrapped, not cut, at the terminal's width: rich keeps the tree's guides on each part.
+    console.print(render_trace(build_trace(frames, found[0])), soft_wrap=False)
 
 
 def _list(summaries: list[TraceSummary]) -> None:
@@ -63,8 +67,9 @@ def _list(summaries: list[TraceSummary]) -> None:
         console.print("  (none: the file holds no Signal)")
     for s in summaries[:_LISTED]:
         line = Text(f"  {s.trace_id}", style="bold")
-        root = f"  root {s.root}" if s.root else ""
-        line.append(f"  {s.namespace}  {s.signals} Signals{root}", style="dim")
+        what = f"root {s.root}" if s.root else f"no TASK, first {s.first_type}"
+        plural = "s" if s.signals != 1 else ""
+        line.append(f"  {s.namespace}  {s.signals} Signal{plural}  {what}", style="dim")
         console.print(line)
     if len(summaries) > _LISTED:
         console.print(f"  ... and {len(summaries) - _LISTED} more")
