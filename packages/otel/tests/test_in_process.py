@@ -241,3 +241,23 @@ async def test_a_publish_that_fails_ends_its_dispatch_span_with_an_error(rig: Ri
     [span] = rig.named("dispatch nobody")
     assert span.status.status_code is StatusCode.ERROR
     assert "not published" in (span.status.description or "")
+
+
+async def test_the_hf_neurons_token_use_lands_in_the_genai_usage_attributes(rig: Rig) -> None:
+    pytest.importorskip("cosmonapse_neuron_hf")
+    from cosmonapse import Neuron
+    from cosmonapse_neuron_hf.standin import StandInServer
+
+    async with StandInServer() as standin:
+        llm = Neuron(source="huggingface", endpoint=standin.url, model="m/x", use_chat_api=True)
+        worker = Dendrite(synapse=rig.bus, namespace=NS, role="worker", heartbeat_s=0)
+        worker.attach_axon(Axon("llm", llm))
+        async with worker, Dendrite(synapse=rig.bus, namespace=NS, heartbeat_s=0) as api:
+            reply = await api.dispatch_and_wait(neuron="llm", input={"prompt": "hi"}, timeout_s=30)
+            assert reply.ok, reply.payload
+            await eventually(lambda: len(rig.named("invoke_agent llm")) == 1, "the run")
+    usage = reply.output["meta"]["usage"]
+    [run] = rig.named("invoke_agent llm")
+    assert run.attributes["gen_ai.usage.input_tokens"] == usage["prompt_tokens"]
+    assert run.attributes["gen_ai.usage.output_tokens"] == usage["completion_tokens"]
+    assert run.attributes["gen_ai.response.model"] == reply.output["meta"]["model"]
