@@ -295,7 +295,7 @@ class NatsSynapse(Synapse):
         uri = self._client.connected_url
         return uri.netloc if uri is not None else None
 
-    async def publish(self, subject: str, data: bytes) -> None:
+    def publish(self, subject: str, data: bytes) -> Coroutine[object, object, None]:
         """Send one frame; returns once it is queued for the socket (not when delivered).
 
         While the client is reconnecting, frames are buffered (up to
@@ -303,7 +303,7 @@ class NatsSynapse(Synapse):
         FrameTooLargeError (past the server's ``max_payload``), SynapseClosedError, and
         SynapseError when disconnected with the buffer full.
         """
-        await self._publish(subject, data)
+        return self._publish(subject, data)  # its coroutine, not one wrapping it
 
     async def _publish(
         self, subject: str, data: bytes, headers: dict[str, str] | None = None
