@@ -93,7 +93,6 @@ class Progress:
         self.trace_id = trace_id
         self.on_answer = on_answer
         self.held = []
-        self.answered = {}  # node -> answers heard from it
 
     async def task(self, task):
         if task.trace_id == self.trace_id and task.meta.get("depth"):
@@ -104,7 +103,6 @@ class Progress:
             return
         self.flush()
         reply = Reply.of(signal)
-        self.answered[reply.node] = self.answered.get(reply.node, 0) + 1
         outcome = "answered" if reply.ok else f"ERROR {reply.payload.get('code')}"
         print(f"   <- {reply.producer:<13} {outcome} on {reply.node}")
         self.on_answer(reply)
@@ -188,7 +186,9 @@ async def run_caller(url, processes, stop):
                 # stop_trace returns once the Dendrites it knows took part have acked; one
                 # that runs a child TASK and has answered nothing yet is known to no one, so
                 # its ack may come later. The caller knows its team: it waits for all three.
-                acks.update((ack.payload["node"], ack) for ack in result.acks)
+                for ack in result.acks:
+                    if ack.payload.get("node") in PROCESSES:
+                        acks[ack.payload["node"]] = ack
                 await acks.wait_for(PROCESSES)
                 for node in PROCESSES:
                     cancelled = acks[node].payload.get("cancelled", 0)
