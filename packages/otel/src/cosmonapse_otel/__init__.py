@@ -11,7 +11,8 @@ docs/observability/otel.md.
 from __future__ import annotations
 
 from ._ids import dispatch_span_id, otel_span_id, otel_trace_id, run_span_id, ulid_value
-from ._setup import connect, instrument
+from ._instrument import instrument
+from ._setup import connect
 from ._synapse import TracedSynapse, traced
 
 __version__ = "0.2.0"

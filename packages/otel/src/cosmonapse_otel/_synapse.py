@@ -13,6 +13,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from ._forced import forced_tracer
+from ._instrument import instrument
 from ._recorder import Recorder
 
 __all__ = ["TracedSynapse", "traced"]
@@ -43,6 +44,8 @@ class TracedSynapse(Synapse):
         setattr(self, "plain_handlers", inner.plain_handlers)  # noqa: B010
         self.service_name = service_name
         provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+        if tracer_provider is None and not isinstance(provider, TracerProvider):
+            provider = instrument(service_name)  # no SDK provider yet: the OTLP one
         self.tracer_provider = provider
         tracer, ids = forced_tracer(provider, "cosmonapse_otel", _VERSION)
         self.recorder = Recorder(tracer, ids)
@@ -130,7 +133,9 @@ def traced(
 ) -> TracedSynapse:
     """Wrap ``synapse`` so the Dendrites using it emit OpenTelemetry spans.
 
-    ``tracer_provider`` (default: the global one, see :func:`instrument`) must be the
+    ``tracer_provider`` defaults to the global one; when that is not an SDK provider yet,
+    :func:`instrument` installs one (OTLP/HTTP, configured by the ``OTEL_*`` environment,
+    ``service_name`` as the resource's ``service.name``). A provider given must be the
     OpenTelemetry SDK's ``TracerProvider``; a TypeError says so otherwise.
     """
     return TracedSynapse(synapse, service_name=service_name, tracer_provider=tracer_provider)
