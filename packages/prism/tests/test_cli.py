@@ -25,10 +25,11 @@ DEADLINE_S = 20.0  # a hang guard for a process start on a busy machine
 
 def test_command_takes_the_doppler_keywords():
     params = inspect.signature(command).parameters
-    assert set(params) == {"namespace", "url", "port", "no_browser"}
+    assert set(params) == {"namespace", "url", "port", "no_browser", "recording", "speed"}
     assert params["port"].default == 7071
     assert params["no_browser"].default is False
-    assert params["namespace"].default is inspect.Parameter.empty
+    assert params["namespace"].default is None  # required unless --recording names a file
+    assert params["recording"].default is None and params["speed"].default is None
 
 
 def test_typer_mounts_it_with_the_documented_options():

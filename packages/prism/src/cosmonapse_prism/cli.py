@@ -11,12 +11,14 @@ import asyncio
 import signal
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from cosmonapse import CosmonapseError, connect_synapse
 from cosmonapse.synapses import require_watchable
 
+from .recording import serve_recording
 from .server import DEFAULT_PORT, PrismServer
 
 __all__ = ["command", "serve"]
@@ -25,7 +27,9 @@ DEFAULT_URL = "cosmo://127.0.0.1:7070"
 
 
 def command(
-    namespace: Annotated[str, typer.Option("--namespace", "-n", help="The namespace to watch.")],
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="The namespace to watch.")
+    ] = None,
     url: Annotated[
         str,
         typer.Option(
@@ -38,19 +42,47 @@ def command(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Do not open a browser tab.")
     ] = False,
+    recording: Annotated[
+        Path | None,
+        typer.Option(help="Show this file of cosmo record instead of a live synapse."),
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="--recording only: play it in time, N times faster."),
+    ] = None,
 ) -> None:
     """Serve Prism, the live browser view of one namespace, on http://127.0.0.1:PORT.
 
     Runs until Ctrl-C. Exits with status 1 and one line on stderr when the synapse
-    cannot be reached or the port is taken.
+    cannot be reached or the port is taken. With --recording it shows a recording
+    (the namespace of its first Signal unless -n says another).
     """
-    try:
-        require_watchable(url)
-        asyncio.run(
-            _until_signalled(
-                serve(url=url, namespace=namespace, port=port, open_browser=not no_browser)
+    if recording is not None:
+        _serve_until_signalled(
+            serve_recording(
+                recording,
+                namespace=namespace,
+                port=port,
+                open_browser=not no_browser,
+                speed=speed,
             )
         )
+        return
+    if namespace is None:
+        raise typer.BadParameter("give the namespace to watch: -n NAMESPACE")
+    try:
+        require_watchable(url)
+    except ValueError as exc:
+        print(f"prism: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    _serve_until_signalled(
+        serve(url=url, namespace=namespace, port=port, open_browser=not no_browser)
+    )
+
+
+def _serve_until_signalled(main: Coroutine[Any, Any, None]) -> None:
+    try:
+        asyncio.run(_until_signalled(main))
     except KeyboardInterrupt:
         pass
     except (CosmonapseError, OSError, ValueError) as exc:
