@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 __all__ = [
@@ -52,6 +53,11 @@ def ulid_value(text: str) -> int:
 
 def otel_trace_id(trace_id: str) -> int:
     """The OTel trace id of a Cosmonapse trace: its ULID's 128 bits (never 0)."""
+    return _trace_id(trace_id)
+
+
+@functools.lru_cache(maxsize=4096)  # a trace's spans ask for its id again and again
+def _trace_id(trace_id: str) -> int:
     value = ulid_value(trace_id)
     if value == 0:
         raise ValueError(f"{trace_id!r} is the zero ULID, which OpenTelemetry calls invalid")

@@ -302,22 +302,21 @@ class Recorder:
             self._finish(span, reply, now)
 
     def _finish(self, span: trace.Span, reply: Signal, now: int) -> None:
-        span.set_attribute("cosmonapse.reply_id", reply.id)
-        span.set_attribute("cosmonapse.reply_type", reply.type.value)
+        attrs: _Attrs = {"cosmonapse.reply_id": reply.id, "cosmonapse.reply_type": reply.type.value}
         if reply.neuron:
-            span.set_attribute("cosmonapse.producer", reply.neuron)
+            attrs["cosmonapse.producer"] = reply.neuron
         node = reply.meta.get("node")
         if isinstance(node, str):
-            span.set_attribute("cosmonapse.node", node)
-        span.set_attributes(_usage(reply))
+            attrs["cosmonapse.node"] = node
+        if reply.meta.get("tokens") is not None or "output" in reply.payload:
+            attrs.update(_usage(reply))
         if reply.type is SignalType.ERROR:
             code = str(reply.payload.get("code") or "error")
             message = str(reply.payload.get("message") or "")
-            span.set_attribute("error.type", code)
-            span.set_attribute(
-                "cosmonapse.error.recoverable", bool(reply.payload.get("recoverable"))
-            )
+            attrs["error.type"] = code
+            attrs["cosmonapse.error.recoverable"] = bool(reply.payload.get("recoverable"))
             span.set_status(Status(StatusCode.ERROR, f"{code}: {message}" if message else code))
+        span.set_attributes(attrs)  # one call: one lock, one pass
         _end(span, now)
 
     def _registered(self, signal: Signal) -> None:
