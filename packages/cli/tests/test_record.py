@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -303,3 +304,26 @@ async def test_a_damaged_recording_is_used_up_to_the_damage(
     code, out, err = await cosmo("trace", str(path), sent[0].trace_id)
     assert code == 0 and err.startswith(warning), err
     assert out.startswith(f"trace {sent[0].trace_id}")
+
+
+async def test_record_leaves_the_file_alone_when_the_synapse_cannot_be_reached(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again before use: nothing listens
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(b"an earlier recording\n")
+    code, _, err = await cosmo(
+        "record", "-n", NS, "-o", str(path), "--url", f"cosmo://127.0.0.1:{port}?reconnect=false"
+    )
+    assert code == 1 and len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+    assert path.read_bytes() == b"an earlier recording\n"
+
+
+async def test_record_says_when_it_cannot_write_the_file(
+    server: DevSynapseServer, tmp_path: Path
+) -> None:
+    target = tmp_path / "no-such-dir" / "run.jsonl"
+    code, _, err = await cosmo("record", "-n", NS, "-o", str(target), "--url", server.url)
+    assert code == 1 and err.startswith(f"error: cannot write {target}"), err

@@ -109,15 +109,17 @@ def record(
 async def _record(
     url: str, namespace: str | None, output: Path, max_signals: int, max_bytes: int
 ) -> None:
+    # Connect first: a synapse that cannot be reached leaves an existing file as it was.
+    try:
+        synapse = await connect_synapse(url)
+    except (CosmonapseError, ValueError) as exc:
+        raise Failure(str(exc)) from None
     try:
         file = output.open("wb")
     except OSError as exc:
+        await synapse.close()
         raise Failure(f"cannot write {output}: {exc.strerror or exc}") from None
     with file:
-        try:
-            synapse = await connect_synapse(url)
-        except (CosmonapseError, ValueError) as exc:
-            raise Failure(str(exc)) from None
         recorder = _Recorder(file, max_signals, max_bytes)
         try:
             subject = namespace_wildcard(namespace) if namespace else f"{PREFIX}.>"
