@@ -1,5 +1,5 @@
 """Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``examples``, ``bench``,
-``profile``, ``build``. Every session installs the five local packages into its own virtualenv."""
+``profile``, ``build``. Every session installs the six local packages into its own virtualenv."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ SOURCES = [
     "packages/engram-vector/src",
     "packages/neuron-hf/src",
     "packages/prism/src",
+    "packages/otel/src",
 ]
 
 
@@ -99,7 +100,7 @@ def profile(session: nox.Session) -> None:
 
 @nox.session
 def build(session: nox.Session) -> None:
-    """Build the five wheels into dist/."""
+    """Build the six wheels into dist/."""
     session.install("build>=1.2")
     for source in SOURCES:
         package = source.rsplit("/", 1)[0]
