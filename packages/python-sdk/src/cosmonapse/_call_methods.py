@@ -192,7 +192,8 @@ class CallMethods(abc.ABC):
         This Dendrite's own waits on the trace end with
         :class:`~cosmonapse.TraceStoppedError` and its late replies are dropped before the
         STOP is published. With ``collect_acks`` it then waits up to ``timeout_s`` seconds
-        for the STOPPED acks, returning early once every Dendrite known to have a stake in
+        for the STOPPED acks, returning early once the acks name the run of every TASK still
+        waited on (a delegated child's included) and every Dendrite known to have a stake in
         the trace has acked. ``attempt`` stops only attempts up to that number (a retry
         on the same trace goes on).
 

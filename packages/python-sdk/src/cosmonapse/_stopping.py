@@ -65,7 +65,7 @@ class Stopping:
     async def stop_trace(self, stop: Signal, *, collect_acks: bool, timeout_s: float) -> StopResult:
         """Apply ``stop`` here, publish it, and with ``collect_acks`` gather the STOPPED
         acks that came within ``timeout_s`` (early once every Dendrite known to have a
-        stake has acked)."""
+        stake has acked, and every TASK still waited on is named as run by some ack)."""
         self._outbox.check_role(SignalType.STOP)  # refuse before touching any local state
         if not collect_acks:
             self.apply_locally(stop)
@@ -74,6 +74,9 @@ class Stopping:
         await self._subs.ensure(SignalType.STOPPED)
         me = self._outbox.node
         expected = self._traces.peers(stop.trace_id) - {me}
+        # TASKs someone waits on: each must be named as run by the ack of its host (a
+        # delegated TASK's host is known to no one until it answers).
+        awaited = set(self._replies.tasks_on_trace(stop.trace_id))
         acks, arrived = self._answers.collect(stop.id)
         try:
             self.apply_locally(stop)
@@ -82,12 +85,14 @@ class Stopping:
             complete = False
             while True:
                 acked = {a.payload.get("node") for a in acks}
+                ran: set[str] = set()
                 for ack in acks:
-                    peers = ack.meta.get("peers")
-                    if isinstance(peers, list):
-                        expected |= {p for p in peers if isinstance(p, str)}
+                    meta = ack.meta
+                    expected |= _strings(meta.get("peers"))
+                    awaited |= _strings(meta.get("awaited"))
+                    ran |= _strings(meta.get("ran"))
                 expected.discard(me)
-                if expected and expected <= acked:
+                if (expected or awaited) and expected <= acked and awaited <= ran:
                     complete = True
                     break
                 left = deadline - time.monotonic()
@@ -119,6 +124,8 @@ class Stopping:
         bound = stop.meta.get("attempt")
         had_stake = traces.has_stake(trace_id) or any(e.has_stake(trace_id) for e in engrams)
         traces.mark_stopped(trace_id, bound if isinstance(bound, int) else None)
+        awaited = self._replies.tasks_on_trace(trace_id)  # delegated TASKs still open
+        ran = traces.runs_on(trace_id) if traces.runs else []
         if not isinstance(bound, int):  # waits here end too (a bounded STOP is a retry's)
             self._replies.fail_trace(trace_id, lambda: stop_error(stop))
         cancelled = traces.cancel(trace_id)
@@ -142,6 +149,10 @@ class Stopping:
         )
         if peers:
             ack.meta["peers"] = peers
+        if awaited:
+            ack.meta["awaited"] = awaited
+        if ran:
+            ack.meta["ran"] = ran
         if failed:
             ack.meta["rollback_errors"] = failed
         self._work.spawn_control(self._outbox.send(ack))
@@ -195,3 +206,7 @@ def stop_error(stop: Signal) -> TraceStoppedError:
                 message, trace_id=trace_id, bound=bound, limit=limit, value=value
             )
     return TraceStoppedError(message)
+
+
+def _strings(value: object) -> set[str]:
+    return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()

@@ -77,6 +77,10 @@ class TraceBook:
                 count += 1
         return count
 
+    def runs_on(self, trace_id: str) -> list[str]:
+        """The TASKs of ``trace_id`` running (or queued) here."""
+        return sorted(t for t, (trace, _) in self.runs.items() if trace == trace_id)
+
     # -- stakes and peers ----------------------------------------------------------------
 
     def stake(self, trace_id: str, peer: str | None = None) -> None:

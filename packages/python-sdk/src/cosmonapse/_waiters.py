@@ -130,6 +130,10 @@ class ReplyWaiters:
             if not tasks:
                 del self._by_trace[waiter.trace_id]
 
+    def tasks_on_trace(self, trace_id: str) -> list[str]:
+        """The TASKs of ``trace_id`` still waited on here."""
+        return sorted(self._by_trace.get(trace_id, ()))
+
     def others_on_trace(self, task_id: str, trace_id: str) -> bool:
         """True when a wait other than ``task_id``'s is pending on ``trace_id``."""
         return any(t != task_id for t in self._by_trace.get(trace_id, ()))
