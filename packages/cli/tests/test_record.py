@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 import pytest
 from cosmonapse import Signal, builders, connect_synapse
+from cosmonapse.recording import encode_frame
 from cosmonapse.subjects import namespace_wildcard, signal_subject
-from cosmonapse_cli.recording import encode_frame
 from cosmonapse_cli.server import DevSynapseServer
 
 COSMO = str(Path(sys.executable).with_name("cosmo"))

@@ -29,7 +29,7 @@ from cosmonapse import (
     connect_synapse,
     new_trace_id,
 )
-from cosmonapse_cli.recording import Frame, read_frames
+from cosmonapse.recording import Frame, read_frames
 from cosmonapse_cli.server import DevSynapseServer
 
 COSMO = str(Path(sys.executable).with_name("cosmo"))

@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cosmonapse import Signal, SignalType
+from cosmonapse.recording import Frame, namespace_of
 from rich.text import Text
 from rich.tree import Tree
-
-from .recording import Frame, namespace_of
 
 __all__ = [
     "TaskNode",

@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import math
 import sys
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import orjson
-from cosmonapse import EnvelopeError, Signal, Subscription, Synapse
+from cosmonapse import Subscription, Synapse
+from cosmonapse.recording import read_frames
 from cosmonapse.subjects import validate_namespace
 from cosmonapse.synapses import MessageHandler
 
@@ -50,49 +48,13 @@ class Recorded:
     data: bytes
 
 
-def _reason(raw: bytes) -> str | Recorded:
-    try:
-        value: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return f"the line is not JSON ({exc})"
-    if not isinstance(value, dict):
-        return "the line is not a JSON object"
-    t, subject, signal = value.get("t"), value.get("subject"), value.get("signal")
-    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
-        return "the line has no arrival time 't' (a number)"
-    if not isinstance(subject, str) or not subject:
-        return "the line has no 'subject' (a string)"
-    if not isinstance(signal, dict):
-        return "the line has no 'signal' (a JSON object)"
-    try:
-        decoded = Signal.from_dict(signal)
-    except EnvelopeError as exc:
-        return f"its 'signal' is not a valid Signal ({exc})"
-    return Recorded(float(t), subject, decoded.encode())
-
-
 def read_recording(path: str | Path) -> tuple[list[Recorded], str | None]:
-    """The frames of the recording up to any damage, and the line saying where it
-    stopped (None when the whole file was read). Raises OSError when it cannot be read."""
-    frames: list[Recorded] = []
-    with Path(path).open("rb") as file:
-        for number, raw in enumerate(file, start=1):
-            if raw.endswith(b"\n") and not raw.strip():
-                continue
-            found = _reason(raw)
-            if isinstance(found, Recorded):
-                frames.append(found)
-                if raw.endswith(b"\n"):
-                    continue
-                break
-            if not raw.endswith(b"\n"):
-                found = "the line is cut mid-way (the file ends inside it)"
-            n = len(frames)
-            return frames, (
-                f"{path}:{number}: stopped reading here, {found}; "
-                f"using the {n} Signal{'s' if n != 1 else ''} before it"
-            )
-    return frames, None
+    """The frames of the recording up to any damage (read by :mod:`cosmonapse.recording`,
+    as every reader of a recording does), and the line saying where it stopped (None when
+    the whole file was read). Raises OSError when it cannot be read."""
+    frames, damage = read_frames(path)
+    recorded = [Recorded(f.t, f.subject, f.signal.encode()) for f in frames]
+    return recorded, None if damage is None else str(damage)
 
 
 def namespace_of(subject: str) -> str | None:

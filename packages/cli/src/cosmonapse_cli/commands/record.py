@@ -1,7 +1,7 @@
 """``cosmo record``: write every Signal of a namespace to a file, with its arrival time.
 
 It subscribes as the Doppler does (``cosmonapse.<ns>.>``, no queue group) and writes one
-line per Signal (the format is in :mod:`cosmonapse_cli.recording`), flushed as it goes, so
+line per Signal (the format is in :mod:`cosmonapse.recording`), flushed as it goes, so
 a recorder killed mid-way leaves a file readable up to its last whole line. It is bounded:
 it stops by itself, and says so on stderr, before the file passes ``--max-signals`` or
 ``--max-bytes``. Ctrl-C or SIGTERM ends it; either way it prints one summary line.
@@ -16,11 +16,11 @@ from typing import Annotated, BinaryIO
 
 import typer
 from cosmonapse import CosmonapseError, EnvelopeError, Signal, Synapse, connect_synapse
+from cosmonapse.recording import encode_frame
 from cosmonapse.subjects import PREFIX, namespace_wildcard, validate_namespace
 from cosmonapse.synapses import require_watchable
 
 from ..console import err
-from ..recording import encode_frame
 from ._common import DEFAULT_URL, Failure, UrlOption, fail, run, wait_for_stop
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_SIGNALS", "record"]

@@ -16,11 +16,11 @@ from typing import Annotated
 
 import typer
 from cosmonapse import CosmonapseError, RouteCache, connect_synapse
+from cosmonapse.recording import Frame, RecordingReader, namespace_of
 from cosmonapse.subjects import PREFIX, validate_namespace
 from cosmonapse.synapses import require_watchable
 
 from ..console import err, line_width, make_console
-from ..recording import Frame, RecordingReader, namespace_of
 from ..render import describe, render_cut, render_line
 from ..tree import TraceTree
 from ._common import DEFAULT_URL, Failure, UrlOption, fail, run

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cosmonapse.recording import RecordingReader
 from rich.text import Text
 
 from ..console import err, line_width, make_console
-from ..recording import RecordingReader
 from ..trace_tree import TraceSummary, build_trace, match_traces, render_trace, summarize_traces
 from ._common import fail
 from .replay import report_damage

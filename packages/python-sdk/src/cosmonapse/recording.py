@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-from cosmonapse import EnvelopeError, Signal
+
+from .exceptions import EnvelopeError
+from .signal import Signal
 
 __all__ = ["Damage", "Frame", "RecordingReader", "encode_frame", "namespace_of", "read_frames"]
 
