@@ -88,13 +88,3 @@ async def eventually(check: Callable[[], bool], *, what: str) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
-
-
-async def probe_heard(
-    observer: list[Signal], caller: Any, neuron: str, *, what: str = "probe"
-) -> Signal:
-    """A round trip to ``neuron`` that the observer has seen: everything published before
-    it on the same connections has reached the observer too (per-connection order)."""
-    reply = await caller.dispatch_and_wait(neuron=neuron, input={}, timeout_s=HANG_GUARD_S)
-    await eventually(lambda: any(s.id == reply.id for s in observer), what=what)
-    return reply

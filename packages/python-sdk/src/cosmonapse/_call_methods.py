@@ -19,7 +19,6 @@ from .results import Reply, StopResult
 from .retry import DEFAULT_ATTEMPT_TIMEOUT_S, RetryStrategy
 from .signal import Signal
 
-DEFAULT_TIMEOUT_S = DEFAULT_ATTEMPT_TIMEOUT_S  # dispatch_and_wait without timeout_s or retry
 _LEGACY_STOP_ARGS = ("rollback", "reason", "collect_acks", "timeout_s")
 
 
@@ -120,7 +119,7 @@ class CallMethods(abc.ABC):
             reply = await self._calling.wait_once(
                 request,
                 trace_id=trace_id,
-                timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
+                timeout_s=DEFAULT_ATTEMPT_TIMEOUT_S if timeout_s is None else timeout_s,
                 stop_on_timeout=stop_abandoned,
                 stop_on_cancel=stop_abandoned,
                 deadline=stop_abandoned,
