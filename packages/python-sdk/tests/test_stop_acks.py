@@ -121,3 +121,24 @@ async def test_an_engram_that_fails_its_rollback_still_gets_the_stop_acked(
         assert ack.payload["compensated"] == 1
         assert "closed" in ack.meta["rollback_errors"]["broken"]
         assert len(healthy) == 0
+
+
+async def test_a_run_stopped_before_it_starts_is_forgotten(memory: MemorySynapse) -> None:
+    """A STOP right behind its TASK (one delivery batch) cancels the run before the
+    Neuron's first step; the run still leaves the Dendrite's in-flight work."""
+    ran: list[str] = []
+
+    async def echo(input: dict[str, Any], context: Any) -> dict[str, Any]:
+        ran.append(context.trace_id)
+        return {}
+
+    worker = Dendrite(synapse=memory, namespace=NS, dendrite_id="w", role="worker", heartbeat_s=0)
+    worker.attach_axon(Axon("echo", echo))
+    boss = Dendrite(synapse=memory, namespace=NS, dendrite_id="boss", heartbeat_s=0)
+    async with worker, boss:
+        trace = new_trace_id()
+        await boss.dispatch_task(neuron="echo", input={}, trace_id=trace)
+        result = await boss.stop_trace(trace, collect_acks=True, timeout_s=5)
+        assert result.cancelled == 1
+        await eventually(lambda: worker.stats["in_flight"] == 0)
+        assert ran == []

@@ -205,7 +205,9 @@ class Calling:
             task.meta.setdefault("deadline_ms", max(1, int(timeout_s * 1000)))
         fut = self._replies.add(task, want_final=request.finalize)
         try:
-            await self._outbox.publish(task)
+            sending = self._outbox.post(task)
+            if sending is not None:
+                await sending
             self._deadlines.watch(fut, timeout_s)
             return await fut
         except TimeoutError:

@@ -21,6 +21,9 @@ from .signal import Signal, SignalType
 log = logging.getLogger("cosmonapse.dendrite")
 
 
+# the last token of every routed-TASK subject: a cheap test before the whole one
+_ROUTED = "." + subjects.routed_task_subject("ns").rsplit(".", 1)[1]
+
 DEADLINE_GRACE_S = 1.0
 """How long past its deadline a run may go before its host cuts it: the caller's STOP
 normally ends it first; the cut is for a STOP that never came."""
@@ -110,13 +113,13 @@ class Hosting:
         """Start the run of a TASK addressed to a hosted Axon (by id, or covered by one
         when it came on the routed subject). User TASK handlers hear the broadcast
         subject only."""
-        routed = subjects.is_routed_task_subject(subject)
+        routed = subject.endswith(_ROUTED) and subjects.is_routed_task_subject(subject)
         axon = self._axon_for(task, routed)
         if axon is not None:
             if len(self._work) >= self._max_queued:
                 self._refuse(axon, task)
             else:
-                self._work.start(self._run(axon, task, deadline_of(task)), task.trace_id)
+                self._work.start_run(self._run(axon, task, deadline_of(task)), task.trace_id)
         return not routed
 
     def _axon_for(self, task: Signal, routed: bool) -> Axon | None:
@@ -159,6 +162,30 @@ class Hosting:
         self._work.spawn_control(self._outbox.publish(refusal))
 
     async def _run(self, axon: Axon, task: Signal, deadline_at: float | None) -> None:
+        """One TASK's run, started by ``OwnedWork.start_run``: it ends with
+        ``finish_run``, whatever happens."""
+        try:
+            reply = await self._answer(axon, task, deadline_at)
+            if reply is None:
+                return
+            if not self._is_running():  # the Neuron outlived stop() (it ignored cancellation)
+                log.debug(
+                    "dendrite %s stopped: dropping the reply to %s", self._outbox.node, task.id
+                )
+                return
+            try:
+                sending = self._outbox.post(reply)
+                if sending is not None:
+                    await sending
+                if task.payload.get("finalize") and reply.type is SignalType.AGENT_OUTPUT:
+                    await self._outbox.publish(self._final(axon, task, reply))
+            except Exception as exc:
+                self._work.report(exc)
+        finally:
+            self._work.finish_run(task.trace_id)
+
+    async def _answer(self, axon: Axon, task: Signal, deadline_at: float | None) -> Signal | None:
+        """The Neuron's reply to ``task`` (None when the run failed outside the Neuron)."""
         work = self._work
         runs = self._outbox.traces.runs
         runs[task.id] = (task.trace_id, deadline_at)
@@ -167,32 +194,21 @@ class Hosting:
                 # a delegated run is cut past its deadline, so no child outlives its
                 # root; a root's own caller STOPs it (and has no timer to pay for)
                 async with asyncio.timeout_at(deadline_at + DEADLINE_GRACE_S):
-                    reply = await work.bounded(axon.handle_task(task, self._link))
-            else:
-                slots = work.slots
-                if slots.try_acquire():  # a free slot, nearly always: no bounded() coroutine
-                    try:
-                        reply = await axon.handle_task(task, self._link)
-                    finally:
-                        slots.release()
-                else:
-                    reply = await work.bounded(axon.handle_task(task, self._link))
+                    return await work.bounded(axon.handle_task(task, self._link))
+            slots = work.slots
+            if slots.try_acquire():  # a free slot, nearly always: no bounded() coroutine
+                try:
+                    return await axon.handle_task(task, self._link)
+                finally:
+                    slots.release()
+            return await work.bounded(axon.handle_task(task, self._link))
         except TimeoutError:  # only the deadline's: handle_task turns a Neuron's into ERROR
-            reply = self._past_deadline(axon, task)
+            return self._past_deadline(axon, task)
         except Exception as exc:  # handle_task turns Neuron failures into ERRORs
             work.report(exc)
-            return
+            return None
         finally:
             runs.pop(task.id, None)
-        if not self._is_running():  # the Neuron outlived stop() (it ignored cancellation)
-            log.debug("dendrite %s stopped: dropping the reply to %s", self._outbox.node, task.id)
-            return
-        try:
-            await self._outbox.publish(reply)
-            if task.payload.get("finalize") and reply.type is SignalType.AGENT_OUTPUT:
-                await self._outbox.publish(self._final(axon, task, reply))
-        except Exception as exc:
-            work.report(exc)
 
     def _past_deadline(self, axon: Axon, task: Signal) -> Signal:
         node = self._outbox.node

@@ -8,7 +8,7 @@ receiver judges it exactly as it would over a socket."""
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, MutableMapping
 from typing import Literal
 
 from . import subjects
@@ -109,6 +109,13 @@ class Outbox:
         """Publish after the role gate; a Signal of a stopped trace is dropped, counted in
         ``counters["suppressed"]``. A worker may send the TASKs a Neuron it runs
         delegates: those whose ``parent_id`` is a TASK of the same trace running here."""
+        sending = self.post(signal)
+        if sending is not None:
+            await sending
+
+    def post(self, signal: Signal) -> Awaitable[None] | None:
+        """:meth:`publish`, done at once where the transport takes a snapshot (None), or
+        the awaitable that sends it. For hot paths: no coroutine in process."""
         kind = signal.type
         if kind in ROLE_GATED and self.role != "orchestrator" and not self.is_delegated(signal):
             self.check_role(kind)
@@ -116,12 +123,20 @@ class Outbox:
         if kind in SUPPRESSED and traces.stopped_traces and traces.is_stopped(signal):
             self.counters["suppressed"] += 1
             log.debug("not publishing %s on stopped trace %s", kind.value, signal.trace_id)
-            return
+            return None
+        return self._post(signal)
+
+    def _post(self, signal: Signal) -> Awaitable[None] | None:
         carrier = self.carrier
         if carrier is not None and (snapshot := snapshot_of(signal)) is not None:
             carrier.publish_parcel(self.subject_of(signal), snapshot)
-        else:  # not a carrier, or a Signal not well formed: its bytes
-            await self.synapse.publish(self.subject_of(signal), signal.encode())
+            self.counters["published"] += 1
+            return None
+        # not a carrier, or a Signal not well formed: its bytes
+        return self._send_bytes(signal)
+
+    async def _send_bytes(self, signal: Signal) -> None:
+        await self.synapse.publish(self.subject_of(signal), signal.encode())
         self.counters["published"] += 1
 
     def is_delegated(self, signal: Signal) -> bool:
@@ -133,12 +148,9 @@ class Outbox:
 
     async def send(self, signal: Signal) -> None:
         """Publish without the role and stopped-trace checks."""
-        carrier = self.carrier
-        if carrier is not None and (snapshot := snapshot_of(signal)) is not None:
-            carrier.publish_parcel(self.subject_of(signal), snapshot)
-        else:  # not a carrier, or a Signal not well formed: its bytes
-            await self.synapse.publish(self.subject_of(signal), signal.encode())
-        self.counters["published"] += 1
+        sending = self._post(signal)
+        if sending is not None:
+            await sending
 
     async def send_all(self, signals: list[Signal]) -> None:
         for signal in signals:

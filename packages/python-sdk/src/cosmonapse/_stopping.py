@@ -128,7 +128,7 @@ class Stopping:
         ran = traces.runs_on(trace_id) if traces.runs else []
         if not isinstance(bound, int):  # waits here end too (a bounded STOP is a retry's)
             self._replies.fail_trace(trace_id, lambda: stop_error(stop))
-        cancelled = traces.cancel(trace_id)
+        cancelled = self._work.cancel_trace(trace_id)
         rollback = bool(stop.payload.get("rollback", False))
         compensated, failed = self._settle_journals(trace_id, rollback)
         me = self._outbox.node

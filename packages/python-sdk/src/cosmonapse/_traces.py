@@ -47,35 +47,34 @@ class TraceBook:
     ) -> None:
         """Record ``task`` as work of ``trace_id`` until it finishes (then call ``also``
         with it: one done callback instead of two)."""
-        tasks = self._running.get(trace_id)
-        if tasks is None:
-            tasks = self._running[trace_id] = set()
-        tasks.add(task)
-        self.stake(trace_id)
+        self.add_running(trace_id, task)
 
         def done(finished: asyncio.Task[Any]) -> None:
-            self._untrack(trace_id, finished)
+            self.remove_running(trace_id, finished)
             if also is not None:
                 also(finished)
 
         task.add_done_callback(done)
 
-    def _untrack(self, trace_id: str, task: asyncio.Task[Any]) -> None:
+    def add_running(self, trace_id: str, task: asyncio.Task[Any]) -> None:
+        """Record ``task`` as work of ``trace_id`` until :meth:`remove_running`."""
+        tasks = self._running.get(trace_id)
+        if tasks is None:
+            self._running[trace_id] = {task}
+        else:
+            tasks.add(task)
+        self.stake(trace_id)
+
+    def remove_running(self, trace_id: str, task: asyncio.Task[Any]) -> None:
         tasks = self._running.get(trace_id)
         if tasks is not None:
             tasks.discard(task)
             if not tasks:
                 del self._running[trace_id]
 
-    def cancel(self, trace_id: str) -> int:
-        """Cancel every running or queued task of ``trace_id``; return how many."""
-        tasks = self._running.pop(trace_id, set())
-        count = 0
-        for task in tasks:
-            if not task.done():
-                task.cancel()
-                count += 1
-        return count
+    def take_running(self, trace_id: str) -> set[asyncio.Task[Any]]:
+        """Forget and return the tasks of ``trace_id`` (to cancel them)."""
+        return self._running.pop(trace_id, set())
 
     def runs_on(self, trace_id: str) -> list[str]:
         """The TASKs of ``trace_id`` running (or queued) here."""

@@ -168,7 +168,8 @@ class Axon:
                 meta,
             )
         meta["took_ms"] = round((perf_counter() - started) * 1000, 3)
-        _add_usage(context, meta)
+        if context.usage:
+            _add_usage(context, meta)
         return agent_output_signal(
             task,
             output=output,

@@ -88,6 +88,45 @@ _TS_RE = re.compile(
 _match_event_id = _EVENT_ID_RE.match
 _match_trace_id = _TRACE_ID_RE.match
 _match_ts = _TS_RE.match
+
+# Strings known to be a well-formed event id, trace id or timestamp: the ones this process
+# made (fresh_signal) or already matched. A set lookup costs a small fraction of a regex
+# match, and most ids a process checks it made itself or saw a moment ago (a reply's
+# trace and parent). Each set is cleared when it reaches _KNOWN_LIMIT, so it stays small.
+_KNOWN_LIMIT = 4096
+_known_event_ids: set[str] = set()
+_known_trace_ids: set[str] = set()
+_known_ts: set[str] = set()
+
+
+def _remember(known: set[str], value: str) -> None:
+    if len(known) >= _KNOWN_LIMIT:
+        known.clear()
+    known.add(value)
+
+
+def _is_event_id(value: str) -> bool:
+    """``value`` (a str) is ``evt_`` + ULID; the caller tried the known set first."""
+    if _match_event_id(value) is None:
+        return False
+    _remember(_known_event_ids, value)
+    return True
+
+
+def _is_trace_id(value: str) -> bool:
+    if _match_trace_id(value) is None:
+        return False
+    _remember(_known_trace_ids, value)
+    return True
+
+
+def _is_ts(value: str) -> bool:
+    if _match_ts(value) is None:
+        return False
+    _remember(_known_ts, value)
+    return True
+
+
 _object_new = object.__new__
 _dumps = orjson.dumps
 
@@ -286,12 +325,18 @@ class Signal:
             signal_type is not None
             and v == "1"
             and type(ident) is str
-            and _match_event_id(ident) is not None
+            and (ident in _known_event_ids or _is_event_id(ident))
             and type(trace_id) is str
-            and _match_trace_id(trace_id) is not None
-            and (parent_id is None or (type(parent_id) is str and _match_event_id(parent_id)))
+            and (trace_id in _known_trace_ids or _is_trace_id(trace_id))
+            and (
+                parent_id is None
+                or (
+                    type(parent_id) is str
+                    and (parent_id in _known_event_ids or _is_event_id(parent_id))
+                )
+            )
             and type(ts) is str
-            and _match_ts(ts) is not None
+            and (ts in _known_ts or _is_ts(ts))
             and type(payload) is dict
             and type(meta) is dict
         ):
@@ -337,12 +382,18 @@ def well_formed(signal: Signal) -> bool:
         and v == "1"
         and type(signal.type) is SignalType
         and type(ident) is str
-        and _match_event_id(ident) is not None
+        and (ident in _known_event_ids or _is_event_id(ident))
         and type(trace_id) is str
-        and _match_trace_id(trace_id) is not None
-        and (parent_id is None or (type(parent_id) is str and _match_event_id(parent_id)))
+        and (trace_id in _known_trace_ids or _is_trace_id(trace_id))
+        and (
+            parent_id is None
+            or (
+                type(parent_id) is str
+                and (parent_id in _known_event_ids or _is_event_id(parent_id))
+            )
+        )
         and type(ts) is str
-        and _match_ts(ts) is not None
+        and (ts in _known_ts or _is_ts(ts))
         and type(payload) is dict
         and type(signal.meta) is dict
     ):
@@ -416,16 +467,18 @@ def fresh_signal(
 ) -> Signal:
     """A new Signal with a fresh id and timestamp (and trace id, when None): what
     ``Signal(...)`` gives, at a third of the cost. For the builders."""
+    ident = new_event_id()
+    ts = now_ts()
+    if len(_known_event_ids) >= _KNOWN_LIMIT or len(_known_ts) >= _KNOWN_LIMIT:
+        _known_event_ids.clear()
+        _known_ts.clear()
+    _known_event_ids.add(ident)
+    _known_ts.add(ts)
+    if trace_id is None:
+        trace_id = new_trace_id()
+        _remember(_known_trace_ids, trace_id)
     return _new_signal(
-        PROTOCOL_VERSION,
-        new_event_id(),
-        new_trace_id() if trace_id is None else trace_id,
-        parent_id,
-        signal_type,
-        directed,
-        now_ts(),
-        payload,
-        meta,
+        PROTOCOL_VERSION, ident, trace_id, parent_id, signal_type, directed, ts, payload, meta
     )
 
 

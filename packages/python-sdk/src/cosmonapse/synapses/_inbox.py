@@ -49,7 +49,6 @@ class Inbox(Generic[D]):
     __slots__ = (
         "_closed",
         "_handler",
-        "_items",
         "_loop",
         "_max",
         "_name",
@@ -61,13 +60,14 @@ class Inbox(Generic[D]):
         "_waiter",
         "delivered",
         "dropped",
+        "items",
     )
 
     def __init__(
         self, handler: Callable[[str, D], Awaitable[None] | None], *, max_pending: int, name: str
     ) -> None:
         self._handler = handler
-        self._items: deque[tuple[str, D]] = deque()
+        self.items: deque[tuple[str, D]] = deque()  # frames waiting (read, never change)
         self._max = max_pending
         self._name = name
         self._waiter: asyncio.Future[None] | None = None
@@ -87,7 +87,7 @@ class Inbox(Generic[D]):
         """Hand over one frame; False (and counted) when the inbox is full or closed."""
         if self._closed:
             return False
-        items = self._items
+        items = self.items
         if self._plain and not items and not self._running:
             self._call(subject, data)  # nothing ahead of it: deliver now
             return True
@@ -117,7 +117,7 @@ class Inbox(Generic[D]):
 
     @property
     def pending(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def _call(self, subject: str, data: D) -> None:
         self._running = True
@@ -144,7 +144,7 @@ class Inbox(Generic[D]):
 
     def _drain(self) -> None:
         self._scheduled = False
-        items = self._items
+        items = self.items
         for _ in range(_BATCH):
             if not items or self._closed:
                 return
@@ -155,7 +155,7 @@ class Inbox(Generic[D]):
             self._loop.call_soon(self._drain)
 
     async def _pump(self) -> None:
-        items = self._items
+        items = self.items
         handler = self._handler
         loop = self._loop
         while True:
@@ -175,7 +175,7 @@ class Inbox(Generic[D]):
     async def aclose(self) -> None:
         """Stop delivering; pending frames are discarded and owned tasks cancelled."""
         self._closed = True
-        self._items.clear()
+        self.items.clear()
         current = asyncio.current_task()
         tasks = [t for t in (self._task, *self._side_tasks) if t is not None]
         tasks = [t for t in tasks if not t.done() and t is not current]

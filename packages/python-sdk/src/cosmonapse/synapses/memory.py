@@ -168,7 +168,7 @@ class MemorySynapse(Synapse, ParcelCarrier):
         if route.groups:
 
             def enqueue(sub: _MemorySubscription) -> bool:
-                if sub.queued + sub.inbox.pending >= limit:
+                if sub.queued + len(sub.inbox.items) >= limit:
                     sub.dropped += 1
                 else:
                     sub.queued += 1
@@ -178,7 +178,7 @@ class MemorySynapse(Synapse, ParcelCarrier):
             self._router.fan_out(subject, enqueue)
         else:  # no queue group: every subscriber, as above without the router's turn
             for sub in route.plain:
-                if sub.queued + sub.inbox.pending >= limit:
+                if sub.queued + len(sub.inbox.items) >= limit:
                     sub.dropped += 1
                 else:
                     sub.queued += 1
