@@ -1,5 +1,6 @@
 """Hot paths spelled out for speed, checked against the plain code they stand for:
-Reply.of, Signal.encode (to_dict inlined) and the Dendrite's decode of a frame."""
+Reply.of, Signal.encode (to_dict inlined), the Dendrite's decode of a frame and the
+bounded sets of ids known to be well formed."""
 
 from __future__ import annotations
 
@@ -41,3 +42,20 @@ def test_encode_still_refuses_what_json_cannot_carry() -> None:
         Signal(type=SignalType.PLAN, payload={"x": object()}).encode()
     with pytest.raises(AttributeError):  # not a SignalType: as to_dict() would
         Signal(type="PLAN").encode()  # type: ignore[arg-type]
+
+
+def test_the_sets_of_known_ids_stay_bounded() -> None:
+    """Ids and timestamps a process made or matched skip the regexes; the sets holding
+    them are cleared at their limit, so making many Signals holds no more than that."""
+    from cosmonapse import signal as signal_module
+
+    limit = signal_module._KNOWN_LIMIT
+    for _ in range(limit * 2 + 10):
+        sig = task_signal(input={}, neuron="n")
+        assert Signal.decode(sig.encode()) == sig
+    for known in (
+        signal_module._known_event_ids,
+        signal_module._known_trace_ids,
+        signal_module._known_ts,
+    ):
+        assert 0 < len(known) <= limit
