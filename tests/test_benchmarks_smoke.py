@@ -199,3 +199,34 @@ def test_hotpath_names_the_dendrite_functions_a_round_trip_runs() -> None:
         assert function in listed, listed
     # a worker never sends TASKs: the caller's side must not show up in it
     assert "dispatch_and_wait" not in listed
+
+
+def test_instructions_counts_both_round_trips() -> None:
+    """``benchmarks/instructions.py`` counts, under valgrind, the instructions of one
+    in-process round trip and of one raw-queue round trip: both positive, the Dendrite's
+    the larger (it does everything the queue does and more)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "instructions.py"),
+            "--in-flight",
+            "8",
+            "--small",
+            "64",
+            "--large",
+            "256",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = {
+        line.rsplit(None, 1)[0].strip(): float(line.rsplit(None, 1)[1].replace(",", ""))
+        for line in result.stdout.splitlines()[1:]
+    }
+    ours = figures["memory: dispatch_and_wait"]
+    raw = figures["raw asyncio queue"]
+    assert ours > raw > 0, figures
+    assert figures["ratio (raw / ours)"] == round(raw / ours, 3)
