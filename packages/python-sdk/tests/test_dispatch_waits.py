@@ -6,6 +6,8 @@
   Neuron does not run on unseen; ``stop_abandoned=False`` leaves it running.
 * With ``retry``, the call's ``timeout_s`` still bounds the whole call, and both retry
   entry points take the same task options.
+* A TASK no receiver would take (a malformed trace or parent id, a neuron id that is not a
+  string) is refused at once, naming the field, instead of waiting out its timeout.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from cosmonapse import (
     Axon,
     Dendrite,
     DispatchTimeoutError,
+    EnvelopeError,
     NeuronContext,
     RetryStrategy,
     Signal,
@@ -314,3 +317,43 @@ async def test_both_retry_entry_points_take_the_same_task_options(memory: Any) -
         assert task.parent_id == "evt_01J00000000000000000000000"
         assert task.payload["context_ref"] == "ctx-7"
         assert task.meta["attempt"] == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"trace_id": "abc"}, "trace_id"),
+        ({"trace_id": "trc_" + "I" * 26}, "trace_id"),  # I is not a Crockford letter
+        ({"parent_id": "p1"}, "parent_id"),
+        ({"parent_id": new_trace_id()}, "parent_id"),  # a trace id is not a Signal id
+        ({"neuron": 5}, "directed.id"),
+    ],
+)
+async def test_a_task_no_receiver_would_take_is_refused_at_once(
+    bus: Bus, options: dict[str, Any], field: str
+) -> None:
+    async def echo(input: dict[str, Any], context: NeuronContext) -> dict[str, Any]:
+        return input
+
+    host = worker(await bus.connect(), Axon("echo", echo))
+    boss = orchestrator(await bus.connect())
+    async with host, boss:
+        published = boss.counters["published"]
+        call = {"neuron": "echo", "input": {}, "timeout_s": HANG_GUARD_S, **options}
+        with pytest.raises(EnvelopeError) as refused:
+            await boss.dispatch_and_wait(**call)
+        assert refused.value.field == field
+        with pytest.raises(EnvelopeError):
+            await boss.dispatch_task(**{k: v for k, v in call.items() if k != "timeout_s"})
+        assert boss.counters["published"] == published  # nothing went out
+        # a well-formed call still works, on the same Dendrites
+        reply = await boss.dispatch_and_wait(neuron="echo", input={"n": 1}, timeout_s=HANG_GUARD_S)
+        assert reply.output == {"n": 1}
+
+
+def test_an_axon_refuses_capabilities_that_are_not_strings() -> None:
+    async def echo(input: dict[str, Any], context: NeuronContext) -> dict[str, Any]:
+        return input
+
+    with pytest.raises(TypeError, match="capabilities must be strings"):
+        Axon("echo", echo, capabilities=["summarize", 3])  # type: ignore[list-item]

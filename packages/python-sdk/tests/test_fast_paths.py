@@ -47,15 +47,15 @@ def test_encode_still_refuses_what_json_cannot_carry() -> None:
 def test_the_sets_of_known_ids_stay_bounded() -> None:
     """Ids and timestamps a process made or matched skip the regexes; the sets holding
     them are cleared at their limit, so making many Signals holds no more than that."""
-    from cosmonapse import signal as signal_module
+    from cosmonapse import _id_forms
 
-    limit = signal_module._KNOWN_LIMIT
+    limit = _id_forms.KNOWN_LIMIT
     for _ in range(limit * 2 + 10):
         sig = task_signal(input={}, neuron="n")
         assert Signal.decode(sig.encode()) == sig
     for known in (
-        signal_module._known_event_ids,
-        signal_module._known_trace_ids,
-        signal_module._known_ts,
+        _id_forms.known_event_ids,
+        _id_forms.known_trace_ids,
+        _id_forms.known_ts,
     ):
         assert 0 < len(known) <= limit

@@ -10,11 +10,14 @@ import datetime
 
 import pytest
 from cosmonapse import (
+    Axon,
     Dendrite,
     Directed,
+    DispatchTimeoutError,
     EnvelopeError,
     FrameTooLargeError,
     MemorySynapse,
+    NeuronContext,
     Signal,
     SignalType,
     builders,
@@ -187,6 +190,28 @@ async def test_a_dendrite_takes_bytes_published_on_a_parcel_subscription() -> No
                 await asyncio.sleep(0.01)
             assert got == [signal]
             assert receiver.counters["bad_frames"] == 1
+
+
+async def test_a_reply_built_from_ids_the_neuron_changed_is_judged_as_over_a_socket() -> None:
+    """The host sends its reply as a snapshot unchecked only while the TASK's ids are the
+    ones it received: a Neuron that changed them gets its reply sent as bytes, which the
+    caller refuses (as any socket peer would) instead of taking a malformed Signal."""
+
+    async def vandal(input: dict[str, object], context: NeuronContext) -> dict[str, object]:
+        context.task.trace_id = "not a trace id"
+        return {}
+
+    async with MemorySynapse() as synapse:
+        worker = Dendrite(
+            synapse=synapse, namespace="vandal", dendrite_id="w", role="worker", heartbeat_s=0
+        )
+        worker.attach_axon(Axon("vandal", vandal))
+        caller = Dendrite(synapse=synapse, namespace="vandal", dendrite_id="c", heartbeat_s=0)
+        async with worker, caller:
+            with pytest.raises(DispatchTimeoutError):
+                await caller.dispatch_and_wait(neuron="vandal", input={}, timeout_s=0.5)
+            assert caller.counters["bad_frames"] == 1
+            assert worker.stats["in_flight"] == 0
 
 
 def test_stakes_keep_their_peers_without_a_set_per_trace() -> None:

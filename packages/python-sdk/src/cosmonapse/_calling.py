@@ -10,13 +10,19 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ._host_picker import Host, HostPicker
+from ._id_forms import is_event_id, is_trace_id
 from ._outbox import Outbox
 from ._subscriptions import Subscriptions
 from ._traces import TraceBook
 from ._waiters import Deadlines, ReplyWaiters
 from ._work import OwnedWork
 from .builders import discover_signal, error_signal, task_signal
-from .exceptions import DispatchTimeoutError, NoCapableNeuronError, TraceStoppedError
+from .exceptions import (
+    DispatchTimeoutError,
+    EnvelopeError,
+    NoCapableNeuronError,
+    TraceStoppedError,
+)
 from .retry import Abandon, RetryStrategy, run_with_retry
 from .signal import Signal, SignalType
 
@@ -43,6 +49,37 @@ class TaskRequest:
     def target(self) -> str:
         """Who the TASK is for, for error messages."""
         return self.neuron or ",".join(self.capabilities or ())
+
+
+def check_task_parts(
+    neuron: object, capabilities: list[Any], trace_id: object, parent_id: object
+) -> None:
+    """Refuse, with :class:`~cosmonapse.EnvelopeError` naming the field, the parts of a
+    TASK that would make it a Signal no receiver takes: a TASK built from parts that
+    pass is well formed (so it need not be checked again before it is sent)."""
+    if neuron is not None and type(neuron) is not str:
+        raise EnvelopeError(
+            f"neuron must be a string (a Neuron id), got {type(neuron).__name__} {neuron!r:.60}",
+            field="directed.id",
+        )
+    for capability in capabilities:
+        if type(capability) is not str:
+            raise EnvelopeError(
+                f"capabilities must be strings, got {capability!r:.60}",
+                field="directed.capabilities",
+            )
+    if trace_id is not None and not is_trace_id(trace_id):
+        raise EnvelopeError(
+            "trace_id must be 'trc_' followed by a 26-character ULID (new_trace_id() makes "
+            f"one), got {trace_id!r:.60}",
+            field="trace_id",
+        )
+    if parent_id is not None and not is_event_id(parent_id):
+        raise EnvelopeError(
+            f"parent_id must be a Signal id ('evt_' followed by a 26-character ULID), got "
+            f"{parent_id!r:.60}",
+            field="parent_id",
+        )
 
 
 class Calling:
@@ -95,6 +132,7 @@ class Calling:
         caps = list(request.capabilities or [])
         if request.neuron is None and not caps:
             raise ValueError("dispatch needs neuron= or capabilities=")
+        check_task_parts(request.neuron, caps, trace_id, request.parent_id)
         task = task_signal(
             input=request.input,
             neuron=request.neuron,
@@ -205,7 +243,9 @@ class Calling:
             task.meta.setdefault("deadline_ms", max(1, int(timeout_s * 1000)))
         fut = self._replies.add(task, want_final=request.finalize)
         try:
-            sending = self._outbox.post(task)
+            # a TASK addressed by neuron id is well formed as built; routing filled in
+            # a host's advertised neuron id, which the snapshot checks
+            sending = self._outbox.post(task, checked=request.neuron is not None)
             if sending is not None:
                 await sending
             self._deadlines.watch(fut, timeout_s)

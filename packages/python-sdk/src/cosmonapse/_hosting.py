@@ -164,6 +164,7 @@ class Hosting:
     async def _run(self, axon: Axon, task: Signal, deadline_at: float | None) -> None:
         """One TASK's run, started by ``OwnedWork.start_run``: it ends with
         ``finish_run``, whatever happens."""
+        trace_id, task_id = task.trace_id, task.id  # checked when the TASK came in
         try:
             reply = await self._answer(axon, task, deadline_at)
             if reply is None:
@@ -174,7 +175,10 @@ class Hosting:
                 )
                 return
             try:
-                sending = self._outbox.post(reply)
+                # built from the TASK's checked ids (unless the Neuron changed them) and
+                # the Axon's checked id and capabilities: well formed as it is
+                checked = reply.trace_id is trace_id and reply.parent_id is task_id
+                sending = self._outbox.post(reply, checked=checked)
                 if sending is not None:
                     await sending
                 if task.payload.get("finalize") and reply.type is SignalType.AGENT_OUTPUT:
@@ -182,7 +186,7 @@ class Hosting:
             except Exception as exc:
                 self._work.report(exc)
         finally:
-            self._work.finish_run(task.trace_id)
+            self._work.finish_run(trace_id)
 
     async def _answer(self, axon: Axon, task: Signal, deadline_at: float | None) -> Signal | None:
         """The Neuron's reply to ``task`` (None when the run failed outside the Neuron)."""

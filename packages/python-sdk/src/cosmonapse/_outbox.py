@@ -12,7 +12,7 @@ from collections.abc import Awaitable, MutableMapping
 from typing import Literal
 
 from . import subjects
-from ._snapshot import snapshot_of
+from ._snapshot import SignalSnapshot, snapshot_of
 from ._traces import TraceBook
 from .exceptions import RoleError
 from .signal import Signal, SignalType
@@ -113,9 +113,13 @@ class Outbox:
         if sending is not None:
             await sending
 
-    def post(self, signal: Signal) -> Awaitable[None] | None:
+    def post(self, signal: Signal, *, checked: bool = False) -> Awaitable[None] | None:
         """:meth:`publish`, done at once where the transport takes a snapshot (None), or
-        the awaitable that sends it. For hot paths: no coroutine in process."""
+        the awaitable that sends it. For hot paths: no coroutine in process.
+
+        ``checked``: ``signal`` is well formed by construction (built here from parts
+        already checked, and given to nobody), so its snapshot skips
+        :func:`~cosmonapse.signal.well_formed`."""
         kind = signal.type
         if kind in ROLE_GATED and self.role != "orchestrator" and not self.is_delegated(signal):
             self.check_role(kind)
@@ -124,11 +128,13 @@ class Outbox:
             self.counters["suppressed"] += 1
             log.debug("not publishing %s on stopped trace %s", kind.value, signal.trace_id)
             return None
-        return self._post(signal)
+        return self._post(signal, checked)
 
-    def _post(self, signal: Signal) -> Awaitable[None] | None:
+    def _post(self, signal: Signal, checked: bool = False) -> Awaitable[None] | None:
         carrier = self.carrier
-        if carrier is not None and (snapshot := snapshot_of(signal)) is not None:
+        if carrier is not None and (
+            (snapshot := SignalSnapshot(signal) if checked else snapshot_of(signal)) is not None
+        ):
             carrier.publish_parcel(self.subject_of(signal), snapshot)
             self.counters["published"] += 1
             return None

@@ -94,7 +94,10 @@ class Axon:
             raise TypeError(f"neuron_fn must be an async callable, got {type(neuron_fn).__name__}")
         self.neuron_id = neuron_id
         self.neuron_fn = neuron_fn
-        self.capabilities = sorted(set(capabilities))
+        caps = set(capabilities)
+        if any(type(capability) is not str for capability in caps):
+            raise TypeError(f"capabilities must be strings, got {sorted(map(repr, caps))}")
+        self.capabilities = sorted(caps)
         self.version = version
         bindings = list(engrams)
         self.engrams: dict[str, EngramBinding] = {b.name: b for b in bindings}

@@ -9,14 +9,26 @@ inside ``payload`` and ``meta`` are kept and ignored, as the protocol requires.
 
 from __future__ import annotations
 
-import re
-import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import orjson
 
+from ._clock import now_ts
+from ._id_forms import (
+    EVENT_ID_RE,
+    KNOWN_LIMIT,
+    TRACE_ID_RE,
+    TS_RE,
+    known_event_ids,
+    known_trace_ids,
+    known_ts,
+    matches_event_id,
+    matches_trace_id,
+    matches_ts,
+    remember,
+)
 from ._ids import new_event_id, new_trace_id
 from .exceptions import EnvelopeError, UnsupportedVersionError
 
@@ -78,81 +90,18 @@ _REQUIRED_OBJECTS: dict[SignalType, str] = {
     SignalType.FINAL: "result",
 }
 
-_ULID = "[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}"
-_EVENT_ID_RE = re.compile(rf"evt_{_ULID}\Z")
-_TRACE_ID_RE = re.compile(rf"trc_{_ULID}\Z")
-# [0-9], not \d: \d also matches non-ASCII digits, and is slower.
-_TS_RE = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-]00:00)\Z"
-)
-_match_event_id = _EVENT_ID_RE.match
-_match_trace_id = _TRACE_ID_RE.match
-_match_ts = _TS_RE.match
-
-# Strings known to be a well-formed event id, trace id or timestamp: the ones this process
-# made (fresh_signal) or already matched. A set lookup costs a small fraction of a regex
-# match, and most ids a process checks it made itself or saw a moment ago (a reply's
-# trace and parent). Each set is cleared when it reaches _KNOWN_LIMIT, so it stays small.
-_KNOWN_LIMIT = 4096
-_known_event_ids: set[str] = set()
-_known_trace_ids: set[str] = set()
-_known_ts: set[str] = set()
-
-
-def _remember(known: set[str], value: str) -> None:
-    if len(known) >= _KNOWN_LIMIT:
-        known.clear()
-    known.add(value)
-
-
-def _is_event_id(value: str) -> bool:
-    """``value`` (a str) is ``evt_`` + ULID; the caller tried the known set first."""
-    if _match_event_id(value) is None:
-        return False
-    _remember(_known_event_ids, value)
-    return True
-
-
-def _is_trace_id(value: str) -> bool:
-    if _match_trace_id(value) is None:
-        return False
-    _remember(_known_trace_ids, value)
-    return True
-
-
-def _is_ts(value: str) -> bool:
-    if _match_ts(value) is None:
-        return False
-    _remember(_known_ts, value)
-    return True
-
-
+_match_event_id = EVENT_ID_RE.match
+_match_trace_id = TRACE_ID_RE.match
+_match_ts = TS_RE.match
+# the sets of strings known to pass (see _id_forms), looked up before any regex
+_known_event_ids = known_event_ids
+_known_trace_ids = known_trace_ids
+_known_ts = known_ts
+_is_event_id = matches_event_id
+_is_trace_id = matches_trace_id
+_is_ts = matches_ts
 _object_new = object.__new__
 _dumps = orjson.dumps
-
-
-class _Clock:
-    """RFC 3339 timestamps, formatting the date and time once a second, not once a
-    Signal."""
-
-    __slots__ = ("_prefix", "_second")
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
-
-    def now(self) -> str:
-        """The current UTC time as RFC 3339 with microseconds and a ``Z``."""
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
-
-
-now_ts = _Clock().now
-"""The current UTC time as RFC 3339 with microseconds and a ``Z``."""
 
 
 @dataclass(slots=True)
@@ -469,14 +418,14 @@ def fresh_signal(
     ``Signal(...)`` gives, at a third of the cost. For the builders."""
     ident = new_event_id()
     ts = now_ts()
-    if len(_known_event_ids) >= _KNOWN_LIMIT or len(_known_ts) >= _KNOWN_LIMIT:
+    if len(_known_event_ids) >= KNOWN_LIMIT or len(_known_ts) >= KNOWN_LIMIT:
         _known_event_ids.clear()
         _known_ts.clear()
     _known_event_ids.add(ident)
     _known_ts.add(ts)
     if trace_id is None:
         trace_id = new_trace_id()
-        _remember(_known_trace_ids, trace_id)
+        remember(_known_trace_ids, trace_id)
     return _new_signal(
         PROTOCOL_VERSION, ident, trace_id, parent_id, signal_type, directed, ts, payload, meta
     )
