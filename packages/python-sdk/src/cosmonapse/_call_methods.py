@@ -53,7 +53,9 @@ class CallMethods(abc.ABC):
         docs/protocol.md section 5), without waiting. Returns the TASK.
 
         Raises :class:`~cosmonapse.NoCapableNeuronError` when no live host covers the
-        capabilities (after a DISCOVER and up to ``discover_timeout_s``).
+        capabilities (after a DISCOVER and up to ``discover_timeout_s``), and
+        :class:`~cosmonapse.EnvelopeError` (nothing is sent) for a ``trace_id`` or
+        ``parent_id`` not of the protocol's form or a ``neuron`` that is not a string.
         """
         meta = self._root_meta(meta, budget)
         request = TaskRequest(input, neuron, capabilities, parent_id, meta, finalize, context_ref)
@@ -103,8 +105,10 @@ class CallMethods(abc.ABC):
 
         Raises :class:`~cosmonapse.DispatchTimeoutError` (a TimeoutError) when no reply
         came in time, :class:`~cosmonapse.TraceStoppedError` when the trace is (or gets)
-        stopped while waiting and :class:`~cosmonapse.NoCapableNeuronError` when no live
-        host covers ``capabilities``.
+        stopped while waiting, :class:`~cosmonapse.NoCapableNeuronError` when no live
+        host covers ``capabilities`` and :class:`~cosmonapse.EnvelopeError` (nothing is
+        sent) for a ``trace_id`` or ``parent_id`` not of the protocol's form or a
+        ``neuron`` that is not a string.
         """
         meta = self._root_meta(meta, budget)
         request = TaskRequest(input, neuron, capabilities, parent_id, meta, finalize, context_ref)
