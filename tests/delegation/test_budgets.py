@@ -129,3 +129,56 @@ def test_budget_values_are_checked() -> None:
         max_tasks=3
     )
     assert TraceBudget.from_meta({"max_tasks": 0}, TraceBudget()) == TraceBudget()
+
+
+async def test_tasks_between_other_hosts_count_toward_max_tasks(bus: Bus) -> None:
+    """``top`` (one host) calls ``mid`` (another), which fans out to ``leaf`` (a third):
+    the leaves' TASKs pass between two other hosts, yet ``top``'s host counts them, so
+    its second call is refused at ``max_tasks`` (the 7th TASK is never sent)."""
+
+    async def top(input: dict[str, Any], context: Any, *, call: Any) -> Any:
+        for _ in range(2):
+            await call(neuron="mid", input={})
+        return {}
+
+    async def mid(input: dict[str, Any], context: Any, *, call: Any) -> Any:
+        for _ in range(4):
+            await call(neuron="leaf", input={})
+        return {}
+
+    async def leaf(input: dict[str, Any], context: Any) -> Any:
+        return {}
+
+    observer = await record(await bus.connect(), NS)
+    hosts = []
+    for name, fn in (("top", top), ("mid", mid), ("leaf", leaf)):
+        host = Dendrite(
+            synapse=await bus.connect(),
+            namespace=NS,
+            dendrite_id=f"host-{name}",
+            role="worker",
+            heartbeat_s=0,
+        )
+        host.attach_axon(Axon(name, fn))
+        hosts.append(host)
+    api = Dendrite(synapse=await bus.connect(), namespace=NS, heartbeat_s=0)
+    try:
+        for d in (*hosts, api):
+            await d.start()
+        with pytest.raises(TraceBudgetExceededError) as info:
+            await api.dispatch_and_wait(
+                neuron="top",
+                input={},
+                timeout_s=HANG_GUARD_S,
+                budget=TraceBudget(max_depth=8, max_tasks=6),
+            )
+        await eventually(
+            lambda: any(s.type is SignalType.STOP for s in observer), what="the budget's STOP"
+        )
+    finally:
+        for d in (api, *hosts):
+            await d.stop()
+    error = info.value
+    assert (error.bound, error.limit, error.value) == ("max_tasks", 6, 7)
+    tasks = [s for s in observer if s.type is SignalType.TASK]
+    assert [t.neuron for t in tasks] == ["top", "mid", "leaf", "leaf", "leaf", "leaf"]

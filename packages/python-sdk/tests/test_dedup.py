@@ -174,8 +174,10 @@ async def test_the_window_is_bounded_by_dedup_window(memory: MemorySynapse) -> N
     async with worker:
         first = task_signal(input={}, neuron="counter")
         await replay(memory, signal_subject(NS, "TASK"), first, 1)
-        for _ in range(2):  # two newer Signals push the first out of a window of 2
-            await replay(memory, signal_subject(NS, "TASK"), task_signal(input={}, neuron="x"), 1)
+        for _ in range(2):  # two newer TASKs push the first out of a window of 2
+            newer = task_signal(input={}, neuron="counter")
+            await replay(memory, signal_subject(NS, "TASK"), newer, 1)
         await replay(memory, signal_subject(NS, "TASK"), first, 1)
-        await eventually(lambda: len(runs) == 2, what="the old TASK accepted again")
+        await eventually(lambda: len(runs) == 4, what="the old TASK accepted again")
+        assert runs.count(first.trace_id) == 2
         assert worker.stats["duplicates"] == 0

@@ -56,7 +56,7 @@ def depth_of(task: Signal) -> int:
 class Delegation:
     """Runs the ``call`` helper's child TASKs and keeps the trace budgets."""
 
-    __slots__ = ("_budget", "_calling", "_outbox", "_stopping", "_tallies", "_traces", "_work")
+    __slots__ = ("_budget", "_calling", "_outbox", "_stopping", "_traces", "_work", "tallies")
 
     def __init__(
         self,
@@ -73,7 +73,9 @@ class Delegation:
         self._stopping = stopping
         self._work = work
         self._budget = budget
-        self._tallies: OrderedDict[str, _Tally] = OrderedDict()
+        # trace -> its tally, for traces whose budget is counted here (read, never
+        # changed, by _interest.py: while any is, every TASK and reply may count)
+        self.tallies: OrderedDict[str, _Tally] = OrderedDict()
 
     @property
     def default_budget(self) -> TraceBudget:
@@ -84,7 +86,7 @@ class Delegation:
         return self._budget if raw is None else TraceBudget.from_meta(raw, self._budget)
 
     def _tally(self, trace_id: str, task: Signal | None) -> _Tally:
-        tallies = self._tallies
+        tallies = self.tallies
         tally = tallies.get(trace_id)
         if tally is None:
             budget = self._budget if task is None else self.budget_of(task)
@@ -103,7 +105,7 @@ class Delegation:
         common case, a TASK that delegates nothing, costs one lookup."""
         meta = task.meta
         if "depth" not in meta:
-            tally = self._tallies.get(task.trace_id)
+            tally = self.tallies.get(task.trace_id)
             if tally is not None:
                 tally.tasks += 1
             return
@@ -122,7 +124,7 @@ class Delegation:
         tokens = reply.meta.get("tokens")
         if type(tokens) is not int or tokens <= 0:
             return
-        tally = self._tallies.get(reply.trace_id)
+        tally = self.tallies.get(reply.trace_id)
         if tally is None:
             return
         tally.tokens += tokens

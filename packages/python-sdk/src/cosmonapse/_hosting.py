@@ -10,6 +10,7 @@ from typing import Any
 
 from . import subjects
 from ._engram_host import answer_imprint, answer_recall, recall_targets
+from ._frame_peek import PLAIN_ID
 from ._outbox import Outbox
 from ._traces import attempt_of
 from ._work import OwnedWork
@@ -56,6 +57,7 @@ class Hosting:
         "_work",
         "axons",
         "engrams",
+        "needles",
     )
 
     def __init__(
@@ -75,12 +77,24 @@ class Hosting:
         self._max_queued = max_queued
         self._is_running = is_running
         self.axons: dict[str, Axon] = {}
+        self.needles: tuple[bytes, ...] | None = ()
         self.engrams: dict[str, Engram] = {} if engrams is None else engrams
 
     def add_axon(self, axon: Axon) -> None:
         if axon.neuron_id in self.axons:
             raise ValueError(f"an Axon {axon.neuron_id!r} is already attached")
         self.axons[axon.neuron_id] = axon
+        self._axons_changed()
+
+    def _axons_changed(self) -> None:
+        # the bytes a TASK frame for one of the Axons must hold: its id as a JSON string
+        # (None when an id might be written escaped: every TASK is then decoded)
+        ids = list(self.axons)
+        self.needles = (
+            tuple(b'"' + i.encode() + b'"' for i in ids)
+            if all(PLAIN_ID.match(i) for i in ids)
+            else None
+        )
 
     def add_engram(self, engram: Engram) -> None:
         if engram.engram_id in self.engrams:
@@ -89,10 +103,10 @@ class Hosting:
 
     def remove(self, participant_id: str) -> bool:
         """Stop hosting the Axon or Engram ``participant_id``; False when none is hosted."""
-        return (
-            self.axons.pop(participant_id, None) is not None
-            or self.engrams.pop(participant_id, None) is not None
-        )
+        if self.axons.pop(participant_id, None) is not None:
+            self._axons_changed()
+            return True
+        return self.engrams.pop(participant_id, None) is not None
 
     def capabilities(self) -> list[str]:
         """Every capability some hosted Axon offers, sorted."""

@@ -46,6 +46,7 @@ class Inbound:
         "_traces",
         "_work",
         "routes",
+        "skips",
     )
 
     def __init__(
@@ -66,6 +67,8 @@ class Inbound:
         self._work = work
         self._max_queued = max_queued
         self.routes: dict[SignalType, TypeHandler] = {}
+        # subject -> a test of a frame on it: True skips it undecoded (see _interest.py)
+        self.skips: dict[str, Callable[[bytes | Parcel], bool]] = {}
 
     def handler(self, plain: bool) -> ParcelHandler:
         """What to subscribe with: the plain function, or a coroutine wrapper for a
@@ -73,6 +76,10 @@ class Inbound:
         return self.on_frame if plain else self._on_frame_async
 
     def on_frame(self, subject: str, data: bytes | Parcel) -> None:
+        skip = self.skips.get(subject)
+        if skip is not None and skip(data):
+            self._counters["skipped"] += 1
+            return
         signal = self.accept(subject, data)
         if signal is None:
             return

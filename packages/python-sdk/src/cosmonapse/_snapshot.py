@@ -31,12 +31,14 @@ class SignalSnapshot:
     Signal (made on first use, then kept). Make one with :func:`snapshot_of`.
     """
 
-    __slots__ = ("_body", "_directed", "_frame", "_head")
+    __slots__ = ("_body", "_directed", "_frame", "_head", "neuron", "parent_id")
 
     _head: tuple[str, str, str, str | None, SignalType, str]
     _body: bytes  # JSON of [payload, meta]
     _directed: tuple[str | None, str | None, tuple[str, ...]] | None
     _frame: bytes | None
+    parent_id: str | None  # the Signal's, read before it is opened (see _interest.py)
+    neuron: str | None  # its directed.id (None without a directed)
 
     def __init__(self, signal: Signal) -> None:
         """Snapshot ``signal``, which must be :func:`~cosmonapse.signal.well_formed`.
@@ -55,10 +57,13 @@ class SignalSnapshot:
             signal.type,
             signal.ts,
         )
+        self.parent_id = signal.parent_id
         directed = signal.directed
-        self._directed = (
-            None if directed is None else (directed.id, directed.type, tuple(directed.capabilities))
-        )
+        if directed is None:
+            self._directed = self.neuron = None
+        else:
+            self.neuron = directed.id
+            self._directed = (directed.id, directed.type, tuple(directed.capabilities))
         self._frame = None
 
     @property

@@ -103,14 +103,14 @@ class ReplyWaiters:
     """
 
     def __init__(self) -> None:
-        self._by_task: dict[str, _Waiter] = {}
+        self.by_task: dict[str, _Waiter] = {}  # read, never changed, by _interest.py
         self._by_output: dict[str, _Waiter] = {}
         self._by_trace: dict[str, set[str]] = {}
 
     def add(self, task: Signal, *, want_final: bool) -> asyncio.Future[Signal]:
         fut: asyncio.Future[Signal] = asyncio.get_running_loop().create_future()
         trace_id = task.trace_id
-        self._by_task[task.id] = _Waiter(fut, trace_id, want_final)
+        self.by_task[task.id] = _Waiter(fut, trace_id, want_final)
         tasks = self._by_trace.get(trace_id)
         if tasks is None:
             self._by_trace[trace_id] = {task.id}
@@ -119,7 +119,7 @@ class ReplyWaiters:
         return fut
 
     def discard(self, task_id: str) -> None:
-        waiter = self._by_task.pop(task_id, None)
+        waiter = self.by_task.pop(task_id, None)
         if waiter is None:
             return
         if waiter.output_id is not None:
@@ -141,7 +141,7 @@ class ReplyWaiters:
     def resolve(self, signal: Signal) -> None:
         kind = signal.type
         parent = signal.parent_id
-        waiter = self._by_task.get(parent) if parent is not None else None
+        waiter = self.by_task.get(parent) if parent is not None else None
         if kind is SignalType.AGENT_OUTPUT:
             if waiter is None or waiter.fut.done():
                 return
@@ -154,7 +154,7 @@ class ReplyWaiters:
         if waiter is None and kind is SignalType.FINAL:
             task_id = signal.meta.get("task")
             if type(task_id) is str:
-                waiter = self._by_task.get(task_id)
+                waiter = self.by_task.get(task_id)
             if waiter is None and parent is not None:
                 waiter = self._by_output.get(parent)
         if waiter is not None:
@@ -162,18 +162,18 @@ class ReplyWaiters:
                 waiter.fut.set_result(signal)
         elif kind is SignalType.FINAL or (kind is SignalType.ERROR and parent is None):
             for task_id in self._by_trace.get(signal.trace_id, ()):
-                fut = self._by_task[task_id].fut
+                fut = self.by_task[task_id].fut
                 if not fut.done():
                     fut.set_result(signal)
 
     def fail_trace(self, trace_id: str, exc_factory: Callable[[], BaseException]) -> None:
         for task_id in self._by_trace.get(trace_id, ()):
-            fut = self._by_task[task_id].fut
+            fut = self.by_task[task_id].fut
             if not fut.done():
                 fut.set_exception(exc_factory())
 
     def __len__(self) -> int:
-        return len(self._by_task)
+        return len(self.by_task)
 
 
 class ParentWaiters:

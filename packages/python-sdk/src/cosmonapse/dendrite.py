@@ -35,6 +35,7 @@ from ._handlers import HandlerRegistry, HandlerSpec, SignalHandler
 from ._hosting import Hosting
 from ._ids import random_suffix
 from ._inbound import Inbound
+from ._interest import Interest
 from ._outbox import Outbox, Role
 from ._presence import Presence
 from ._stopping import Stopping
@@ -129,6 +130,7 @@ class Dendrite(CallMethods, HandlerDecorators):
             "overloaded": 0,
             "handler_errors": 0,
             "duplicates": 0,
+            "skipped": 0,
         }
         self._traces = traces = TraceBook()
         self._seen = SeenWindow(dedup_window) if dedup_window else None
@@ -175,6 +177,11 @@ class Dendrite(CallMethods, HandlerDecorators):
             hosted_engrams,
         )
         self._presence = Presence(outbox, hosting, work)
+        interest = Interest(hosting, replies, self._handlers, delegation)
+        skips = inbound.skips
+        skips[outbox.subject(SignalType.TASK)] = interest.skip_task
+        for kind in (SignalType.AGENT_OUTPUT, SignalType.ERROR):
+            skips[outbox.subject(kind)] = interest.reply_skipper(kind)
         routes = inbound.routes
         routes[SignalType.TASK] = self._on_task
         routes[SignalType.AGENT_OUTPUT] = routes[SignalType.ERROR] = self._on_reply
@@ -272,7 +279,8 @@ class Dendrite(CallMethods, HandlerDecorators):
     def counters(self) -> Mapping[str, int]:
         """A read-only view of the counters: ``published``, ``received``, ``bad_frames``,
         ``suppressed`` (replies on a stopped trace, dropped), ``overloaded``,
-        ``handler_errors`` and ``duplicates``."""
+        ``handler_errors``, ``duplicates`` and ``skipped`` (TASKs and replies for other
+        participants of the namespace, passed over undecoded)."""
         return MappingProxyType(self._counters)
 
     @property

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from .._frame_peek import NOT_READ, peek_parent_id
+
 __all__ = ["FrameFields", "frame_fields", "parent_of", "with_host"]
 
 
@@ -69,21 +71,12 @@ def with_host(data: bytes, node: str | None) -> bytes:
     return orjson.dumps(raw)
 
 
-_PARENT = b'"parent_id":'
-
-
 def parent_of(data: bytes) -> str | None:
-    """``parent_id`` of a frame, read without decoding it when the frame names it once
-    (as this SDK's encoder writes it); otherwise decoded as :func:`frame_fields` does."""
-    at = data.find(_PARENT)
-    if at >= 0 and data.find(_PARENT, at + 1) < 0:
-        start = at + len(_PARENT)
-        if data.startswith(b"null", start):
-            return None
-        if data.startswith(b'"', start):
-            end = data.find(b'"', start + 1)
-            value = data[start + 1 : end]
-            if end > 0 and b"\\" not in value:
-                return value.decode()
+    """``parent_id`` of a frame, read without decoding it when the frame settles it
+    (:func:`~cosmonapse._frame_peek.peek_parent_id`); otherwise decoded as
+    :func:`frame_fields` does."""
+    parent = peek_parent_id(data)
+    if parent is not NOT_READ:
+        return parent
     fields = frame_fields(data)
     return fields.parent_id if fields is not None else None
