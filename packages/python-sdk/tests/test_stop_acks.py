@@ -7,8 +7,10 @@ no second STOPPED from it.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
 from cosmonapse import (
     Axon,
     Dendrite,
@@ -17,6 +19,7 @@ from cosmonapse import (
     MemorySynapse,
     SignalType,
     SqliteEngram,
+    TraceStoppedError,
     new_trace_id,
 )
 
@@ -142,3 +145,27 @@ async def test_a_run_stopped_before_it_starts_is_forgotten(memory: MemorySynapse
         assert result.cancelled == 1
         await eventually(lambda: worker.stats["in_flight"] == 0)
         assert ran == []
+
+
+async def test_a_caller_still_waiting_acks_a_stop_of_its_trace(memory: MemorySynapse) -> None:
+    """Dispatching a TASK is taking part in its trace: the caller acks a STOP of it sent by
+    someone else, before any reply has come."""
+
+    async def stuck(input: dict[str, Any], context: Any) -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    worker = Dendrite(synapse=memory, namespace=NS, dendrite_id="w", role="worker", heartbeat_s=0)
+    worker.attach_axon(Axon("stuck", stuck))
+    caller = Dendrite(synapse=memory, namespace=NS, dendrite_id="caller", heartbeat_s=0)
+    admin = Dendrite(synapse=memory, namespace=NS, dendrite_id="admin", heartbeat_s=0)
+    async with worker, caller, admin:
+        trace = new_trace_id()
+        wait = asyncio.ensure_future(
+            caller.dispatch_and_wait(neuron="stuck", input={}, trace_id=trace, timeout_s=30)
+        )
+        await eventually(lambda: worker.stats["in_flight"] == 1)
+        result = await admin.stop_trace(trace, collect_acks=True, timeout_s=5)
+        assert {"caller", "w"} <= set(result.nodes)
+        with pytest.raises(TraceStoppedError):
+            await wait

@@ -144,6 +144,7 @@ class Calling:
             context_ref=request.context_ref,
         )
         task.meta.setdefault("node", self._outbox.node)
+        self._traces.stake(task.trace_id)  # a caller takes part in the trace (it acks a STOP)
         return task
 
     async def route(self, task: Signal, wait_s: float) -> tuple[Host, float]:
