@@ -143,3 +143,36 @@ async def test_an_id_an_encoder_may_escape_turns_the_byte_test_off(bus: Bus, neu
 )
 def test_peek_parent_id_reads_only_what_the_bytes_settle(frame: bytes, expected: object) -> None:
     assert peek_parent_id(frame) == expected
+
+
+async def test_a_reply_whose_payload_names_another_parent_first_still_arrives(bus: Bus) -> None:
+    """An encoder that writes ``payload`` before ``parent_id`` puts a payload's own
+    ``"parent_id"`` first in the bytes: the key then appears twice, and the frame is
+    decoded rather than judged by the first one."""
+    boss = caller(await bus.connect(), "boss")
+    raw = await bus.connect()
+    tasks: list[Signal] = []
+
+    async def heard(subject: str, data: bytes) -> None:
+        tasks.append(Signal.decode(data))
+
+    await raw.subscribe(signal_subject(NS, "TASK"), heard)
+    async with boss:
+        wait = asyncio.ensure_future(
+            boss.dispatch_and_wait(neuron="nobody", input={}, timeout_s=HANG_GUARD_S)
+        )
+        await eventually(lambda: len(tasks) == 1)
+        task = tasks[0]
+        other = builders.task_signal(input={}, neuron="x")  # a well-formed id, not waited on
+        reply = builders.agent_output_signal(task, output={"ok": True}, producer="nobody")
+        fields = reply.to_dict()
+        frame = (
+            b'{"payload":{"output":{"ok":true},"parent_id":"%s"},"v":"1","id":"%s",'
+            b'"trace_id":"%s","parent_id":"%s","type":"AGENT_OUTPUT",'
+            b'"directed":{"id":"nobody","type":null,"capabilities":[]},"ts":"%s","meta":{}}'
+            % tuple(v.encode() for v in (other.id, reply.id, reply.trace_id, task.id, fields["ts"]))
+        )
+        await raw.publish(signal_subject(NS, "AGENT_OUTPUT"), frame)
+        got = await asyncio.wait_for(wait, HANG_GUARD_S)
+        assert got.id == reply.id and got.output == {"ok": True}
+        assert boss.counters["skipped"] == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["NOT_READ", "PLAIN_ID", "peek_parent_id"]
+__all__ = ["NOT_READ", "PLAIN_ID", "first_parent_id", "holds_key_once", "peek_parent_id"]
 
 NOT_READ = "\x00not read"
 """What a peek answers when the frame does not settle it (never a field's value)."""
@@ -25,22 +25,41 @@ def peek_parent_id(data: bytes) -> str | None:
     """``parent_id`` of the Signal encoded in ``data``, read from its bytes when the key
     appears exactly once and its value is ``null`` or a string with no escape in it;
     otherwise :data:`NOT_READ`."""
+    parent = first_parent_id(data)
+    if parent is NOT_READ or not holds_key_once(data):
+        return NOT_READ
+    return parent
+
+
+def holds_key_once(data: bytes) -> bool:
+    """True when ``"parent_id"`` appears exactly once in ``data``."""
     at = data.find(_PARENT_KEY)
-    if at < 0 or data.find(_PARENT_KEY, at + 1) >= 0:
+    return at >= 0 and data.find(_PARENT_KEY, at + 1) < 0
+
+
+def first_parent_id(data: bytes) -> str | None:
+    """The value after the first ``"parent_id"`` in ``data`` (``null`` or a string with no
+    escape in it), or :data:`NOT_READ`. Only :func:`holds_key_once` makes it the
+    envelope's: a payload could hold the same key."""
+    at = data.find(_PARENT_KEY)
+    if at < 0:
         return NOT_READ
-    size = len(data)
     i = at + len(_PARENT_KEY)
-    while i < size and data[i] in _SPACE:
+    if data.startswith(b':"', i):  # the compact form every encoder here writes
         i += 1
-    if i >= size or data[i] != 0x3A:  # ":"
-        return NOT_READ
-    i += 1
-    while i < size and data[i] in _SPACE:
+    else:
+        size = len(data)
+        while i < size and data[i] in _SPACE:
+            i += 1
+        if i >= size or data[i] != 0x3A:  # ":"
+            return NOT_READ
         i += 1
-    if data.startswith(b"null", i):
-        return None
-    if not data.startswith(b'"', i):
-        return NOT_READ
+        while i < size and data[i] in _SPACE:
+            i += 1
+        if data.startswith(b"null", i):
+            return None
+        if not data.startswith(b'"', i):
+            return NOT_READ
     end = data.find(b'"', i + 1)
     if end < 0:
         return NOT_READ

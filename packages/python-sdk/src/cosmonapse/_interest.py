@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ._delegation import Delegation
-from ._frame_peek import NOT_READ, peek_parent_id
+from ._frame_peek import NOT_READ, first_parent_id, holds_key_once
 from ._handlers import HandlerRegistry
 from ._hosting import Hosting
 from ._id_forms import is_event_id
@@ -90,13 +90,18 @@ class Interest:
             if frame is SignalSnapshot:
                 parent = data.parent_id  # type: ignore[union-attr]
             elif frame is bytes:
-                parent = peek_parent_id(data)  # type: ignore[arg-type]
+                parent = first_parent_id(data)  # type: ignore[arg-type]
                 if parent is NOT_READ:
                     return False
             else:
                 return False
             if parent is None or parent in waits:
-                return False
-            return kind not in handlers and not tallies and is_event_id(parent)
+                return False  # the common case, settled on the first read
+            return (
+                kind not in handlers
+                and not tallies
+                and is_event_id(parent)
+                and (frame is SignalSnapshot or holds_key_once(data))  # type: ignore[arg-type]
+            )
 
         return skip_reply

@@ -93,13 +93,6 @@ _REQUIRED_OBJECTS: dict[SignalType, str] = {
 _match_event_id = EVENT_ID_RE.match
 _match_trace_id = TRACE_ID_RE.match
 _match_ts = TS_RE.match
-# the sets of strings known to pass (see _id_forms), looked up before any regex
-_known_event_ids = known_event_ids
-_known_trace_ids = known_trace_ids
-_known_ts = known_ts
-_is_event_id = matches_event_id
-_is_trace_id = matches_trace_id
-_is_ts = matches_ts
 _object_new = object.__new__
 _dumps = orjson.dumps
 
@@ -274,18 +267,18 @@ class Signal:
             signal_type is not None
             and v == "1"
             and type(ident) is str
-            and (ident in _known_event_ids or _is_event_id(ident))
+            and (ident in known_event_ids or matches_event_id(ident))
             and type(trace_id) is str
-            and (trace_id in _known_trace_ids or _is_trace_id(trace_id))
+            and (trace_id in known_trace_ids or matches_trace_id(trace_id))
             and (
                 parent_id is None
                 or (
                     type(parent_id) is str
-                    and (parent_id in _known_event_ids or _is_event_id(parent_id))
+                    and (parent_id in known_event_ids or matches_event_id(parent_id))
                 )
             )
             and type(ts) is str
-            and (ts in _known_ts or _is_ts(ts))
+            and (ts in known_ts or matches_ts(ts))
             and type(payload) is dict
             and type(meta) is dict
         ):
@@ -331,18 +324,18 @@ def well_formed(signal: Signal) -> bool:
         and v == "1"
         and type(signal.type) is SignalType
         and type(ident) is str
-        and (ident in _known_event_ids or _is_event_id(ident))
+        and (ident in known_event_ids or matches_event_id(ident))
         and type(trace_id) is str
-        and (trace_id in _known_trace_ids or _is_trace_id(trace_id))
+        and (trace_id in known_trace_ids or matches_trace_id(trace_id))
         and (
             parent_id is None
             or (
                 type(parent_id) is str
-                and (parent_id in _known_event_ids or _is_event_id(parent_id))
+                and (parent_id in known_event_ids or matches_event_id(parent_id))
             )
         )
         and type(ts) is str
-        and (ts in _known_ts or _is_ts(ts))
+        and (ts in known_ts or matches_ts(ts))
         and type(payload) is dict
         and type(signal.meta) is dict
     ):
@@ -418,14 +411,14 @@ def fresh_signal(
     ``Signal(...)`` gives, at a third of the cost. For the builders."""
     ident = new_event_id()
     ts = now_ts()
-    if len(_known_event_ids) >= KNOWN_LIMIT or len(_known_ts) >= KNOWN_LIMIT:
-        _known_event_ids.clear()
-        _known_ts.clear()
-    _known_event_ids.add(ident)
-    _known_ts.add(ts)
+    if len(known_event_ids) >= KNOWN_LIMIT or len(known_ts) >= KNOWN_LIMIT:
+        known_event_ids.clear()
+        known_ts.clear()
+    known_event_ids.add(ident)
+    known_ts.add(ts)
     if trace_id is None:
         trace_id = new_trace_id()
-        remember(_known_trace_ids, trace_id)
+        remember(known_trace_ids, trace_id)
     return _new_signal(
         PROTOCOL_VERSION, ident, trace_id, parent_id, signal_type, directed, ts, payload, meta
     )
