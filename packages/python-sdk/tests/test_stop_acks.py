@@ -128,23 +128,38 @@ async def test_an_engram_that_fails_its_rollback_still_gets_the_stop_acked(
 
 async def test_a_run_stopped_before_it_starts_is_forgotten(memory: MemorySynapse) -> None:
     """A STOP right behind its TASK (one delivery batch) cancels the run before the
-    Neuron's first step; the run still leaves the Dendrite's in-flight work."""
+    Neuron gets a slot: before the run's first step (Python 3.11) or while it waits for
+    the slot (3.12 and later, where runs start eagerly). Either way the run leaves the
+    Dendrite's in-flight work and the Neuron never sees the TASK."""
     ran: list[str] = []
+    release = asyncio.Event()
 
-    async def echo(input: dict[str, Any], context: Any) -> dict[str, Any]:
+    async def gated(input: dict[str, Any], context: Any) -> dict[str, Any]:
         ran.append(context.trace_id)
+        await asyncio.wait_for(release.wait(), 30)
         return {}
 
-    worker = Dendrite(synapse=memory, namespace=NS, dendrite_id="w", role="worker", heartbeat_s=0)
-    worker.attach_axon(Axon("echo", echo))
+    worker = Dendrite(
+        synapse=memory,
+        namespace=NS,
+        dendrite_id="w",
+        role="worker",
+        heartbeat_s=0,
+        max_concurrency=1,
+    )
+    worker.attach_axon(Axon("gated", gated))
     boss = Dendrite(synapse=memory, namespace=NS, dendrite_id="boss", heartbeat_s=0)
     async with worker, boss:
-        trace = new_trace_id()
-        await boss.dispatch_task(neuron="echo", input={}, trace_id=trace)
-        result = await boss.stop_trace(trace, collect_acks=True, timeout_s=5)
+        busy, doomed = new_trace_id(), new_trace_id()
+        await boss.dispatch_task(neuron="gated", input={}, trace_id=busy)
+        await eventually(lambda: ran == [busy])  # it holds the only slot
+        await boss.dispatch_task(neuron="gated", input={}, trace_id=doomed)
+        result = await boss.stop_trace(doomed, collect_acks=True, timeout_s=5)
         assert result.cancelled == 1
+        await eventually(lambda: worker.stats["in_flight"] == 1)  # only the busy run
+        release.set()
         await eventually(lambda: worker.stats["in_flight"] == 0)
-        assert ran == []
+        assert ran == [busy]
 
 
 async def test_a_caller_still_waiting_acks_a_stop_of_its_trace(memory: MemorySynapse) -> None:

@@ -10,6 +10,7 @@ at once (``max_concurrency``); the rest wait for a slot in arrival order.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -17,6 +18,8 @@ from ._slots import Slots
 from ._traces import TraceBook
 
 T = TypeVar("T")
+
+_EAGER = sys.version_info >= (3, 12)  # asyncio.Task(eager_start=True)
 
 
 class OwnedWork:
@@ -59,8 +62,20 @@ class OwnedWork:
         """Run ``coro`` as an owned task of ``trace_id`` with no done callback: ``coro``
         must call :meth:`finish_run` in its ``finally`` (a task cancelled before it ever
         ran is forgotten by whoever cancelled it). One loop callback fewer per run than
-        :meth:`start`, on the path every TASK takes."""
-        task = asyncio.get_running_loop().create_task(coro)
+        :meth:`start`, on the path every TASK takes.
+
+        On Python 3.12 and later the task starts eagerly: its first step runs now, inside
+        this call, so a Neuron that needs no wait is done before this returns, with no
+        trip through the event loop (it still runs as a task of its own: ``current_task``
+        and ``asyncio.timeout`` work in it as in any task)."""
+        loop = asyncio.get_running_loop()
+        if _EAGER:
+            task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+            if task.done():  # it ran to its end (and its finish_run) inside this call
+                self._traces.stake(trace_id)  # it took part all the same (it acks a STOP)
+                return
+        else:
+            task = loop.create_task(coro)
         self.tasks.add(task)
         self._traces.add_running(trace_id, task)
 
