@@ -73,6 +73,7 @@ async def test_clear_error_when_the_peer_is_not_a_dev_synapse() -> None:
 async def test_clear_error_when_the_peer_never_answers_hello() -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()  # until the client gives up and closes
+        writer.close()  # the server's side too: Server.wait_closed (3.12) waits for it
 
     async with await asyncio.start_server(silent, "127.0.0.1", 0) as srv:
         port = srv.sockets[0].getsockname()[1]
