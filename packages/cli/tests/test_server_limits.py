@@ -227,3 +227,32 @@ async def test_subscription_limit(raw) -> None:
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_line_bytes"):
         ServerLimits(max_line_bytes=0)
+
+
+async def test_a_dropped_slow_consumer_frees_its_slot_at_the_drop_and_close_ends_it(
+    raw, eventually, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A socket that never reads: what the server queued for it can only leave when the
+    # grace is over and the socket is aborted (60 s here), or when the server closes.
+    limits = ServerLimits(max_outbound_bytes=256 * 1024, slow_consumer_grace_s=60.0)
+    srv = DevSynapseServer("127.0.0.1", port=0, limits=limits)
+    await srv.start()
+    never_reads = socket.create_connection((srv.host, srv.port))
+    try:
+        never_reads.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        never_reads.sendall(b'{"op":"sub","sub_id":"slow","subject":"cosmonapse.ns.TASK"}\n')
+        publisher = await raw(srv)
+        await eventually(lambda: srv.stats["subscriptions"] == 1)
+        frame = "z" * 16_384
+        while srv.stats["slow_consumers"] == 0:
+            await publisher.send({"op": "pub", "subject": "cosmonapse.ns.TASK", "frame": frame})
+            assert await publisher.request({"op": "ping"}) == {"op": "pong"}
+        # Its read loop, its subscription and its connection slot end at the drop.
+        await eventually(lambda: srv.stats["connections"] == 1, within_s=10)
+        assert srv.stats["subscriptions"] == 0
+        # Closing the server aborts it within the shutdown grace, backlog and all.
+        await asyncio.wait_for(srv.close(), 10)
+        assert "did not close in time" not in caplog.text
+    finally:
+        never_reads.close()
+        await srv.close()

@@ -117,6 +117,7 @@ class DevSynapseServer:
             self._namespaces.register(validate_namespace(namespace), "memory")
         self._server: asyncio.Server | None = None
         self._connections: set[Connection] = set()
+        self._draining: set[Connection] = set()  # dropped slow consumers within their grace
         self._tasks: set[asyncio.Task[Any]] = set()
         self._locals: list[LocalSynapse] = []
         self._closed = False
@@ -178,6 +179,9 @@ class DevSynapseServer:
             server.close()
         for conn in list(self._connections):
             conn.close()
+        for conn in list(self._draining):
+            conn.abort()
+        self._draining.clear()
         tasks = set(self._tasks)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=_SHUTDOWN_GRACE_S)
@@ -343,8 +347,12 @@ class DevSynapseServer:
 
     def connection_slow(self, conn: Connection) -> None:
         self._counters["slow_consumers"] += 1
+        self._draining.add(conn)
         for entry in conn.subs.values():
             self._router.remove(entry)
+
+    def connection_drained(self, conn: Connection) -> None:
+        self._draining.discard(conn)
 
     def connection_oversized(self, conn: Connection) -> None:
         self._counters["oversized_lines"] += 1

@@ -9,7 +9,8 @@ loop iteration (one system call for many lines when traffic is busy), never awai
 a publisher is never held up by its receivers. What is queued plus the transport's buffer
 is checked on every line; once it holds more than ``max_outbound_bytes`` the client is a
 slow consumer and is dropped: it gets an ``err`` and a grace period to read what is
-queued, then the socket is aborted. So no client can make the server's memory grow past
+queued (its read loop, subscriptions and connection slot end at the drop), then the
+socket is aborted. So no client can make the server's memory grow past
 its bound.
 
 Authenticating: on a server with a token a connection starts unauthenticated and has
@@ -54,6 +55,10 @@ class ConnectionHost(Protocol):
 
     def connection_closed(self, conn: Connection) -> None:
         """``conn`` is gone: forget its subscriptions."""
+        ...
+
+    def connection_drained(self, conn: Connection) -> None:
+        """A dropped slow consumer's grace is over and its socket aborted."""
         ...
 
     def hello_timed_out(self, conn: Connection) -> None:
@@ -177,8 +182,22 @@ class Connection:
         self._transport.close()
         loop = asyncio.get_running_loop()
         self._abort_handle = loop.call_later(
-            self._host.limits.slow_consumer_grace_s, self._transport.abort
+            self._host.limits.slow_consumer_grace_s, self._end_drain
         )
+        # The read loop ends now, not when the socket finally closes: the client's
+        # subscriptions and its connection slot are freed at the drop.
+        self._reader.feed_eof()
+
+    def _end_drain(self) -> None:
+        self._abort_transport()
+        self._host.connection_drained(self)
+
+    def _abort_transport(self) -> None:
+        transport = self._transport
+        # A closing transport with nothing left to write is closed already, or will be at
+        # once: aborting one whose buffer drained after close() is an error in asyncio.
+        if not transport.is_closing() or transport.get_write_buffer_size():
+            transport.abort()
 
     # -- reading -----------------------------------------------------------------------
 
@@ -235,8 +254,6 @@ class Connection:
             host.connection_closed(self)
             self.subs.clear()
             self._transport.close()
-            if self._abort_handle is not None and self._transport.get_write_buffer_size() == 0:
-                self._abort_handle.cancel()
 
     async def _read_before_hello(self) -> bytes:
         """The next line, within what is left of the hello deadline. When the deadline
@@ -277,6 +294,9 @@ class Connection:
         self._transport.close()
 
     def abort(self) -> None:
-        """Drop the socket at once, discarding anything queued."""
+        """Drop the socket at once, discarding anything queued (a dropped slow consumer's
+        grace included)."""
         self._closing = True
-        self._transport.abort()
+        if self._abort_handle is not None:
+            self._abort_handle.cancel()
+        self._abort_transport()
