@@ -155,6 +155,29 @@ async def test_order_is_kept_per_subscription(bus: Transport) -> None:
     assert [int(d) for _, d in c.items] == list(range(200))
 
 
+async def test_post_delivers_as_publish_does_in_one_order_with_it(bus: Transport) -> None:
+    # Synapse.post: None when the frame was queued at once, else an awaitable that
+    # finishes the send; either way the frame joins publish's order.
+    pub = await bus.connect()
+    c = Collector()
+    client = await bus.connect()
+    await client.subscribe("cosmonapse.ns.>", c)
+    await live(pub, client)
+    for i in range(200):
+        if i % 2:
+            sending = pub.post("cosmonapse.ns.AGENT_OUTPUT", str(i).encode())
+            if sending is not None:
+                await sending
+        else:
+            await pub.publish("cosmonapse.ns.AGENT_OUTPUT", str(i).encode())
+    await c.wait_for(200, DEADLINE_S)
+    assert [int(d) for _, d in c.items] == list(range(200))
+    with pytest.raises(SubjectError):
+        sending = pub.post("cosmonapse.ns.*", b"x")
+        if sending is not None:
+            await sending
+
+
 async def test_handler_error_is_not_fatal(bus: Transport) -> None:
     pub = await bus.connect()
     seen: list[bytes] = []

@@ -8,7 +8,7 @@ import asyncio
 import logging
 
 import pytest
-from cosmonapse import SubjectError, connect_synapse
+from cosmonapse import FrameTooLargeError, SubjectError, SynapseClosedError, connect_synapse
 from cosmonapse.synapses.nats import NatsSynapse
 
 from tests.nats.helpers import Received, eventually
@@ -133,3 +133,76 @@ async def test_a_subject_remembered_as_valid_does_not_let_a_bad_one_through(
         assert pub.stats["published"] == 2
     finally:
         await pub.close()
+
+
+async def test_post_queues_at_once_once_a_subject_is_known_and_keeps_publish_order(
+    nats_server: NatsServer,
+) -> None:
+    pub, sub = await open_nats(nats_server.url), await open_nats(nats_server.url)
+    inbox = Received()
+    try:
+        await sub.subscribe("cosmonapse.post.>", inbox)
+        first = pub.post("cosmonapse.post.A", b"0")  # a subject never published: publish
+        assert first is not None
+        await first
+        for i in range(1, 303):  # post and publish interleaved, one order on the wire
+            if i % 3:
+                assert pub.post("cosmonapse.post.A", str(i).encode()) is None
+            else:
+                await pub.publish("cosmonapse.post.A", str(i).encode())
+        await inbox.wait_for(303)
+        # The flusher is idle now: post must wake it, as Client.publish would, or the
+        # frames wait for the next flush of some other kind (white-box: nats-py's queue).
+        client = pub._client
+        assert client._flush_queue is not None and client._flush_queue.empty()
+        for i in range(303, 306):
+            assert pub.post("cosmonapse.post.A", str(i).encode()) is None
+            assert client._flush_queue.qsize() == 1  # woken once, not once a frame
+        await inbox.wait_for(306)
+        assert [int(data) for _, data in inbox.items] == list(range(306))
+        assert pub.stats["published"] == 306
+        # past the server's max_payload: no shortcut; publish's error when awaited
+        too_big = pub.post("cosmonapse.post.A", b"x" * (pub._client.max_payload + 1))
+        assert too_big is not None
+        with pytest.raises(FrameTooLargeError):
+            await too_big
+    finally:
+        await pub.close()
+        await sub.close()
+    # closed: no shortcut either
+    after = pub.post("cosmonapse.post.A", b"late")
+    assert after is not None
+    with pytest.raises(SynapseClosedError):
+        await after
+
+
+async def test_post_takes_publish_while_disconnected_and_the_frame_is_sent_on_reconnect(
+    nats_server: NatsServer,
+) -> None:
+    pub = await open_nats(nats_server.url)
+    try:
+        await pub.publish("cosmonapse.post.B", b"known")
+        nats_server.stop()
+        await eventually(lambda: pub.connected_server is None)
+        pending = pub.post("cosmonapse.post.B", b"while down")
+        assert pending is not None  # nats-py's reconnect buffer, through publish
+        await pending
+        nats_server.restart()
+        await eventually(lambda: pub.connected_server is not None, within=30)
+        await pub.publish("cosmonapse.post.B", b"reconnected")
+        assert pub.post("cosmonapse.post.B", b"back") is None
+    finally:
+        await pub.close()
+
+
+async def test_jetstream_keeps_its_own_publish_for_every_frame(js_server: NatsServer) -> None:
+    # a TASK must be stored before it is sent: JetStream never takes the shortcut
+    synapse = await connect_synapse(js_server.url.replace("nats://", "nats+js://"))
+    try:
+        await synapse.publish("cosmonapse.post.C", b"known")
+        sending = synapse.post("cosmonapse.post.C", b"again")
+        assert sending is not None
+        await sending
+        assert synapse.stats["published"] == 2
+    finally:
+        await synapse.close()

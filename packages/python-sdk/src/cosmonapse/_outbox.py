@@ -114,8 +114,9 @@ class Outbox:
             await sending
 
     def post(self, signal: Signal, *, checked: bool = False) -> Awaitable[None] | None:
-        """:meth:`publish`, done at once where the transport takes a snapshot (None), or
-        the awaitable that sends it. For hot paths: no coroutine in process.
+        """:meth:`publish`, done at once (None) where the transport takes a snapshot or
+        can queue the frame now (:meth:`~cosmonapse.synapses.base.Synapse.post`), or the
+        awaitable that sends it. For hot paths: no coroutine while that holds.
 
         ``checked``: ``signal`` is well formed by construction (built here from parts
         already checked, and given to nobody), so its snapshot skips
@@ -138,11 +139,16 @@ class Outbox:
             carrier.publish_parcel(self.subject_of(signal), snapshot)
             self.counters["published"] += 1
             return None
-        # not a carrier, or a Signal not well formed: its bytes
-        return self._send_bytes(signal)
+        # not a carrier, or a Signal not well formed: its bytes, queued at once where
+        # the transport can (Synapse.post)
+        sending = self.synapse.post(self.subject_of(signal), signal.encode())
+        if sending is None:
+            self.counters["published"] += 1
+            return None
+        return self._count_when_sent(sending)
 
-    async def _send_bytes(self, signal: Signal) -> None:
-        await self.synapse.publish(self.subject_of(signal), signal.encode())
+    async def _count_when_sent(self, sending: Awaitable[None]) -> None:
+        await sending
         self.counters["published"] += 1
 
     def is_delegated(self, signal: Signal) -> bool:

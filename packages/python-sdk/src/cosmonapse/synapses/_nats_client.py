@@ -9,6 +9,11 @@ handler (the Dendrite's) only schedules work and returns at once, so it needs no
 that: :meth:`DirectClient.deliver_directly` registers it, and messages for it skip the
 queue. It is what the dev synapse's client does too (``_inbox.py``).
 
+Publishing: :meth:`DirectClient.queue_now` appends a plain PUB (no reply subject, no
+headers) to the client's pending buffer and wakes its flusher, what ``Client.publish``
+does while connected, without its coroutines; it declines whenever that path would
+wait or fail, and the frame then takes ``Client.publish``.
+
 Nothing else changes. Such a subscription is made with its callback as usual, so if a
 nats-py release stopped routing messages through the method overridden here, messages
 would simply take the queue again. Messages of every other subscription (``async def``
@@ -17,23 +22,69 @@ handlers, JetStream's, nats-py's own request inbox) take nats-py's path unchange
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Generator
 from typing import cast
 
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription as ClientSubscription
+from nats.protocol.command import pub_cmd
 
 DirectHandler = Callable[[str, bytes], None]
 """``handle(subject, data)``: called from the read loop; must return promptly."""
 
 
+# What queue_now reads and writes of nats-py's Client; without any of them (a release
+# that changed its publish path) queue_now declines and every frame takes Client.publish.
+_PUBLISH_STATE = (
+    "_pending",
+    "_pending_data_size",
+    "_max_pending_size",
+    "_flush_queue",
+    "_flusher_task",
+    "stats",
+)
+
+
 class DirectClient(Client):
     """A nats-py ``Client`` that delivers the messages of registered subscriptions to
-    their plain handlers without queueing them."""
+    their plain handlers without queueing them, and queues a plain PUB without a
+    coroutine (:meth:`queue_now`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.direct: dict[int, DirectHandler] = {}  # subscription id -> handler
+        self._queues_directly = all(hasattr(self, name) for name in _PUBLISH_STATE)
+        self._kick: asyncio.Future[None] | None = None
+
+    def queue_now(self, subject: str, data: bytes) -> bool:
+        """Queue a PUB of ``data`` on ``subject`` (checked by the caller, and at most the
+        server's ``max_payload``) for the flusher, as ``Client.publish`` does while
+        connected, without its three coroutines. False, and nothing is queued, when that
+        path would have to wait or fail: not connected, draining, no running flusher,
+        or the pending buffer full (``Client.publish`` then flushes and waits)."""
+        if not self._queues_directly or not self.is_connected or self.is_draining_pubs:
+            return False
+        flusher = self._flusher_task
+        queue = self._flush_queue
+        if flusher is None or flusher.done() or queue is None:
+            return False
+        command = pub_cmd(subject, "", data)
+        size = self._pending_data_size + len(command)
+        if 0 < self._max_pending_size < size:
+            return False
+        stats = self.stats
+        stats["out_msgs"] += 1
+        stats["out_bytes"] += len(data)
+        self._pending.append(command)
+        self._pending_data_size = size
+        if queue.empty():  # wake the flusher, as Client.publish does, with a settled future
+            kick = self._kick
+            if kick is None:
+                kick = self._kick = asyncio.get_running_loop().create_future()
+                kick.set_result(None)
+            queue.put_nowait(kick)
+        return True
 
     def deliver_directly(self, sub: ClientSubscription, handle: DirectHandler) -> bool:
         """Send the messages of ``sub`` (a subscription of this client) to ``handle``

@@ -104,6 +104,15 @@ class Synapse(abc.ABC):
         :class:`~cosmonapse.SynapseClosedError` after close.
         """
 
+    def post(self, subject: str, data: bytes) -> Awaitable[None] | None:
+        """:meth:`publish` for hot paths: None when the frame was queued at once, with no
+        coroutine, or else the awaitable that finishes sending it (await it at once).
+        Raises what ``publish`` raises, now or when awaited.
+
+        This default returns ``publish``'s coroutine. A transport that can often queue a
+        frame without waiting (the NATS and dev clients, while connected) overrides it."""
+        return self.publish(subject, data)
+
     @abc.abstractmethod
     async def subscribe(
         self,

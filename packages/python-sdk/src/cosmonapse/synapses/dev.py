@@ -47,6 +47,7 @@ import contextlib
 import itertools
 import logging
 import os
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -73,6 +74,7 @@ DEFAULT_MAX_FRAME_BYTES = 1_048_576
 """The dev synapse's default line limit (1 MiB)."""
 
 _LOUD_ERRORS = 20  # server errors logged one by one before sampling
+_KNOWN_SUBJECTS = 1024  # published subjects remembered as valid (the rest: checked each time)
 _OUT_FLUSH_BYTES = 256 * 1024  # queued bytes that are written at once, and then drained
 
 
@@ -126,6 +128,7 @@ class DevSynapse(Synapse):
         self._ids = itertools.count(1)
         self._errors = ServerErrors()
         self._counters = dict.fromkeys(("published", "skipped_lines"), 0)
+        self._valid_subjects: set[str] = set()
         self._delivered_gone = 0
         self._dropped_gone = 0
         self._conn = DevConnection(
@@ -266,7 +269,11 @@ class DevSynapse(Synapse):
         up to ``request_timeout``, then raises :class:`~cosmonapse.SynapseConnectError`.
         """
         self._check_open()
-        validate_subject(subject, wildcards=False)
+        valid = self._valid_subjects
+        if subject not in valid:
+            validate_subject(subject, wildcards=False)  # a pure check: remembered once passed
+            if len(valid) < _KNOWN_SUBJECTS:
+                valid.add(subject)
         if len(data) > self._max_frame:
             raise FrameTooLargeError(len(data), self._max_frame)
         line = _ndjson.pub_line(subject, data)
@@ -282,8 +289,38 @@ class DevSynapse(Synapse):
         if self._out.pending >= _OUT_FLUSH_BYTES:
             self._out.flush()
         if writer.transport.get_write_buffer_size() > _OUT_FLUSH_BYTES:
-            with contextlib.suppress(OSError):
-                await writer.drain()
+            await self._drain(writer)
+
+    def post(self, subject: str, data: bytes) -> Awaitable[None] | None:
+        """:meth:`publish`, queued at once (None) while connected, to a subject published
+        before; otherwise the coroutine of :meth:`publish` (see :meth:`Synapse.post`). The
+        awaitable it returns after queueing, when the server has stopped reading, waits
+        for the socket to drain."""
+        writer = self._conn.writer
+        if (
+            subject not in self._valid_subjects
+            or self._failure is not None
+            or self._closed
+            or writer is None
+            or writer.transport.is_closing()
+            or len(data) > self._max_frame
+        ):
+            return self.publish(subject, data)
+        line = _ndjson.pub_line(subject, data)
+        if len(line) - 1 > self._max_frame:  # the server does not count the newline
+            return self.publish(subject, data)  # which raises FrameTooLargeError
+        out = self._out
+        out.add(line)
+        self._counters["published"] += 1
+        if out.pending >= _OUT_FLUSH_BYTES:
+            out.flush()
+        if writer.transport.get_write_buffer_size() > _OUT_FLUSH_BYTES:
+            return self._drain(writer)
+        return None
+
+    async def _drain(self, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):  # the connection dropped: the read loop reconnects
+            await writer.drain()
 
     def _write(self, line: bytes) -> None:
         """Queue ``line`` for the server (see :class:`~._ndjson.LineBatcher`)."""

@@ -27,7 +27,7 @@ import asyncio
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 
 import nats.errors
 from nats.aio.client import Client
@@ -73,6 +73,8 @@ class NatsSynapse(Synapse):
         self._client = DirectClient()
         self._subs: dict[ClientSubscription, NatsSubscription] = {}
         self._valid_subjects: set[str] = set()
+        # a subclass with a publish of its own (JetStream's) keeps it for every frame
+        self._posts_directly = type(self).publish is NatsSynapse.publish
         self._tasks: set[asyncio.Task[None]] = set()
         self._connecting = False
         self._connect_errors: list[BaseException] = []
@@ -304,6 +306,21 @@ class NatsSynapse(Synapse):
         SynapseError when disconnected with the buffer full.
         """
         return self._publish(subject, data)  # its coroutine, not one wrapping it
+
+    def post(self, subject: str, data: bytes) -> Awaitable[None] | None:
+        """:meth:`publish`, queued for the socket at once (None) while connected, to a
+        subject published before and within ``max_payload``; otherwise the coroutine of
+        :meth:`publish` (see :meth:`Synapse.post`)."""
+        if (
+            self._posts_directly
+            and not (self._closing or self._closed)  # a closed client is not connected
+            and subject in self._valid_subjects  # a str, checked before
+            and len(data) <= self._client.max_payload
+            and self._client.queue_now(subject, data)
+        ):
+            self._published += 1
+            return None
+        return self.publish(subject, data)
 
     async def _publish(
         self, subject: str, data: bytes, headers: dict[str, str] | None = None
