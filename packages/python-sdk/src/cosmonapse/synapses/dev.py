@@ -284,14 +284,9 @@ class DevSynapse(Synapse):
         writer = self._conn.writer
         if writer is None or writer.transport.is_closing():
             writer = await self._conn.writer_when_connected()
-        self._write(line)
-        self._counters["published"] += 1
-        # Back-pressure only when the server stops reading. A failure here means the
-        # connection dropped: the read loop reconnects; delivery is at-most-once.
-        if self._out.pending >= _OUT_FLUSH_BYTES:
-            self._out.flush()
-        if writer.transport.get_write_buffer_size() > _OUT_FLUSH_BYTES:
-            await self._drain(writer)
+        draining = self._queue_line(writer, line)
+        if draining is not None:
+            await draining
 
     def post(self, subject: str, data: bytes) -> Awaitable[None] | None:
         """:meth:`publish`, queued at once (None) while connected, to a subject published
@@ -312,11 +307,17 @@ class DevSynapse(Synapse):
         line = _ndjson.pub_line(subject, data)
         if len(line) - 1 > self._max_frame:  # the server does not count the newline
             return self.publish(subject, data)  # which raises FrameTooLargeError
-        out = self._out
-        out.add(line)
+        return self._queue_line(writer, line)
+
+    def _queue_line(self, writer: asyncio.StreamWriter, line: bytes) -> Awaitable[None] | None:
+        """Queue a checked ``pub`` line; the drain to await when the server has stopped
+        reading, else None."""
+        self._write(line)
         self._counters["published"] += 1
-        if out.pending >= _OUT_FLUSH_BYTES:
-            out.flush()
+        # Back-pressure only when the server stops reading. A failure here means the
+        # connection dropped: the read loop reconnects; delivery is at-most-once.
+        if self._out.pending >= _OUT_FLUSH_BYTES:
+            self._out.flush()
         if writer.transport.get_write_buffer_size() > _OUT_FLUSH_BYTES:
             return self._drain(writer)
         return None
