@@ -89,6 +89,8 @@ async def main():
     watch = MemoryRegistryStore()
     watch.on_change(lambda event, p: print(f"   {'+' if event == 'join' else '-'} "
                                            f"{p.id} {'joined' if event == 'join' else 'left'}"))
+    watched = asyncio.Event()
+    watch.on_change(lambda event, p: watched.set())
     producer = Dendrite(synapse=synapse, namespace=NAMESPACE, dendrite_id="producer",
                         registry_store=watch)
     running = []
@@ -124,6 +126,15 @@ async def main():
     finally:
         for worker in running:
             await worker.dendrite.stop()
+        # Let the last DEREGISTERs reach the producer before it stops listening (on a
+        # network bus they arrive a moment later), so every "left" line prints.
+        try:
+            async with asyncio.timeout(5):
+                while watch.peers(capability=CAPABILITY):
+                    watched.clear()
+                    await watched.wait()
+        except TimeoutError:
+            pass
         await producer.stop()
         await synapse.close()
 
