@@ -150,6 +150,10 @@ async def ensure_nats_server(
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=log,
+            # Its own session: a Ctrl-C in the terminal reaches cosmo alone, which closes
+            # its client first and then stops the server (stop_nats_server), instead of
+            # the server dying under a client that is still connected.
+            start_new_session=True,
         )
         try:
             await _wait_until_listening(process, host, port, log, shown)
