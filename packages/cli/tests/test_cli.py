@@ -56,6 +56,33 @@ def test_dispatch_usage_errors(args: list[str], message: str) -> None:
     assert message in result.output
 
 
+def test_dispatch_refuses_an_in_process_url_at_once() -> None:
+    # No agent in another process can answer on memory://: waiting would only time out.
+    result = runner.invoke(
+        app, ["dispatch", "--url", "memory://", "-n", "ns", "--neuron", "a", "--input", "{}"]
+    )
+    assert result.exit_code == 1
+    assert "in-process bus" in result.output and "cosmo synapse start memory" in result.output
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536"])
+def test_synapse_start_rejects_a_port_out_of_range(port: str) -> None:
+    result = runner.invoke(
+        app, ["synapse", "start", "memory", "--port", port], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 2
+    assert "Invalid value for '--port'" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("flag", [["--port", "5000"], ["--host", "0.0.0.0"]])
+def test_synapse_start_nats_refuses_the_dev_synapse_address_flags(flag: list[str]) -> None:
+    # They would be silently ignored: the NATS address comes from --broker.
+    result = runner.invoke(app, ["synapse", "start", "nats", *flag], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "for nats give --broker nats://HOST:PORT" in result.output
+
+
 def test_doppler_rejects_unknown_types() -> None:
     result = runner.invoke(app, ["doppler", "--type", "TASK,NOPE"], env={"COLUMNS": "200"})
     assert result.exit_code == 2

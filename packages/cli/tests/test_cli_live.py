@@ -423,6 +423,47 @@ async def test_dispatch_with_nothing_listening_exits_1() -> None:
     assert "nothing is listening" in err
 
 
+async def _dispatch_waiting_on(url: str, server_url: str, procs: list[Cosmo]) -> Cosmo:
+    """Start ``cosmo dispatch`` to a neuron nobody hosts (a long timeout), and return once
+    its TASK has crossed the synapse: it is then waiting for the reply."""
+    watcher = await dev_connect(server_url)
+    sent = asyncio.Event()
+
+    async def seen(subject: str, data: bytes) -> None:
+        sent.set()
+
+    try:
+        await watcher.subscribe("cosmonapse.qs.TASK", seen)
+        proc = await cosmo(
+            procs, "dispatch", "--url", url, "-n", "qs", "--neuron", "nobody",
+            "--input", "{}", "--timeout", "600",
+        )  # fmt: skip
+        await asyncio.wait_for(sent.wait(), 30)
+    finally:
+        await watcher.close()
+    return proc
+
+
+async def test_dispatch_exits_1_at_once_when_the_synapse_is_lost(procs: list[Cosmo]) -> None:
+    server = DevSynapseServer("127.0.0.1", port=0)
+    await server.start()
+    url = f"{server.url}?reconnect_attempts=3&reconnect_delay=0.01&reconnect_max_delay=0.05"
+    try:
+        proc = await _dispatch_waiting_on(url, server.url, procs)
+    finally:
+        await server.close()
+    # The 600 s timeout is far past finish()'s deadline: only the lost synapse ends it.
+    code, _, err = await proc.finish()
+    assert code == 1, err
+    assert b"lost the synapse" in err and b"while waiting for the reply" in err
+
+
+async def test_dispatch_exits_130_on_ctrl_c(server: DevSynapseServer, procs: list[Cosmo]) -> None:
+    proc = await _dispatch_waiting_on(server.url, server.url, procs)
+    code, _, err = await proc.finish(interrupt=True)
+    assert code == 130, err
+
+
 # -- cosmo synapse view ----------------------------------------------------------------
 
 

@@ -1,12 +1,16 @@
 """``cosmo dispatch``: send one TASK and print the reply.
 
 Exit status: 0 for AGENT_OUTPUT or FINAL, 1 for an ERROR reply (or when the synapse
-cannot be reached), 2 when no reply came in time (2 is also what a usage error gives).
+cannot be reached, or is lost while waiting), 2 when no reply came in time (2 is also what
+a usage error gives), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import orjson
 import typer
@@ -17,6 +21,7 @@ from cosmonapse import (
     Route,
     Signal,
     SignalType,
+    Synapse,
     connect_synapse,
     route_of,
 )
@@ -25,13 +30,19 @@ from rich.text import Text
 
 from ..console import line_width, make_console
 from ..render import describe, render_line
-from ._common import DEFAULT_URL, Failure, UrlOption, run
+from ._common import DEFAULT_URL, EXIT_INTERRUPTED, Failure, UrlOption, fail, run, until_closed
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_TIMEOUT", "dispatch"]
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TIMEOUT", "dispatch"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_TIMEOUT = 2
+
+IN_PROCESS = (
+    "{url} is an in-process bus: no agent in another process can answer a TASK sent on "
+    "it. Start a dev synapse (cosmo synapse start memory) and point the agents and this "
+    "command at cosmo://127.0.0.1:7070, or use nats://"
+)
 
 
 def _input(value: str) -> dict[str, Any]:
@@ -73,8 +84,11 @@ def dispatch(
 ) -> None:
     """Dispatch one TASK and print the first reply on its trace.
 
-    Exits 0 on AGENT_OUTPUT or FINAL, 1 on ERROR, 2 when nothing answers in time.
+    Exits 0 on AGENT_OUTPUT or FINAL, 1 on ERROR (or when the synapse cannot be reached
+    or is lost), 2 when nothing answers in time, 130 on Ctrl-C.
     """
+    if urlsplit(url).scheme.lower() == "memory":
+        fail(IN_PROCESS.format(url=url))
     try:
         validate_namespace(namespace)
     except CosmonapseError as exc:
@@ -83,7 +97,10 @@ def dispatch(
     caps = _capabilities(capabilities)
     if (neuron is None) == (caps is None):
         raise typer.BadParameter("give exactly one of --neuron ID or --capabilities A,B")
-    run(_dispatch(url, namespace, neuron, caps, payload, timeout, as_json))
+    run(
+        _dispatch(url, namespace, neuron, caps, payload, timeout, as_json),
+        interrupted=EXIT_INTERRUPTED,
+    )
 
 
 async def _dispatch(
@@ -104,8 +121,11 @@ async def _dispatch(
             synapse=synapse, namespace=namespace, role="orchestrator", heartbeat_s=0
         )
         async with dendrite:
-            reply = await dendrite.dispatch_and_wait(
-                neuron=neuron, capabilities=capabilities, input=payload, timeout_s=timeout_s
+            reply = await _unless_lost(
+                synapse,
+                dendrite.dispatch_and_wait(
+                    neuron=neuron, capabilities=capabilities, input=payload, timeout_s=timeout_s
+                ),
             )
     except DispatchTimeoutError:
         target = neuron if neuron is not None else "capabilities " + ",".join(capabilities or [])
@@ -117,6 +137,21 @@ async def _dispatch(
     # The reply answers the TASK this Dendrite sent: by the route rule it goes back to it.
     _print_reply(reply, namespace, as_json, Route(route_of(reply).sender, dendrite.dendrite_id))
     return EXIT_ERROR if reply.type is SignalType.ERROR else EXIT_OK
+
+
+async def _unless_lost(synapse: Synapse, waiting: Coroutine[Any, Any, Signal]) -> Signal:
+    """Await ``waiting``; fail at once, not at the timeout, if the synapse gives up."""
+    reply = asyncio.ensure_future(waiting)
+    lost = asyncio.ensure_future(until_closed(synapse))
+    try:
+        await asyncio.wait((reply, lost), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (reply, lost):
+            task.cancel()
+        await asyncio.gather(reply, lost, return_exceptions=True)
+    if not reply.done() or reply.cancelled():
+        raise Failure(f"lost the synapse at {synapse.url} while waiting for the reply")
+    return reply.result()
 
 
 def _print_reply(reply: Signal, namespace: str, as_json: bool, route: Route) -> None:

@@ -9,14 +9,14 @@ import sys
 from typing import Annotated
 
 import typer
-from cosmonapse import CosmonapseError, SignalType, Synapse, connect_synapse
+from cosmonapse import CosmonapseError, SignalType, connect_synapse
 from cosmonapse.synapses import require_watchable
 
 from ..console import LinePrinter, err, make_console
 from ..doppler import Doppler
 from ..plugins import load_prism
 from ..render import SignalFilter
-from ._common import DEFAULT_URL, Failure, UrlOption, fail, run, wait_for_stop
+from ._common import DEFAULT_URL, Failure, UrlOption, fail, run, until_closed, wait_for_stop
 
 __all__ = ["doppler"]
 
@@ -101,7 +101,7 @@ async def _stream(
         endings = {
             asyncio.ensure_future(watcher.wait()),
             asyncio.ensure_future(wait_for_stop()),
-            lost := asyncio.ensure_future(_until_closed(synapse)),
+            lost := asyncio.ensure_future(until_closed(synapse)),
         }
         try:
             await asyncio.wait(endings, return_when=asyncio.FIRST_COMPLETED)
@@ -118,12 +118,6 @@ async def _stream(
         printer.close()
     if printer.dropped:
         err(f"{printer.dropped} lines were not printed: the terminal did not keep up", prefix="")
-
-
-async def _until_closed(synapse: Synapse) -> None:
-    """Return when the synapse has closed itself (a client that gave up reconnecting)."""
-    while not synapse.closed:  # noqa: ASYNC110 (the Synapse interface has no close event)
-        await asyncio.sleep(0.5)
 
 
 PRISM_HINT = (

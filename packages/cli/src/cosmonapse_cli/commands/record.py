@@ -21,7 +21,7 @@ from cosmonapse.subjects import PREFIX, namespace_wildcard, validate_namespace
 from cosmonapse.synapses import require_watchable
 
 from ..console import err
-from ._common import DEFAULT_URL, Failure, UrlOption, fail, run, wait_for_stop
+from ._common import DEFAULT_URL, Failure, UrlOption, fail, run, until_closed, wait_for_stop
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_SIGNALS", "record"]
 
@@ -147,7 +147,7 @@ async def _until_the_end(synapse: Synapse, recorder: _Recorder) -> bool:
     endings = {
         asyncio.ensure_future(recorder.full.wait()),
         asyncio.ensure_future(wait_for_stop()),
-        lost := asyncio.ensure_future(_until_closed(synapse)),
+        lost := asyncio.ensure_future(until_closed(synapse)),
     }
     try:
         await asyncio.wait(endings, return_when=asyncio.FIRST_COMPLETED)
@@ -156,12 +156,6 @@ async def _until_the_end(synapse: Synapse, recorder: _Recorder) -> bool:
             task.cancel()
         await asyncio.gather(*endings, return_exceptions=True)
     return lost.done() and not lost.cancelled() and lost.exception() is None
-
-
-async def _until_closed(synapse: Synapse) -> None:
-    """Return when the synapse has closed itself (a client that gave up reconnecting)."""
-    while not synapse.closed:  # noqa: ASYNC110 (the Synapse interface has no close event)
-        await asyncio.sleep(0.5)
 
 
 def _summary(recorder: _Recorder, output: Path) -> None:

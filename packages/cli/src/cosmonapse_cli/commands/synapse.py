@@ -81,14 +81,23 @@ def start(
     ],
     namespace: NamespaceOption = None,
     host: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="Address to listen on. Anything but loopback requires --token (or COSMO_TOKEN)."
+            show_default=False,
+            help=f"memory only: the address to listen on (default {DEFAULT_HOST}). Anything "
+            "but loopback requires --token (or COSMO_TOKEN).",
         ),
-    ] = DEFAULT_HOST,
+    ] = None,
     port: Annotated[
-        int, typer.Option(help="Port to listen on; 0 picks a free one.")
-    ] = DEFAULT_PORT,
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            show_default=False,
+            help=f"memory only: the port to listen on (default {DEFAULT_PORT}); 0 picks a "
+            "free one.",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print the banner only, not every Signal.")
     ] = False,
@@ -139,6 +148,12 @@ def start(
     process on this machine connects to that URL. With a token, clients connect to
     cosmo://:TOKEN@HOST:PORT (or set COSMO_TOKEN). Ctrl-C stops it.
     """
+    if kind is Kind.nats and (host is not None or port is not None):
+        raise typer.BadParameter(
+            "--host and --port are for the dev synapse (memory); for nats give "
+            "--broker nats://HOST:PORT",
+            param_hint="--host/--port",
+        )
     if kind is Kind.memory:
         limits = ServerLimits(
             max_line_bytes=max_line_bytes,
@@ -147,7 +162,16 @@ def start(
             max_subscriptions=max_subscriptions,
             hello_timeout_s=hello_timeout,
         )
-        run(_serve_memory(namespace, host, port, quiet, limits, token))
+        run(
+            _serve_memory(
+                namespace,
+                DEFAULT_HOST if host is None else host,
+                DEFAULT_PORT if port is None else port,
+                quiet,
+                limits,
+                token,
+            )
+        )
     else:
         run(_serve_nats(broker, namespace, quiet, store_dir))
 
