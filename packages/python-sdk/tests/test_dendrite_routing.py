@@ -15,6 +15,7 @@ from cosmonapse import (
     DendriteStateError,
     Directed,
     DispatchTimeoutError,
+    MemoryRegistryStore,
     MemorySynapse,
     NeuronContext,
     NeuronError,
@@ -23,6 +24,7 @@ from cosmonapse import (
     Signal,
     SignalType,
     new_trace_id,
+    route_of,
 )
 from cosmonapse.builders import (
     agent_output_signal,
@@ -332,6 +334,25 @@ async def test_a_task_nobody_covers_fails_at_once_with_an_error_on_the_trace(
 
 async def _append(found: list[Signal], signal: Signal) -> None:
     found.append(signal)
+
+
+async def test_a_discover_names_the_dendrite_that_asks(memory: MemorySynapse) -> None:
+    """Both DISCOVERs a Dendrite sends (on start, when it keeps a registry; and before a
+    capability TASK with no known host) carry ``meta.node``, so viewers show who asked."""
+    discovers: list[Signal] = []
+    watcher = orchestrator(memory, "watcher")
+    w = worker(memory, "w", Axon("chat", echo, ["chat"]))
+    member = orchestrator(memory, "member", registry_store=MemoryRegistryStore())
+    boss = orchestrator(memory, discover_timeout_s=HANG_GUARD_S)
+    async with watcher:
+        await watcher.subscribe(SignalType.DISCOVER, lambda sig: _append(discovers, sig))
+        async with w, member, boss:
+            await eventually(lambda: len(discovers) == 1)
+            await boss.dispatch_and_wait(capabilities=["chat"], input={}, timeout_s=HANG_GUARD_S)
+            await eventually(lambda: len(discovers) == 2)
+    assert [d.meta.get("node") for d in discovers] == ["member", "boss"]
+    assert [route_of(d).sender for d in discovers] == ["member", "boss"]
+    assert discovers[1].payload == {"capabilities": ["chat"]}
 
 
 async def test_a_task_for_another_neuron_is_ignored(memory: MemorySynapse) -> None:

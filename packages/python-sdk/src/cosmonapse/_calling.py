@@ -170,7 +170,9 @@ class Calling:
             began = loop.time()
             picked = await hosts.discover(
                 caps,
-                send_discover=lambda: self._outbox.send(discover_signal(capabilities=caps)),
+                send_discover=lambda: self._outbox.send(
+                    discover_signal(capabilities=caps, node=self._outbox.node)
+                ),
                 timeout_s=min(self._discover_timeout_s, wait_s),
             )
             waited = loop.time() - began

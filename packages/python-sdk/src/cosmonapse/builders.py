@@ -221,12 +221,15 @@ def heartbeat_signal(
     )
 
 
-def discover_signal(*, capabilities: Iterable[str] | None = None) -> Signal:
-    """DISCOVER: hosts answer with REGISTER (filtered by ``capabilities`` if given)."""
+def discover_signal(
+    *, capabilities: Iterable[str] | None = None, node: str | None = None
+) -> Signal:
+    """DISCOVER: hosts answer with REGISTER (filtered by ``capabilities`` if given).
+    ``node`` names the asking Dendrite in ``meta.node``, so viewers can show who asked."""
     payload: dict[str, Any] = {}
     if capabilities:
         payload["capabilities"] = sorted(set(capabilities))
-    return Signal(type=SignalType.DISCOVER, payload=payload)
+    return Signal(type=SignalType.DISCOVER, payload=payload, meta={"node": node} if node else {})
 
 
 def imprint_signal(

@@ -228,7 +228,7 @@ class Dendrite(CallMethods, HandlerDecorators):
         await self._subscribe_wanted()
         await self._presence.announce_all()
         if self.registry_store is not None:
-            await self._outbox.send(discover_signal())
+            await self._outbox.send(discover_signal(node=self.dendrite_id))
         if self.heartbeat_s > 0 and (self._hosting.axons or self._hosting.engrams):
             self._presence.start_heartbeats(self.heartbeat_s)
 
