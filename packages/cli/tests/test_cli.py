@@ -28,7 +28,10 @@ def test_version() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["synapse"], ["synapse", "start"], ["synapse", "view"], ["doppler"], ["dispatch"]],
+    [
+        *([], ["synapse"], ["synapse", "start"], ["synapse", "view"], ["doppler"]),
+        *(["dispatch"], ["record"], ["replay"], ["trace"], ["prism"]),
+    ],
     ids=lambda c: " ".join(c) or "cosmo",
 )
 def test_every_command_has_help_with_an_example(command: list[str]) -> None:

@@ -306,6 +306,19 @@ async def test_a_damaged_recording_is_used_up_to_the_damage(
     assert out.startswith(f"trace {sent[0].trace_id}")
 
 
+@pytest.mark.parametrize("content", [b"", b"# not a recording\n"], ids=["empty", "not json"])
+async def test_replay_of_a_file_with_no_signal_exits_1(
+    server: DevSynapseServer, tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "nothing.jsonl"
+    path.write_bytes(content)
+    for where in (["--doppler"], ["--url", server.url]):
+        code, out, err = await cosmo("replay", str(path), *where, "--as-fast-as-possible")
+        assert code == 1, (where, err)
+        assert out == ""
+        assert err.splitlines()[-1] == f"error: {path} holds no Signal to replay", err
+
+
 async def test_record_leaves_the_file_alone_when_the_synapse_cannot_be_reached(
     tmp_path: Path,
 ) -> None:

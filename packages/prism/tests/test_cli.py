@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import re
 import signal
@@ -54,6 +55,31 @@ def test_unreachable_synapse_exits_1_with_one_line(capsys):
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("prism: ")
+
+
+def test_a_missing_recording_exits_1_naming_the_file(tmp_path, capsys):
+    missing = tmp_path / "nowhere.jsonl"
+    with pytest.raises(SystemExit) as exit_info:
+        command(recording=missing, port=0, no_browser=True)
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == f"prism: no recording at {missing}\n"
+
+
+def test_a_taken_port_exits_1_saying_how_to_pick_a_free_one(tmp_path, capsys):
+    recording = tmp_path / "run.jsonl"
+    signal_ = Signal(type=SignalType.TASK, payload={"input": {}})
+    row = {"t": 1.0, "subject": signal_subject("demo", "TASK"), "signal": signal_.to_dict()}
+    recording.write_text(json.dumps(row) + "\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_info:
+            command(recording=recording, port=port, no_browser=True)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"prism: cannot listen on 127.0.0.1:{port}: "), err
+    assert "--port 0 picks any free one" in err
 
 
 def _ignore_sigint() -> None:
@@ -119,3 +145,48 @@ async def test_a_real_process_serves_a_dev_synapse_until_signalled(signum, preex
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+async def test_a_lost_synapse_is_reported_and_the_page_stays_up():
+    """When the client gives up reconnecting, the terminal says so in one line; the page
+    keeps serving what it has and reports the synapse closed."""
+    server = DevSynapseServer("127.0.0.1", port=0)
+    await server.start()
+    url = f"{server.url}?reconnect_attempts=3&reconnect_delay=0.01&reconnect_max_delay=0.05"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cosmonapse_prism",
+        "-n",
+        "cli-demo",
+        "--url",
+        url,
+        "--port",
+        "0",
+        "--no-browser",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        async with asyncio.timeout(DEADLINE_S):
+            line = (await proc.stdout.readline()).decode()
+        match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        assert match, line
+        await server.close()
+        async with asyncio.timeout(DEADLINE_S):
+            while b"lost the synapse" not in (said := await proc.stderr.readline()):
+                assert said, "stderr closed before the loss was reported"
+        assert said.decode().startswith("prism: lost the synapse at cosmo://127.0.0.1:")
+        async with httpx.AsyncClient(timeout=DEADLINE_S) as http:
+            info = (await http.get(match.group(1) + "api/info")).json()
+        assert info["stats"]["synapse_closed"] is True
+        assert proc.returncode is None
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(DEADLINE_S):
+            assert await proc.wait() == 0
+    finally:
+        await server.close()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

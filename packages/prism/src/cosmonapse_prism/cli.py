@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from cosmonapse import CosmonapseError, connect_synapse
+from cosmonapse import CosmonapseError, Synapse, connect_synapse
 from cosmonapse.synapses import require_watchable
 
 from .recording import serve_recording
@@ -24,6 +24,7 @@ from .server import DEFAULT_PORT, PrismServer
 __all__ = ["command", "serve"]
 
 DEFAULT_URL = "cosmo://127.0.0.1:7070"
+_LOSS_POLL_S = 0.5
 
 
 def command(
@@ -56,6 +57,8 @@ def command(
     Runs until Ctrl-C. Exits with status 1 and one line on stderr when the synapse
     cannot be reached or the port is taken. With --recording it shows a recording
     (the namespace of its first Signal unless -n says another).
+
+    Example: cosmo prism --url cosmo://127.0.0.1:7070 -n quickstart
     """
     if recording is not None:
         _serve_until_signalled(
@@ -86,8 +89,18 @@ def _serve_until_signalled(main: Coroutine[Any, Any, None]) -> None:
     except KeyboardInterrupt:
         pass
     except (CosmonapseError, OSError, ValueError) as exc:
-        print(f"prism: {exc}", file=sys.stderr)
+        print(f"prism: {_describe(exc)}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _describe(exc: Exception) -> str:
+    """One line for the terminal: a file that cannot be read is named with the reason,
+    not as a raw ``[Errno N]``."""
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"no recording at {exc.filename}"
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"cannot read {exc.filename}: {exc.strerror}"
+    return str(exc)
 
 
 async def _until_signalled(main: Coroutine[Any, Any, None]) -> None:
@@ -124,7 +137,9 @@ async def serve(
     """Connect to ``url``, serve Prism for ``namespace`` and run until cancelled.
 
     The synapse is connected here and closed on the way out. When ``ready`` is given it
-    receives the page URL once the server accepts connections.
+    receives the page URL once the server accepts connections. When the synapse is lost
+    for good (a client that gave up reconnecting), Prism says so in one line on stderr
+    and keeps serving: the page keeps the Signals it has and shows the synapse closed.
     """
     synapse = await connect_synapse(url)
     server = PrismServer(
@@ -136,8 +151,24 @@ async def serve(
         print("Press Ctrl-C to stop.", flush=True)
         if ready is not None and not ready.done():
             ready.set_result(server.url)
-        await server.wait_closed()
+        lost = asyncio.ensure_future(_report_loss(synapse))
+        try:
+            await server.wait_closed()
+        finally:
+            lost.cancel()
+            await asyncio.gather(lost, return_exceptions=True)
     finally:
         await server.aclose()
         if not synapse.closed:
             await synapse.close()
+
+
+async def _report_loss(synapse: Synapse) -> None:
+    while not synapse.closed:  # noqa: ASYNC110 (the Synapse interface has no close event)
+        await asyncio.sleep(_LOSS_POLL_S)
+    print(
+        f"prism: lost the synapse at {synapse.url}; the page keeps the Signals it has "
+        "(Ctrl-C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )

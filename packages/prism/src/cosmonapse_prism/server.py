@@ -249,7 +249,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise PrismStartError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
-            "choose another port (--port, or port=0 for any free one)"
+            "choose another port (--port 0 picks any free one; port=0 in code)"
         ) from exc
     return sock
 

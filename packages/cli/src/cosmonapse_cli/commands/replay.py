@@ -80,7 +80,8 @@ def replay(
     """Stream a recording back onto a synapse (for a Doppler or Prism), or to this terminal.
 
     The Signals keep their relative timing (scaled by --speed); a file damaged mid-way is
-    replayed up to the damage, with one line saying where it stopped.
+    replayed up to the damage, with one line saying where it stopped. A file with no
+    Signal to replay (empty, or damaged from its first line) exits 1.
     """
     if namespace is not None:
         try:
@@ -118,6 +119,8 @@ async def _to_bus(url: str, path: Path, speed: float | None, namespace: str | No
     finally:
         await synapse.close()
     report_damage(reader)
+    if sent == 0:
+        raise Failure(f"{path} holds no Signal to replay")
     took = time.monotonic() - started
     plural = "s" if sent != 1 else ""
     err(f"replayed {sent} Signal{plural} from {path} onto {url} in {took:.2f} s", prefix="")
@@ -130,8 +133,10 @@ async def _to_terminal(path: Path, speed: float | None, namespace: str | None) -
     console = make_console()
     routes, tree = RouteCache(), TraceTree()
     first: list[float] = []
+    shown = 0
     for frame in reader:
         await _pace(frame, first, speed)
+        shown += 1
         signal = frame.signal
         route = routes.route(signal)
         depth, cuts = tree.observe(signal, route)
@@ -143,3 +148,5 @@ async def _to_terminal(path: Path, speed: float | None, namespace: str | None) -
             console.print(render_cut(line, cuts, width))
     console.file.flush()
     report_damage(reader)
+    if shown == 0:
+        raise Failure(f"{path} holds no Signal to replay")
