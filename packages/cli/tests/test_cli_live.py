@@ -362,8 +362,8 @@ async def test_dispatch_prints_the_reply_and_exits_0(server: DevSynapseServer, w
         '{"prompt": "the sun"}',
     )
     assert code == 0
-    # The reply goes back to the Dendrite dispatch ran (its id is generated).
-    assert "AGENT_OUTPUT" in out and "echo -> dendrite-" in out
+    # The reply goes back to the Dendrite dispatch ran, named for the command.
+    assert re.search(r"AGENT_OUTPUT .* echo -> cosmo-dispatch-[0-9a-f]{6} ", out), out
     assert '"prompt": "the sun"' in out
 
 

@@ -8,6 +8,7 @@ a usage error gives), 130 on Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Coroutine
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -118,7 +119,12 @@ async def _dispatch(
         raise Failure(str(exc)) from None
     try:
         dendrite = Dendrite(
-            synapse=synapse, namespace=namespace, role="orchestrator", heartbeat_s=0
+            synapse=synapse,
+            namespace=namespace,
+            # Named for what it is, so a Doppler line reads "echo -> cosmo-dispatch-1a2b3c".
+            dendrite_id=f"cosmo-dispatch-{secrets.token_hex(3)}",
+            role="orchestrator",
+            heartbeat_s=0,
         )
         async with dendrite:
             reply = await _unless_lost(
