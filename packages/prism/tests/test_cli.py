@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import sys
+from typing import Any
 
 import httpx
 import pytest
@@ -87,6 +88,29 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+async def _start_prism(url: str, **options: Any) -> asyncio.subprocess.Process:
+    """``python -m cosmonapse_prism`` on namespace cli-demo of ``url``, any free port."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "cosmonapse_prism", "-n", "cli-demo", "--url", url),
+        *("--port", "0", "--no-browser"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        **options,
+    )
+
+
+async def _page_url(proc: asyncio.subprocess.Process) -> str:
+    """The page URL from Prism's first stdout line."""
+    assert proc.stdout is not None
+    async with asyncio.timeout(DEADLINE_S):
+        line = (await proc.stdout.readline()).decode()
+    match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+    assert match, line
+    return match.group(1)
+
+
 @pytest.mark.parametrize(
     ("signum", "preexec"),
     [(signal.SIGINT, _ignore_sigint), (signal.SIGTERM, None)],
@@ -94,28 +118,9 @@ def _ignore_sigint() -> None:
 )
 async def test_a_real_process_serves_a_dev_synapse_until_signalled(signum, preexec):
     async with DevSynapseServer("127.0.0.1", port=0) as bus:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "cosmonapse_prism",
-            "-n",
-            "cli-demo",
-            "--url",
-            bus.url,
-            "--port",
-            "0",
-            "--no-browser",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            preexec_fn=preexec,
-        )
+        proc = await _start_prism(bus.url, preexec_fn=preexec)
         try:
-            async with asyncio.timeout(DEADLINE_S):
-                line = (await proc.stdout.readline()).decode()
-            match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-            assert match, line
-            url = match.group(1)
+            url = await _page_url(proc)
             publisher = await connect_synapse(bus.url)
             try:
                 async with httpx.AsyncClient(timeout=DEADLINE_S) as http:
@@ -153,33 +158,16 @@ async def test_a_lost_synapse_is_reported_and_the_page_stays_up():
     server = DevSynapseServer("127.0.0.1", port=0)
     await server.start()
     url = f"{server.url}?reconnect_attempts=3&reconnect_delay=0.01&reconnect_max_delay=0.05"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cosmonapse_prism",
-        "-n",
-        "cli-demo",
-        "--url",
-        url,
-        "--port",
-        "0",
-        "--no-browser",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = await _start_prism(url)
     try:
-        async with asyncio.timeout(DEADLINE_S):
-            line = (await proc.stdout.readline()).decode()
-        match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-        assert match, line
+        page = await _page_url(proc)
         await server.close()
         async with asyncio.timeout(DEADLINE_S):
             while b"lost the synapse" not in (said := await proc.stderr.readline()):
                 assert said, "stderr closed before the loss was reported"
         assert said.decode().startswith("prism: lost the synapse at cosmo://127.0.0.1:")
         async with httpx.AsyncClient(timeout=DEADLINE_S) as http:
-            info = (await http.get(match.group(1) + "api/info")).json()
+            info = (await http.get(page + "api/info")).json()
         assert info["stats"]["synapse_closed"] is True
         assert proc.returncode is None
         proc.send_signal(signal.SIGTERM)
